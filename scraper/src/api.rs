@@ -1,0 +1,151 @@
+//! The HTTP API: routes and the JSON each one answers.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /obtener-ruc/<ruc>` | the record, or the error body with its status |
+//! | `GET /health` | service, WebDriver and pool status; 200 or 503 |
+//! | `GET /metrics` | Prometheus text |
+//! | other paths / methods | 404 / 405 JSON |
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+use ruc_contract::{ErrorBody, Ruc};
+use serde::Serialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::browser::{Driver, Pool};
+use crate::lookup::Lookups;
+use crate::metrics::Metrics;
+
+/// What a client should wait before retrying a 503, in seconds.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+const LOOKUP_PREFIX: &str = "/obtener-ruc/";
+
+/// Everything the handlers use.
+pub struct App {
+    pub lookups: Lookups,
+    pub pool: Pool,
+    pub driver: Arc<Driver>,
+    pub metrics: Metrics,
+    /// Lookups run as tracked tasks: a client that hangs up does not cancel
+    /// a browser mid-command, and shutdown can wait for them.
+    pub tasks: TaskTracker,
+    /// Cancelled when shutdown starts; `/health` then answers 503.
+    pub stopping: CancellationToken,
+}
+
+pub type HttpResponse = Response<Full<Bytes>>;
+
+pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
+    let path = request.uri().path();
+    let known = path == "/health" || path == "/metrics" || path.starts_with(LOOKUP_PREFIX);
+    if !known {
+        return json(
+            StatusCode::NOT_FOUND,
+            &json!({"message": "Not Found", "detail": format!("No existe la ruta {path}")}),
+        );
+    }
+    if request.method() != Method::GET {
+        let mut response = json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"message": "Method Not Allowed", "detail": format!("{} no está permitido; use GET", request.method())}),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, "GET".parse().expect("static header"));
+        return response;
+    }
+    match path {
+        "/health" => health(&app).await,
+        "/metrics" => metrics(&app),
+        _ => lookup(app.clone(), &path[LOOKUP_PREFIX.len()..]).await,
+    }
+}
+
+async fn lookup(app: Arc<App>, requested: &str) -> HttpResponse {
+    let ruc = match Ruc::parse(requested) {
+        Ok(ruc) => ruc,
+        Err(invalid) => {
+            app.metrics.lookups.with_label_values(&["invalid"]).inc();
+            return error(StatusCode::BAD_REQUEST, invalid.detail(), requested);
+        }
+    };
+    let task = {
+        let app = app.clone();
+        app.tasks
+            .clone()
+            .spawn(async move { app.lookups.lookup(ruc).await })
+    };
+    match task.await {
+        Ok(Ok(record)) => json(StatusCode::OK, &record),
+        Ok(Err(failure)) => {
+            let status = StatusCode::from_u16(failure.status()).expect("valid status");
+            error(status, &failure.detail(), requested)
+        }
+        Err(join_error) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("error interno del scraper: {join_error}"),
+            requested,
+        ),
+    }
+}
+
+async fn health(app: &App) -> HttpResponse {
+    let webdriver = app.driver.answers().await;
+    let stopping = app.stopping.is_cancelled();
+    let healthy = webdriver && !stopping;
+    let pool = app.pool.status();
+    let body = json!({
+        "status": if stopping { "stopping" } else if healthy { "healthy" } else { "unhealthy" },
+        "webdriver": if webdriver { "connected" } else { "disconnected" },
+        "sessions": { "idle": pool.idle, "busy": pool.busy },
+        "queued": pool.waiting,
+    });
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(status, &body)
+}
+
+fn metrics(app: &App) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from(app.metrics.render())));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        "text/plain; version=0.0.4; charset=utf-8"
+            .parse()
+            .expect("static header"),
+    );
+    response
+}
+
+/// The error body of `record.md`; 503s say when to come back.
+fn error(status: StatusCode, detail: &str, ruc: &str) -> HttpResponse {
+    let mut response = json(status, &ErrorBody::new(detail, ruc));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, RETRY_AFTER_SECS.into());
+    }
+    response
+}
+
+fn json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
+    let bytes = serde_json::to_vec(body).expect("our types always serialise");
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        "application/json".parse().expect("static header"),
+    );
+    response
+}

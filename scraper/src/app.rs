@@ -1,0 +1,144 @@
+//! Start-up and shutdown: configuration, logs, chromedriver, the browser
+//! pool, the HTTP server, and the orderly way down on SIGTERM/SIGINT
+//! (in-flight lookups first, then browsers, then chromedriver's group).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
+
+use crate::api::App;
+use crate::browser::session::SessionConfig;
+use crate::browser::{Driver, Pool};
+use crate::config::Config;
+use crate::lookup::{LookupConfig, Lookups};
+use crate::metrics::Metrics;
+use crate::server;
+use crate::sunat::form::FormConfig;
+
+/// Chrome's script timeout: the page snapshot script returns at once.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Margin of the command timeout over Chrome's own page-load timeout.
+const COMMAND_MARGIN: Duration = Duration::from_secs(5);
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    init_logs();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (SCRAPER_LISTEN): {e}", config.listen))?;
+    let metrics = Metrics::new();
+    let driver = Driver::start(&config.driver, metrics.clone()).await?;
+    let stop = CancellationToken::new();
+    let watchdog = tokio::spawn(driver.clone().watch(stop.clone()));
+    let pool = Pool::new(
+        driver.clone(),
+        SessionConfig {
+            chrome_binary: config.chrome_binary.clone(),
+            page_load_timeout: config.page_load_timeout,
+            script_timeout: SCRIPT_TIMEOUT,
+        },
+        config.sessions,
+        config.recycle_after,
+        metrics.clone(),
+    );
+    pool.warm_up().await;
+    let app = Arc::new(App {
+        lookups: Lookups::new(pool.clone(), lookup_config(&config), metrics.clone()),
+        pool: pool.clone(),
+        driver: driver.clone(),
+        metrics,
+        tasks: TaskTracker::new(),
+        stopping: stop.clone(),
+    });
+    tokio::spawn(stop_on_signals(stop.clone(), driver.clone()));
+    info!(addr = %listener.local_addr()?, sunat = %config.sunat_url, "scraper listening");
+
+    server::serve(listener, app.clone(), stop, config.shutdown_timeout).await;
+    let stopping_since = Instant::now();
+    app.tasks.close();
+    let left = config
+        .shutdown_timeout
+        .saturating_sub(stopping_since.elapsed());
+    if tokio::time::timeout(left, app.tasks.wait()).await.is_err() {
+        warn!("lookups still running at shutdown; their browsers are killed");
+    }
+    pool.close_all().await;
+    driver.shutdown().await;
+    let _ = watchdog.await;
+    info!("scraper stopped");
+    Ok(())
+}
+
+fn lookup_config(config: &Config) -> LookupConfig {
+    LookupConfig {
+        max_attempts: config.max_attempts,
+        lookup_timeout: config.lookup_timeout,
+        queue_timeout: config.queue_timeout,
+        retry_backoff: config.retry_backoff,
+        form: FormConfig {
+            sunat_url: config.sunat_url.clone(),
+            result_timeout: config.result_timeout,
+            command_timeout: config.page_load_timeout + COMMAND_MARGIN,
+        },
+    }
+}
+
+/// The first SIGTERM or SIGINT starts a graceful shutdown; a second one
+/// kills the browsers and exits at once.
+async fn stop_on_signals(stop: CancellationToken, driver: Arc<Driver>) {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    info!("shutting down: finishing in-flight lookups");
+    stop.cancel();
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    warn!("second signal: killing browsers and exiting now");
+    driver.kill_now();
+    std::process::exit(130);
+}

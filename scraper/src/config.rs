@@ -1,0 +1,339 @@
+//! Configuration from environment variables, each with a documented default
+//! (README, "Configuration"). A bad value stops the program at start with a
+//! message that names the variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::browser::driver::DriverConfig;
+
+/// Browsers Debian, Ubuntu and Google ship, tried in order when
+/// `CHROME_BINARY` is not set.
+const CHROME_CANDIDATES: [&str; 4] = [
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+    "/usr/bin/google-chrome-stable",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `SCRAPER_LISTEN`, default `0.0.0.0:8001`.
+    pub listen: SocketAddr,
+    /// `SUNAT_URL`, default `https://e-consultaruc.sunat.gob.pe`, no trailing slash.
+    pub sunat_url: String,
+    /// `WEBDRIVER_URL` (remote) or `CHROMEDRIVER` (embedded, default from `PATH`).
+    pub driver: DriverConfig,
+    /// `CHROME_BINARY`, default auto-detected; never sent to a remote endpoint.
+    pub chrome_binary: Option<PathBuf>,
+    /// `SCRAPER_SESSIONS`, default 2.
+    pub sessions: usize,
+    /// `SCRAPER_RECYCLE_AFTER`, default 100 lookups.
+    pub recycle_after: u32,
+    /// `SCRAPER_QUEUE_TIMEOUT_SECS`, default 30.
+    pub queue_timeout: Duration,
+    /// `SCRAPER_MAX_ATTEMPTS`, default 3.
+    pub max_attempts: u32,
+    /// `SCRAPER_LOOKUP_TIMEOUT_SECS`, default 45: the whole lookup, queue included.
+    pub lookup_timeout: Duration,
+    /// `SCRAPER_PAGE_LOAD_TIMEOUT_SECS`, default 15: Chrome's `pageLoad`.
+    pub page_load_timeout: Duration,
+    /// `SCRAPER_RESULT_TIMEOUT_SECS`, default 10: wait for the answer page.
+    pub result_timeout: Duration,
+    /// `SCRAPER_RETRY_BACKOFF_MS`, default 500: first pause between attempts.
+    pub retry_backoff: Duration,
+    /// `SCRAPER_SHUTDOWN_TIMEOUT_SECS`, default 50: how long SIGTERM waits
+    /// for in-flight lookups.
+    pub shutdown_timeout: Duration,
+}
+
+/// A variable whose value cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid {}: {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `var`, so tests need no real environment.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let vars = Vars(&var);
+        let page_load_timeout = vars.seconds("SCRAPER_PAGE_LOAD_TIMEOUT_SECS", 15, 1..=300)?;
+        let lookup_timeout = vars.seconds("SCRAPER_LOOKUP_TIMEOUT_SECS", 45, 1..=600)?;
+        if lookup_timeout <= page_load_timeout {
+            return Err(ConfigError {
+                variable: "SCRAPER_LOOKUP_TIMEOUT_SECS",
+                message: format!(
+                    "{} s must be longer than SCRAPER_PAGE_LOAD_TIMEOUT_SECS ({} s), or no page could ever load",
+                    lookup_timeout.as_secs(),
+                    page_load_timeout.as_secs()
+                ),
+            });
+        }
+        let driver = match vars.text("WEBDRIVER_URL") {
+            Some(url) => DriverConfig::Remote {
+                url: http_url("WEBDRIVER_URL", &url, true)?,
+            },
+            None => DriverConfig::Embedded {
+                chromedriver: chromedriver(vars.text("CHROMEDRIVER"), var("PATH"))?,
+                work_dir: std::env::temp_dir().join(format!("ruc-scraper-{}", std::process::id())),
+            },
+        };
+        let chrome_binary = match &driver {
+            DriverConfig::Remote { .. } => None,
+            DriverConfig::Embedded { .. } => chrome_binary(vars.text("CHROME_BINARY"))?,
+        };
+        Ok(Config {
+            listen: vars.parse(
+                "SCRAPER_LISTEN",
+                "0.0.0.0:8001",
+                "an address such as 0.0.0.0:8001",
+            )?,
+            sunat_url: http_url(
+                "SUNAT_URL",
+                &vars
+                    .text("SUNAT_URL")
+                    .unwrap_or_else(|| "https://e-consultaruc.sunat.gob.pe".into()),
+                false,
+            )?,
+            driver,
+            chrome_binary,
+            sessions: vars.number("SCRAPER_SESSIONS", 2, 1..=16)? as usize,
+            recycle_after: vars.number("SCRAPER_RECYCLE_AFTER", 100, 1..=1_000_000)? as u32,
+            queue_timeout: vars.seconds("SCRAPER_QUEUE_TIMEOUT_SECS", 30, 0..=600)?,
+            max_attempts: vars.number("SCRAPER_MAX_ATTEMPTS", 3, 1..=10)? as u32,
+            lookup_timeout,
+            page_load_timeout,
+            result_timeout: vars.seconds("SCRAPER_RESULT_TIMEOUT_SECS", 10, 1..=300)?,
+            retry_backoff: Duration::from_millis(vars.number(
+                "SCRAPER_RETRY_BACKOFF_MS",
+                500,
+                0..=60_000,
+            )?),
+            shutdown_timeout: vars.seconds("SCRAPER_SHUTDOWN_TIMEOUT_SECS", 50, 0..=600)?,
+        })
+    }
+}
+
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    /// The variable's value; unset and empty are the same.
+    fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: &str,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        let value = self.text(name).unwrap_or_else(|| default.to_string());
+        value.parse().map_err(|_| ConfigError {
+            variable: name,
+            message: format!("{value:?} is not {expected}"),
+        })
+    }
+
+    fn number(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let expected = format!("a whole number from {} to {}", range.start(), range.end());
+        let value: u64 = self.parse(name, &default.to_string(), &expected)?;
+        if !range.contains(&value) {
+            return Err(ConfigError {
+                variable: name,
+                message: format!("{value} is not {expected}"),
+            });
+        }
+        Ok(value)
+    }
+
+    fn seconds(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        self.number(name, default, range).map(Duration::from_secs)
+    }
+}
+
+/// An `http(s)://` URL; `trailing_slash` for WebDriver URLs, which fantoccini
+/// joins with `session` (without it `/wd/hub` would lose its last segment).
+fn http_url(
+    variable: &'static str,
+    value: &str,
+    trailing_slash: bool,
+) -> Result<String, ConfigError> {
+    let url = url::Url::parse(value).map_err(|e| ConfigError {
+        variable,
+        message: format!("{value:?} is not a URL ({e})"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError {
+            variable,
+            message: format!("{value:?} is not an http:// or https:// URL"),
+        });
+    }
+    let text = value.trim_end_matches('/');
+    Ok(if trailing_slash {
+        format!("{text}/")
+    } else {
+        text.to_string()
+    })
+}
+
+fn chromedriver(configured: Option<String>, path: Option<String>) -> Result<PathBuf, ConfigError> {
+    let name = configured.unwrap_or_else(|| "chromedriver".into());
+    let error = |message: String| ConfigError {
+        variable: "CHROMEDRIVER",
+        message,
+    };
+    if name.contains('/') {
+        return match is_executable(Path::new(&name)) {
+            true => Ok(PathBuf::from(name)),
+            false => Err(error(format!("{name} is not an executable file"))),
+        };
+    }
+    std::env::split_paths(&path.unwrap_or_default())
+        .map(|dir| dir.join(&name))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(|| {
+            error(format!(
+                "{name} is not in PATH (install Debian's chromium-driver, or set WEBDRIVER_URL to use a remote one)"
+            ))
+        })
+}
+
+fn chrome_binary(configured: Option<String>) -> Result<Option<PathBuf>, ConfigError> {
+    match configured {
+        Some(path) if is_executable(Path::new(&path)) => Ok(Some(PathBuf::from(path))),
+        Some(path) => Err(ConfigError {
+            variable: "CHROME_BINARY",
+            message: format!("{path} is not an executable file"),
+        }),
+        None => Ok(CHROME_CANDIDATES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| is_executable(p))),
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        // A remote endpoint keeps these tests independent of installed binaries.
+        vars.entry("WEBDRIVER_URL".into())
+            .or_insert_with(|| "http://127.0.0.1:9515".into());
+        Config::from_vars(move |name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:8001".parse().unwrap());
+        assert_eq!(config.sunat_url, "https://e-consultaruc.sunat.gob.pe");
+        assert_eq!(
+            config.driver,
+            DriverConfig::Remote {
+                url: "http://127.0.0.1:9515/".into()
+            }
+        );
+        assert_eq!(config.sessions, 2);
+        assert_eq!(config.recycle_after, 100);
+        assert_eq!(config.queue_timeout, Duration::from_secs(30));
+        assert_eq!(config.max_attempts, 3);
+        assert_eq!(config.lookup_timeout, Duration::from_secs(45));
+        assert_eq!(config.page_load_timeout, Duration::from_secs(15));
+        assert_eq!(config.chrome_binary, None);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        for (variable, value) in [
+            ("SCRAPER_SESSIONS", "0"),
+            ("SCRAPER_SESSIONS", "two"),
+            ("SCRAPER_MAX_ATTEMPTS", "-1"),
+            ("SCRAPER_LISTEN", "localhost"),
+            ("SUNAT_URL", "ftp://sunat"),
+            ("WEBDRIVER_URL", "not a url"),
+            ("SCRAPER_QUEUE_TIMEOUT_SECS", "1.5"),
+            ("SCRAPER_RECYCLE_AFTER", "0"),
+        ] {
+            let error = config(&[(variable, value)]).unwrap_err();
+            assert_eq!(error.variable, variable, "{value}");
+            assert!(error
+                .to_string()
+                .starts_with(&format!("invalid {variable}: ")));
+        }
+    }
+
+    #[test]
+    fn the_lookup_deadline_must_outlast_a_page_load() {
+        let error = config(&[
+            ("SCRAPER_LOOKUP_TIMEOUT_SECS", "10"),
+            ("SCRAPER_PAGE_LOAD_TIMEOUT_SECS", "10"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.variable, "SCRAPER_LOOKUP_TIMEOUT_SECS");
+    }
+
+    #[test]
+    fn urls_are_normalised() {
+        let config = config(&[
+            ("SUNAT_URL", "http://127.0.0.1:8002/"),
+            ("WEBDRIVER_URL", "http://grid:4444/wd/hub"),
+        ])
+        .unwrap();
+        assert_eq!(config.sunat_url, "http://127.0.0.1:8002");
+        assert_eq!(
+            config.driver,
+            DriverConfig::Remote {
+                url: "http://grid:4444/wd/hub/".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_chromedriver_is_reported() {
+        let vars: HashMap<&str, &str> = [("CHROMEDRIVER", "/nonexistent/chromedriver")].into();
+        let error = Config::from_vars(|name| vars.get(name).map(|v| v.to_string())).unwrap_err();
+        assert_eq!(error.variable, "CHROMEDRIVER");
+        let vars: HashMap<&str, &str> = [("PATH", "/nonexistent")].into();
+        let error = Config::from_vars(|name| vars.get(name).map(|v| v.to_string())).unwrap_err();
+        assert_eq!(error.variable, "CHROMEDRIVER");
+    }
+}

@@ -1,0 +1,17 @@
+//! The scraper service: turns `GET /obtener-ruc/<ruc>` into a lookup on
+//! SUNAT's "Consulta RUC" site through headless Chrome, and answers with the
+//! record of `ruc-contract` or a precise error.
+//!
+//! Reading order: [`app`] (start-up and shutdown) → [`api`] (routes) →
+//! [`lookup`] (deadline, queue, retries) → [`sunat::form`] (the steps on the
+//! site) → [`sunat::page`] and [`sunat::record`] (parsing) → [`browser`]
+//! (chromedriver, sessions, pool).
+
+pub mod api;
+pub mod app;
+pub mod browser;
+pub mod config;
+pub mod lookup;
+pub mod metrics;
+pub mod server;
+pub mod sunat;

@@ -1,0 +1,138 @@
+//! The lookup as a person does it on the real site: open the search form,
+//! type the RUC into `#txtRuc`, click `#btnAceptar`, and watch the tab until
+//! SUNAT's answer is recognisable. The page is read whole, in one `execute()`
+//! per look, and classified by [`page::classify`] in Rust.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use ruc_contract::Ruc;
+use serde_json::Value;
+use tracing::debug;
+
+use super::page::{self, Page, Snapshot};
+use crate::browser::Fault;
+
+/// Path of the search form under `SUNAT_URL`.
+pub const FORM_PATH: &str = "/cl-ti-itmrconsruc/FrameCriterioBusquedaWeb.jsp";
+
+/// How often the tab is read while waiting for the answer.
+const POLL_EVERY: Duration = Duration::from_millis(100);
+
+/// Returns what the browser shows in one round trip.
+const SNAPSHOT_SCRIPT: &str =
+    "return [location.href, document.readyState, document.documentElement.outerHTML];";
+
+#[derive(Debug, Clone)]
+pub struct FormConfig {
+    /// `SUNAT_URL`, without a trailing slash.
+    pub sunat_url: String,
+    /// How long to wait for the answer page after the click (the result may
+    /// be inserted late by the page's JavaScript).
+    pub result_timeout: Duration,
+    /// Bound on one WebDriver command. Longer than Chrome's page-load
+    /// timeout, so that it only fires when the browser itself is stuck.
+    pub command_timeout: Duration,
+}
+
+/// What SUNAT answered, once recognisable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A page classified as something other than [`Page::Pending`].
+    Page(Page),
+    /// Nothing recognisable within the wait; `loading` when the tab was
+    /// still loading or still on the form (SUNAT did not answer).
+    NoAnswer { loading: bool, title: String },
+}
+
+/// Runs one search for `ruc` in the session's tab.
+pub async fn search(client: &Client, ruc: Ruc, config: &FormConfig) -> Result<Answer, Fault> {
+    let form_url = format!("{}{FORM_PATH}", config.sunat_url);
+    command(config, client.goto(&form_url)).await?;
+    let input = match command(config, client.find(Locator::Id("txtRuc"))).await {
+        Ok(input) => input,
+        // Not the form: the firewall or an error page came instead.
+        Err(Fault::NoSuchElement) => return not_the_form(client, config).await,
+        Err(fault) => return Err(fault),
+    };
+    command(config, input.send_keys(ruc.as_str())).await?;
+    let button = command(config, client.find(Locator::Id("btnAceptar"))).await?;
+    command(config, button.click()).await?;
+    debug!("search submitted");
+    wait_for_answer(client, config, config.result_timeout).await
+}
+
+/// Reads the tab until the page is recognisable or `wait` has passed.
+async fn wait_for_answer(
+    client: &Client,
+    config: &FormConfig,
+    wait: Duration,
+) -> Result<Answer, Fault> {
+    let until = Instant::now() + wait;
+    loop {
+        let last = match snapshot(client, config).await {
+            Ok(snapshot) => match page::classify(&snapshot) {
+                Page::Pending => Some(snapshot),
+                recognised => return Ok(Answer::Page(recognised)),
+            },
+            Err(Fault::Navigating) => None,
+            Err(fault) => return Err(fault),
+        };
+        if Instant::now() >= until {
+            return Ok(no_answer(last.as_ref()));
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+async fn not_the_form(client: &Client, config: &FormConfig) -> Result<Answer, Fault> {
+    let snapshot = snapshot(client, config).await?;
+    Ok(match page::classify(&snapshot) {
+        Page::Pending => Answer::NoAnswer {
+            loading: false,
+            title: page::title(&snapshot.html),
+        },
+        recognised => Answer::Page(recognised),
+    })
+}
+
+fn no_answer(last: Option<&Snapshot>) -> Answer {
+    match last {
+        Some(snapshot) => Answer::NoAnswer {
+            loading: snapshot.ready_state != "complete" || snapshot.url.contains(FORM_PATH),
+            title: page::title(&snapshot.html),
+        },
+        None => Answer::NoAnswer {
+            loading: true,
+            title: String::new(),
+        },
+    }
+}
+
+async fn snapshot(client: &Client, config: &FormConfig) -> Result<Snapshot, Fault> {
+    let value = command(config, client.execute(SNAPSHOT_SCRIPT, Vec::new())).await?;
+    let text = |i: usize| {
+        value
+            .get(i)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Ok(Snapshot {
+        url: text(0),
+        ready_state: text(1),
+        html: text(2),
+    })
+}
+
+/// Bounds one WebDriver command; see [`FormConfig::command_timeout`].
+async fn command<T, E: Into<Fault>>(
+    config: &FormConfig,
+    future: impl Future<Output = Result<T, E>>,
+) -> Result<T, Fault> {
+    match tokio::time::timeout(config.command_timeout, future).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(Fault::Hung),
+    }
+}

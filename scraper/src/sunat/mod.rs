@@ -1,0 +1,14 @@
+//! Everything that knows how SUNAT's "Consulta RUC" site looks and behaves.
+//!
+//! - [`form`]: the browser steps a person takes on the site (open the form,
+//!   type the RUC, click "Buscar", wait for the answer page).
+//! - [`page`]: pure code that tells which page came back and reads its
+//!   label/value pairs.
+//! - [`record`]: turns those pairs into the [`ruc_contract::Record`].
+//! - [`address`] and [`text`]: the fiddly normalisation rules.
+
+pub mod address;
+pub mod form;
+pub mod page;
+pub mod record;
+pub mod text;
