@@ -227,15 +227,19 @@ fn support_id(body: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Chrome's error page names the failure as `ERR_…` (e.g. `ERR_CONNECTION_RESET`).
+/// Chrome's error page carries the failure in its data as
+/// `"errorCode":"ERR_…"` (its template also names other codes, so the
+/// first `ERR_` in the page is not the one).
 fn network_error_code(html: &str) -> String {
-    html.find("ERR_")
+    const MARKER: &str = "\"errorCode\":\"";
+    html.find(MARKER)
         .map(|at| {
-            html[at..]
+            html[at + MARKER.len()..]
                 .chars()
                 .take_while(|c| c.is_ascii_uppercase() || *c == '_')
-                .collect()
+                .collect::<String>()
         })
+        .filter(|code| code.starts_with("ERR_"))
         .unwrap_or_else(|| "ERR_UNKNOWN".to_string())
 }
 
@@ -374,7 +378,7 @@ mod tests {
         let snapshot = Snapshot {
             url: "chrome-error://chromewebdata/".into(),
             ready_state: "complete".into(),
-            html: r#"<div class="error-code">ERR_CONNECTION_RESET</div>"#.into(),
+            html: r#"<div class="error-code">${data.errorCode}</div><script>var loadTimeDataRaw = {"details":"ERR_INTERNET_DISCONNECTED","errorCode":"ERR_CONNECTION_RESET"};</script>"#.into(),
         };
         assert_eq!(
             classify(&snapshot),

@@ -1,0 +1,408 @@
+//! The replica's HTTP server. Besides SUNAT's routes it has an admin API
+//! under `/__replica/` so that a replica running as a separate process (the
+//! demo, the benchmarks) can be switched and inspected too:
+//!
+//! - `GET`/`PUT /__replica/behaviour`: the [`Behaviour`] as JSON;
+//! - `GET /__replica/requests`: searches per RUC and form loads.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, SET_COOKIE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use nix::sys::socket::{setsockopt, sockopt::Linger};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::debug;
+
+use super::{dataset, pages};
+
+const FORM_PATH: &str = "/cl-ti-itmrconsruc/FrameCriterioBusquedaWeb.jsp";
+const SERVLET_PATH: &str = "/cl-ti-itmrconsruc/jcrS00Alias";
+
+/// How the replica misbehaves; everything off by default. Failure modes
+/// apply to searches (`accion=consPorRuc`), except the firewall, which
+/// rejects every request to the application, as SUNAT's F5 does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Behaviour {
+    /// Answer the next N searches with SUNAT's error page.
+    pub error_pages: u32,
+    /// Answer every request with the firewall's "Request Rejected" page.
+    pub firewall: bool,
+    /// Never answer searches; the connection stays open.
+    pub hang: bool,
+    /// Reset the connection of every search (TCP RST, no answer).
+    pub reset: bool,
+    /// Wait this long before answering a search.
+    pub delay_ms: u64,
+    /// Insert the result rows with JavaScript this long after page load.
+    pub late_insert_ms: Option<u64>,
+    /// How result pages are encoded.
+    pub charset: Charset,
+}
+
+/// The encodings SUNAT's pages have been seen with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Charset {
+    #[default]
+    Utf8,
+    /// Declared and sent as ISO-8859-1.
+    Latin1,
+    /// Declared ISO-8859-1, sent as UTF-8 (seen on SUNAT's `getinfHis`).
+    Latin1DeclaredUtf8Sent,
+}
+
+#[derive(Default)]
+struct State {
+    behaviour: Mutex<Behaviour>,
+    searches: Mutex<HashMap<String, u64>>,
+    form_loads: AtomicU64,
+    support_ids: AtomicU64,
+}
+
+/// A running replica. Dropping it stops the server.
+pub struct Replica {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: watch::Sender<bool>,
+}
+
+type Reply = Result<Response<Full<Bytes>>, ResetConnection>;
+
+/// Returned by a handler to end the connection with a TCP reset.
+#[derive(Debug)]
+struct ResetConnection;
+
+impl std::fmt::Display for ResetConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset on purpose")
+    }
+}
+
+impl std::error::Error for ResetConnection {}
+
+impl Replica {
+    /// Starts the replica on `addr` (use port 0 for a free port).
+    pub async fn start(addr: SocketAddr) -> std::io::Result<Replica> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State::default());
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(accept_loop(listener, state.clone(), stopped));
+        Ok(Replica { addr, state, stop })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The value for `SUNAT_URL`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        *self.state.behaviour.lock().expect("replica lock") = behaviour;
+    }
+
+    /// How many searches for `ruc` reached the replica.
+    pub fn searches_for(&self, ruc: &str) -> u64 {
+        self.state
+            .searches
+            .lock()
+            .expect("replica lock")
+            .get(ruc)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many searches reached the replica in all.
+    pub fn searches(&self) -> u64 {
+        self.state
+            .searches
+            .lock()
+            .expect("replica lock")
+            .values()
+            .sum()
+    }
+
+    pub fn form_loads(&self) -> u64 {
+        self.state.form_loads.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let stream = tokio::select! {
+            _ = stopped.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        let fd = stream.as_raw_fd();
+        let state = state.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| handle(state.clone(), fd, request));
+            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                result = connection => if let Err(e) = result { debug!(error = %e, "replica connection ended") },
+                _ = stopped.changed() => {}
+            }
+        });
+    }
+}
+
+async fn handle(state: Arc<State>, fd: RawFd, request: Request<Incoming>) -> Reply {
+    let path = request.uri().path().to_string();
+    let method = request.method().clone();
+    if path.starts_with("/__replica/") {
+        return Ok(admin(&state, &method, &path, request).await);
+    }
+    let behaviour = state.behaviour.lock().expect("replica lock").clone();
+    if behaviour.firewall && path.starts_with("/cl-ti-itmrconsruc/") {
+        let id = 18_446_744_000_000_000_000 + state.support_ids.fetch_add(1, Ordering::SeqCst);
+        return Ok(html(pages::firewall_page(id), Charset::Utf8));
+    }
+    match (method, path.as_str()) {
+        (Method::GET, FORM_PATH) => {
+            state.form_loads.fetch_add(1, Ordering::SeqCst);
+            let mut response = html(pages::form_page(), Charset::Utf8);
+            let cookie = format!(
+                "ITMRCONSRUCSESSION={}!-1!-1; path=/; HttpOnly",
+                random_token(40)
+            );
+            response
+                .headers_mut()
+                .insert(SET_COOKIE, cookie.parse().expect("valid cookie"));
+            Ok(response)
+        }
+        (Method::POST, SERVLET_PATH) => {
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let form: HashMap<String, String> =
+                form_urlencoded::parse(&body).into_owned().collect();
+            servlet(&state, &behaviour, fd, &form).await
+        }
+        (Method::GET, p) if p.starts_with("/a/") => Ok(asset(p)),
+        _ => Ok(plain(StatusCode::NOT_FOUND, "Not Found")),
+    }
+}
+
+/// `jcrS00Alias`: one servlet, the `accion` field picks the operation.
+async fn servlet(
+    state: &State,
+    behaviour: &Behaviour,
+    fd: RawFd,
+    form: &HashMap<String, String>,
+) -> Reply {
+    let field = |name: &str| {
+        form.get(name)
+            .map(String::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    match field("accion").as_str() {
+        "consPorRuc" => search(state, behaviour, fd, &field("nroRuc"), &field("token")).await,
+        "consPorRazonSoc" | "consPorTipdoc" => {
+            let wanted = field("razSoc").to_uppercase();
+            let entries: Vec<_> = dataset::names()
+                .into_iter()
+                .filter(|(_, name)| name.contains(&wanted))
+                .collect();
+            Ok(html(pages::list_page(&entries), behaviour.charset))
+        }
+        action if action.starts_with("get") => {
+            Ok(html(pages::secondary_page(action), behaviour.charset))
+        }
+        _ => Ok(html(pages::error_page(), Charset::Latin1)),
+    }
+}
+
+async fn search(state: &State, behaviour: &Behaviour, fd: RawFd, ruc: &str, token: &str) -> Reply {
+    *state
+        .searches
+        .lock()
+        .expect("replica lock")
+        .entry(ruc.to_string())
+        .or_default() += 1;
+    if behaviour.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(behaviour.delay_ms)).await;
+    }
+    if behaviour.hang {
+        std::future::pending::<()>().await;
+    }
+    if behaviour.reset {
+        reset(fd);
+        return Err(ResetConnection);
+    }
+    let error_page = {
+        let mut current = state.behaviour.lock().expect("replica lock");
+        let due = current.error_pages > 0;
+        current.error_pages = current.error_pages.saturating_sub(1);
+        due
+    };
+    if error_page || token.is_empty() {
+        return Ok(html(pages::error_page(), Charset::Latin1));
+    }
+    let page = match dataset::find(ruc) {
+        Some(source) => pages::result_page(&source),
+        None => pages::not_found_page(ruc),
+    };
+    let page = match behaviour.late_insert_ms {
+        Some(delay) => pages::insert_late(&page, delay),
+        None => page,
+    };
+    Ok(html(page, behaviour.charset))
+}
+
+/// Makes the kernel answer the connection's close with RST (`SO_LINGER` 0).
+fn reset(fd: RawFd) {
+    // SAFETY: the connection's socket stays open while its request is handled.
+    let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+    let _ = setsockopt(
+        &socket,
+        Linger,
+        &nix::libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
+    );
+}
+
+async fn admin(
+    state: &State,
+    method: &Method,
+    path: &str,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    match (method, path) {
+        (&Method::GET, "/__replica/behaviour") => {
+            json(&*state.behaviour.lock().expect("replica lock"))
+        }
+        (&Method::PUT, "/__replica/behaviour") => {
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            match serde_json::from_slice::<Behaviour>(&body) {
+                Ok(behaviour) => {
+                    *state.behaviour.lock().expect("replica lock") = behaviour.clone();
+                    json(&behaviour)
+                }
+                Err(e) => plain(StatusCode::BAD_REQUEST, &format!("invalid behaviour: {e}")),
+            }
+        }
+        (&Method::GET, "/__replica/requests") => json(&serde_json::json!({
+            "searches": *state.searches.lock().expect("replica lock"),
+            "formLoads": state.form_loads.load(Ordering::SeqCst),
+        })),
+        _ => plain(StatusCode::NOT_FOUND, "unknown admin route"),
+    }
+}
+
+fn html(page: String, charset: Charset) -> Response<Full<Bytes>> {
+    let (bytes, declared) = match charset {
+        Charset::Utf8 => (page.into_bytes(), "UTF-8"),
+        Charset::Latin1 => (latin1(&page), "ISO-8859-1"),
+        Charset::Latin1DeclaredUtf8Sent => (page.into_bytes(), "ISO-8859-1"),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        format!("text/html; charset={declared}")
+            .parse()
+            .expect("valid header"),
+    );
+    response
+}
+
+/// Every character of SUNAT's pages is in Latin-1; anything else becomes `?`.
+fn latin1(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
+}
+
+/// Stylesheets and scripts the pages reference: empty, but present, so the
+/// browser does not wait on errors.
+fn asset(path: &str) -> Response<Full<Bytes>> {
+    let kind = if path.ends_with(".css") {
+        "text/css"
+    } else {
+        "application/javascript"
+    };
+    let mut response = Response::new(Full::new(Bytes::new()));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, kind.parse().expect("valid header"));
+    response
+}
+
+fn json(value: &impl Serialize) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(value).expect("serialisable"),
+    )));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        "application/json".parse().expect("valid header"),
+    );
+    response
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(text.to_string())));
+    *response.status_mut() = status;
+    response
+}
+
+fn random_token(length: usize) -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), length)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_encodes_spanish_text() {
+        assert_eq!(latin1("Número"), b"N\xfamero");
+    }
+
+    #[test]
+    fn behaviour_reads_partial_json() {
+        let behaviour: Behaviour =
+            serde_json::from_str(r#"{"errorPages": 2, "charset": "latin1"}"#).unwrap();
+        assert_eq!(behaviour.error_pages, 2);
+        assert_eq!(behaviour.charset, Charset::Latin1);
+        assert!(!behaviour.hang);
+    }
+}
