@@ -278,7 +278,10 @@ mod tests {
         assert_fields_equal(&record, &expected);
     }
 
-    fn pairs(rows: &[(&str, &[&str], Option<&[&str]>)]) -> Vec<Pair> {
+    /// A label, its lines and its table cells, if any.
+    type Row<'a> = (&'a str, &'a [&'a str], Option<&'a [&'a str]>);
+
+    fn pairs(rows: &[Row]) -> Vec<Pair> {
         rows.iter()
             .map(|(label, lines, cells)| Pair {
                 label: label.to_string(),

@@ -48,22 +48,56 @@ pub fn iso_date(text: &str) -> Option<String> {
 
 /// Undoes UTF-8 bytes that were decoded as Windows-1252 (what browsers do
 /// with `ISO-8859-1`): some SUNAT pages declare Latin-1 and send UTF-8, and
-/// Chrome then shows `PROGRAMACIÃ“N` for `PROGRAMACIÓN`.
-///
-/// The repair is applied only when the whole text re-encodes to valid UTF-8,
-/// which plain Spanish text in Latin-1 essentially never does.
+/// Chrome then shows `PROGRAMACIÃ“N` for `PROGRAMACIÓN`. The same page can
+/// also hold correct accents written as entities (`N&uacute;mero`), so each
+/// garbled sequence is repaired on its own: a lead byte followed by the
+/// continuation bytes it announces, decoding to one valid character.
 pub fn repair_mojibake(text: &str) -> Cow<'_, str> {
-    if !text.contains(['Ã', 'Â']) {
+    if !text.contains(['Ã', 'Â', 'â']) {
         return Cow::Borrowed(text);
     }
-    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(text);
-    if unmappable {
-        return Cow::Borrowed(text);
+    let chars: Vec<char> = text.chars().collect();
+    let mut repaired = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        match garbled_char(&chars[i..]) {
+            Some((c, length)) => {
+                repaired.push(c);
+                i += length;
+            }
+            None => {
+                repaired.push(chars[i]);
+                i += 1;
+            }
+        }
     }
-    match String::from_utf8(bytes.into_owned()) {
-        Ok(repaired) => Cow::Owned(repaired),
-        Err(_) => Cow::Borrowed(text),
+    Cow::Owned(repaired)
+}
+
+/// The character whose UTF-8 bytes, read as Windows-1252, start `chars`, and
+/// how many characters they took.
+fn garbled_char(chars: &[char]) -> Option<(char, usize)> {
+    let lead = windows_1252_byte(*chars.first()?)?;
+    let length = match lead {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => return None,
+    };
+    let mut bytes = vec![lead];
+    for &c in chars.get(1..length)? {
+        bytes.push(windows_1252_byte(c).filter(|b| (0x80..=0xBF).contains(b))?);
     }
+    let decoded = std::str::from_utf8(&bytes).ok()?.chars().next()?;
+    Some((decoded, length))
+}
+
+fn windows_1252_byte(c: char) -> Option<u8> {
+    if c.is_ascii() {
+        return None;
+    }
+    let mut buffer = [0; 4];
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(c.encode_utf8(&mut buffer));
+    (!unmappable && bytes.len() == 1).then(|| bytes[0])
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub enum Source {
     /// A saved page, served as is.
     Verbatim(&'static str),
     /// Rendered by [`super::pages::result_page`].
-    Rendered(Taxpayer),
+    Rendered(Box<Taxpayer>),
 }
 
 /// A result page's fields, as SUNAT prints them.
@@ -68,7 +68,7 @@ pub fn find(ruc: &str) -> Option<Source> {
         "20440374248" => Source::Verbatim(include_str!("../../pages/captured/20440374248.html")),
         "10401510465" => Source::Verbatim(include_str!("../../pages/captured/10401510465.html")),
         "20987654326" => Source::Verbatim(include_str!("../../pages/result.html")),
-        _ => Source::Rendered(rendered().into_iter().find(|t| t.ruc == ruc)?),
+        _ => Source::Rendered(Box::new(rendered().into_iter().find(|t| t.ruc == ruc)?)),
     };
     Some(source)
 }
