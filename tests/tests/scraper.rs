@@ -497,3 +497,28 @@ async fn wait_until(condition: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_webdriver_endpoint_is_used_instead_of_our_own() {
+    let replica = replica().await;
+    let remote = support::RemoteDriver::start();
+    let scraper = Scraper::start(
+        &replica,
+        &[("SCRAPER_SESSIONS", "1"), ("WEBDRIVER_URL", &remote.url())],
+    )
+    .await;
+    assert!(
+        scraper.processes().iter().all(|p| !p.is_chromedriver()),
+        "no chromedriver of its own"
+    );
+    assert_eq!(
+        remote.browsers(),
+        1,
+        "the warm session lives on the remote endpoint"
+    );
+    let (status, body) = scraper.lookup("20440374248").await;
+    assert_eq!(status, 200, "{body}");
+    assert_record(&body, &expected_record("20440374248"));
+    scraper.stop().await;
+    remote.wait_for_browsers(0).await;
+}

@@ -4,6 +4,7 @@
 //! the scraper's `SUNAT_URL` at it. Switch failure modes with
 //! `curl -X PUT localhost:8002/__replica/behaviour -d '{"errorPages":2}'`.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ use tracing::{error, info};
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let listen = std::env::var("REPLICA_LISTEN").unwrap_or_else(|_| "127.0.0.1:8002".into());
     let Ok(addr) = listen.parse::<SocketAddr>() else {

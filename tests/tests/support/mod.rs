@@ -278,7 +278,8 @@ impl Scope {
     /// everything in the process group of any chromedriver of ours.
     pub fn processes(&self) -> Vec<Proc> {
         let all = live_processes();
-        let marker = self.tmpdir.to_string_lossy().into_owned();
+        // With the slash, so that `…-1` does not also match `…-10`.
+        let marker = format!("{}/", self.tmpdir.display());
         let mut groups = self.groups.lock().unwrap();
         for proc in &all {
             if proc.is_chromedriver() && environ_contains(proc.pid, &marker) {
@@ -406,4 +407,81 @@ pub fn assert_record(actual: &Value, expected: &Value) {
         expected.len() + 1,
         "no extra fields"
     );
+}
+
+/// A chromedriver the test runs itself, standing in for a sidecar or grid.
+/// Killed with its process group when dropped.
+pub struct RemoteDriver {
+    child: Child,
+    port: u16,
+    tmpdir: PathBuf,
+}
+
+impl RemoteDriver {
+    pub fn start() -> RemoteDriver {
+        require_browser();
+        use std::os::unix::process::CommandExt;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let tmpdir = unique_tmpdir();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .env("TMPDIR", &tmpdir)
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs");
+        let driver = RemoteDriver {
+            child,
+            port,
+            tmpdir,
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < START_WITHIN,
+                "chromedriver never listened"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        driver
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Browsers running under this chromedriver.
+    pub fn browsers(&self) -> usize {
+        let group = self.child.id() as i32;
+        live_processes()
+            .iter()
+            .filter(|p| p.pgid == group && p.is_browser())
+            .count()
+    }
+
+    /// Waits (up to 15 s, a bound against hangs) until `count` browsers run.
+    pub async fn wait_for_browsers(&self, count: usize) {
+        let started = Instant::now();
+        while self.browsers() != count {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{} browsers, expected {count}",
+                self.browsers()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for RemoteDriver {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.tmpdir);
+    }
 }

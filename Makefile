@@ -1,0 +1,31 @@
+# The project's commands. `make test` is what CI runs (.ci/run).
+
+CARGO ?= cargo
+
+.PHONY: deps test check bench-scraper replica scraper
+
+## Install the missing system packages (Debian/Ubuntu).
+deps:
+	./scripts/install-deps.sh
+
+## Every test: unit tests and end-to-end tests with real Chromium.
+test: deps
+	$(CARGO) test --workspace
+
+## Formatting and lints, as required before each commit.
+check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## Scraper benchmark against the replica (results go to BENCHMARKS.md by hand).
+bench-scraper: deps
+	$(CARGO) build --release --bin scraper --bin sunat-replica
+	python3 bench/scraper.py
+
+## The SUNAT replica on 127.0.0.1:8002 (for trying the scraper offline).
+replica:
+	$(CARGO) run --release --bin sunat-replica
+
+## The scraper on 0.0.0.0:8001, against the replica started by `make replica`.
+scraper: deps
+	SUNAT_URL=$${SUNAT_URL:-http://127.0.0.1:8002} $(CARGO) run --release --bin scraper

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the system packages the build and the tests need, only those that
+# are missing, on Debian or Ubuntu: a C toolchain and cmake (Pingora's build),
+# Chromium with its matching chromedriver (the scraper), redis-server (the
+# proxy's cache).
+set -euo pipefail
+
+declare -A package_of=(
+  [cc]=build-essential
+  [cmake]=cmake
+  [chromium]=chromium
+  [chromedriver]=chromium-driver
+  [redis-server]=redis-server
+  [curl]=curl
+)
+
+missing=()
+for command in "${!package_of[@]}"; do
+  command -v "$command" >/dev/null 2>&1 || missing+=("${package_of[$command]}")
+done
+# chromedriver refuses a browser of another major version: install both together.
+if [[ " ${missing[*]} " == *" chromium "* || " ${missing[*]} " == *" chromium-driver "* ]]; then
+  missing+=(chromium chromium-driver)
+fi
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: everything is installed"
+  exit 0
+fi
+
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
