@@ -27,7 +27,11 @@ const TAXPAYERS: [&str; 8] = [
 #[tokio::test(flavor = "multi_thread")]
 async fn every_taxpayer_type_gives_its_whole_record() {
     let replica = replica().await;
-    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1"), ("SCRAPER_RECYCLE_AFTER", "3")]).await;
+    let scraper = Scraper::start(
+        &replica,
+        &[("SCRAPER_SESSIONS", "1"), ("SCRAPER_RECYCLE_AFTER", "3")],
+    )
+    .await;
     for ruc in TAXPAYERS {
         let (status, body) = scraper.lookup(ruc).await;
         assert_eq!(status, 200, "{ruc}: {body}");

@@ -1,0 +1,87 @@
+//! Start-up: settings, logs, and the Pingora server with its three services
+//! (the proxy, the metrics endpoint, the Redis health check). Pingora handles
+//! the signals: SIGTERM stops accepting and drains for the grace period of
+//! `conf/proxy.yaml`.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
+use pingora::proxy::http_proxy_service;
+use pingora::server::configuration::Opt;
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+use crate::cache::store::Store;
+use crate::config::Config;
+use crate::health::RedisHealthCheck;
+use crate::metrics::Metrics;
+use crate::service::RucProxy;
+
+/// Large enough for the headers and a whole record in one `send()`
+/// (Pingora's default of 1460 bytes splits every answer in two).
+const WRITE_BUFFER_BYTES: usize = 8192;
+
+/// The binary's entry point; arguments are Pingora's (`-c conf/proxy.yaml`).
+pub fn main() -> ExitCode {
+    init_logs();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut server = match Server::new(Some(Opt::parse_args())) {
+        Ok(server) => server,
+        Err(e) => {
+            error!("cannot load the Pingora configuration (-c): {e}");
+            return ExitCode::from(2);
+        }
+    };
+    server.bootstrap();
+    let store = match Store::new(&config.redis_url, config.redis_timeout, config.cache_ttl) {
+        Ok(store) => Arc::new(store),
+        Err(e) => {
+            error!("invalid REDIS_URL: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    Metrics::get();
+
+    let mut proxy = http_proxy_service(
+        &server.configuration,
+        RucProxy::new(config.clone(), store.clone()),
+    );
+    proxy.add_listener(
+        ListenerConfig::tcp(config.listen.to_string())
+            .l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER_BYTES)),
+    );
+    let mut metrics = pingora_prometheus::prometheus_http_service();
+    metrics.add_tcp(&config.metrics_listen.to_string());
+    let health_check = background_service("Redis health check", RedisHealthCheck(store));
+    server.add_service(proxy);
+    server.add_service(metrics);
+    server.add_service(health_check);
+
+    info!(
+        addr = %config.listen,
+        metrics = %config.metrics_listen,
+        scraper = %config.scraper.authority(),
+        redis = %config.redis_url,
+        "proxy listening"
+    );
+    server.run_forever()
+}
+
+fn init_logs() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

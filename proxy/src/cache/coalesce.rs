@@ -1,0 +1,225 @@
+//! One scraper lookup per RUC at a time. The first miss for a RUC becomes
+//! the leader of a *flight* and goes to the scraper; misses for the same RUC
+//! that arrive while it is in flight follow it and get its answer, whatever
+//! it is. A failed lookup therefore costs SUNAT one visit too: the followers
+//! receive the same error, and only a later request tries again.
+//!
+//! A flight whose leader vanishes without an answer (its client hung up and
+//! the proxy dropped the upstream request) is *abandoned*: its followers
+//! start over, and one of them becomes the new leader.
+//!
+//! Coalescing is per proxy process (replicas share Redis, not flights).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+
+/// The leader's answer, as its client received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Running,
+    Done(Arc<Answer>),
+    Abandoned,
+}
+
+/// The flights in progress, by RUC.
+#[derive(Default)]
+pub struct Flights {
+    table: Mutex<HashMap<String, watch::Receiver<State>>>,
+}
+
+/// What a miss does.
+pub enum Role {
+    /// Go to the scraper, then [`Flight::land`].
+    Leader(Flight),
+    /// Wait for the leader with [`follow`].
+    Follower(Follower),
+}
+
+/// The leader's side of a flight. Dropping it without landing abandons it.
+pub struct Flight {
+    key: String,
+    flights: Arc<Flights>,
+    sender: watch::Sender<State>,
+    landed: bool,
+}
+
+pub struct Follower(watch::Receiver<State>);
+
+/// What a follower got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Followed {
+    Answer(Arc<Answer>),
+    /// The leader vanished: look up again.
+    Abandoned,
+    /// The leader took longer than the wait: should not happen, since the
+    /// wait outlasts the upstream timeout.
+    TimedOut,
+}
+
+impl Flights {
+    pub fn join(self: &Arc<Self>, key: &str) -> Role {
+        let mut table = self.table.lock().expect("flights lock");
+        if let Some(receiver) = table.get(key) {
+            return Role::Follower(Follower(receiver.clone()));
+        }
+        let (sender, receiver) = watch::channel(State::Running);
+        table.insert(key.to_string(), receiver);
+        Metrics::get().in_flight.set(table.len() as i64);
+        Role::Leader(Flight {
+            key: key.to_string(),
+            flights: self.clone(),
+            sender,
+            landed: false,
+        })
+    }
+}
+
+impl Flight {
+    /// Hands the answer to every follower, present and future, until the
+    /// flight is dropped (keep it while the record is being stored, so that
+    /// nobody misses both the flight and Redis in between).
+    pub fn land(&mut self, answer: Answer) {
+        self.sender.send_replace(State::Done(Arc::new(answer)));
+        self.landed = true;
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        let mut table = self.flights.table.lock().expect("flights lock");
+        let ours = table
+            .get(&self.key)
+            .is_some_and(|r| r.same_channel(&self.sender.subscribe()));
+        if ours {
+            table.remove(&self.key);
+        }
+        Metrics::get().in_flight.set(table.len() as i64);
+        drop(table);
+        if !self.landed {
+            self.sender.send_replace(State::Abandoned);
+        }
+    }
+}
+
+/// Waits up to `wait` for the leader's answer.
+pub async fn follow(follower: Follower, wait: Duration) -> Followed {
+    let Follower(mut receiver) = follower;
+    let settled = async {
+        match receiver
+            .wait_for(|state| !matches!(state, State::Running))
+            .await
+        {
+            Ok(state) => match &*state {
+                State::Done(answer) => Followed::Answer(answer.clone()),
+                _ => Followed::Abandoned,
+            },
+            // The sender is gone without a word: same as abandoned.
+            Err(_) => Followed::Abandoned,
+        }
+    };
+    tokio::time::timeout(wait, settled)
+        .await
+        .unwrap_or(Followed::TimedOut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16) -> Answer {
+        Answer {
+            status,
+            content_type: Some("application/json".into()),
+            body: Bytes::from_static(b"{}"),
+        }
+    }
+
+    fn leader(role: Role) -> Flight {
+        match role {
+            Role::Leader(flight) => flight,
+            Role::Follower(_) => panic!("expected to lead"),
+        }
+    }
+
+    fn follower(role: Role) -> Follower {
+        match role {
+            Role::Follower(follower) => follower,
+            Role::Leader(_) => panic!("expected to follow"),
+        }
+    }
+
+    #[tokio::test]
+    async fn followers_get_the_leaders_answer() {
+        let flights = Arc::new(Flights::default());
+        let mut flight = leader(flights.join("20131312955"));
+        let waiting = tokio::spawn(follow(
+            follower(flights.join("20131312955")),
+            Duration::from_secs(5),
+        ));
+        flight.land(answer(200));
+        assert_eq!(
+            waiting.await.unwrap(),
+            Followed::Answer(Arc::new(answer(200)))
+        );
+    }
+
+    #[tokio::test]
+    async fn latecomers_get_the_answer_until_the_flight_is_dropped() {
+        let flights = Arc::new(Flights::default());
+        let mut flight = leader(flights.join("20131312955"));
+        flight.land(answer(502));
+        let late = follower(flights.join("20131312955"));
+        assert_eq!(
+            follow(late, Duration::from_secs(1)).await,
+            Followed::Answer(Arc::new(answer(502)))
+        );
+        drop(flight);
+        assert!(
+            matches!(flights.join("20131312955"), Role::Leader(_)),
+            "the next miss leads again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_vanished_leader_abandons_its_followers() {
+        let flights = Arc::new(Flights::default());
+        let flight = leader(flights.join("20131312955"));
+        let waiting = tokio::spawn(follow(
+            follower(flights.join("20131312955")),
+            Duration::from_secs(5),
+        ));
+        drop(flight);
+        assert_eq!(waiting.await.unwrap(), Followed::Abandoned);
+    }
+
+    #[tokio::test]
+    async fn different_rucs_fly_separately() {
+        let flights = Arc::new(Flights::default());
+        let _a = leader(flights.join("20131312955"));
+        let _b = leader(flights.join("20100070970"));
+    }
+
+    #[tokio::test]
+    async fn a_wait_that_runs_out_times_out() {
+        let flights = Arc::new(Flights::default());
+        let _flight = leader(flights.join("20131312955"));
+        let waiting = follower(flights.join("20131312955"));
+        assert_eq!(
+            follow(waiting, Duration::from_millis(10)).await,
+            Followed::TimedOut
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The cache: where a record lives in Redis, when an answer may be stored,
+//! and how concurrent misses for one RUC share a single scraper lookup.
+//!
+//! - [`key`]: the Redis key of a RUC (`sunat:ruc:<ruc>`), a public contract;
+//! - [`store`]: bounded Redis reads and writes, and Redis health;
+//! - [`admission`]: which scraper answers are stored;
+//! - [`coalesce`]: one scraper lookup per RUC at a time.
+
+pub mod admission;
+pub mod coalesce;
+pub mod key;
+pub mod store;

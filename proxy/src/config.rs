@@ -1,0 +1,192 @@
+//! The proxy's settings, from environment variables with documented defaults
+//! (README, "Configuration"). Pingora's own server settings come from the
+//! YAML file given with `-c` (`conf/proxy.yaml`). A bad value stops the
+//! program at start with a message that names the variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `PROXY_LISTEN`, default `0.0.0.0:8000`.
+    pub listen: SocketAddr,
+    /// `METRICS_LISTEN`, default `0.0.0.0:9091` (Prometheus, any path).
+    pub metrics_listen: SocketAddr,
+    /// `REDIS_URL`, default `redis://127.0.0.1:6379`.
+    pub redis_url: String,
+    /// `SCRAPER_URL`, default `http://127.0.0.1:8001`.
+    pub scraper: Upstream,
+    /// `CACHE_TTL_SECONDS`, default 604800 (7 days).
+    pub cache_ttl: Duration,
+    /// `REDIS_TIMEOUT_MS`, default 100: bound on every Redis call.
+    pub redis_timeout: Duration,
+    /// `UPSTREAM_TIMEOUT_SECS`, default 50: how long the scraper may take to
+    /// answer; longer than the scraper's own 45 s lookup deadline.
+    pub upstream_timeout: Duration,
+    /// `CACHE_MAX_BODY_BYTES`, default 65536: larger answers are passed
+    /// through but never stored.
+    pub max_body_bytes: usize,
+}
+
+/// Where the scraper is: host and port of an `http://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Upstream {
+    /// `host:port`, for resolving and for the `Host` header.
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid {}: {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let text = |name: &str, default: &str| {
+            var(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_string())
+        };
+        let number = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            let value = text(name, &default.to_string());
+            let error = || ConfigError {
+                variable: name,
+                message: format!(
+                    "{value:?} is not a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            };
+            let parsed: u64 = value.parse().map_err(|_| error())?;
+            range.contains(&parsed).then_some(parsed).ok_or_else(error)
+        };
+        let address = |name: &'static str, default: &str| {
+            let value = text(name, default);
+            value.parse::<SocketAddr>().map_err(|_| ConfigError {
+                variable: name,
+                message: format!("{value:?} is not an address such as {default}"),
+            })
+        };
+        let redis_url = text("REDIS_URL", "redis://127.0.0.1:6379");
+        redis::Client::open(redis_url.as_str()).map_err(|e| ConfigError {
+            variable: "REDIS_URL",
+            message: format!("{redis_url:?} is not a Redis URL ({e})"),
+        })?;
+        Ok(Config {
+            listen: address("PROXY_LISTEN", "0.0.0.0:8000")?,
+            metrics_listen: address("METRICS_LISTEN", "0.0.0.0:9091")?,
+            redis_url,
+            scraper: upstream(&text("SCRAPER_URL", "http://127.0.0.1:8001"))?,
+            cache_ttl: Duration::from_secs(number("CACHE_TTL_SECONDS", 604_800, 1..=31_536_000)?),
+            redis_timeout: Duration::from_millis(number("REDIS_TIMEOUT_MS", 100, 1..=10_000)?),
+            upstream_timeout: Duration::from_secs(number("UPSTREAM_TIMEOUT_SECS", 50, 1..=600)?),
+            max_body_bytes: number("CACHE_MAX_BODY_BYTES", 65_536, 1_024..=16_777_216)? as usize,
+        })
+    }
+}
+
+fn upstream(value: &str) -> Result<Upstream, ConfigError> {
+    let error = |message: String| ConfigError {
+        variable: "SCRAPER_URL",
+        message,
+    };
+    let url = url::Url::parse(value).map_err(|e| error(format!("{value:?} is not a URL ({e})")))?;
+    if url.scheme() != "http" {
+        return Err(error(format!(
+            "{value:?}: only http:// is supported (the scraper is internal)"
+        )));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| error(format!("{value:?} has no host")))?;
+    if url.path() != "/" || url.query().is_some() {
+        return Err(error(format!("{value:?}: give only scheme, host and port")));
+    }
+    Ok(Upstream {
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port: url.port_or_known_default().unwrap_or(80),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_vars(move |name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:8000".parse().unwrap());
+        assert_eq!(config.metrics_listen, "0.0.0.0:9091".parse().unwrap());
+        assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(
+            config.scraper,
+            Upstream {
+                host: "127.0.0.1".into(),
+                port: 8001
+            }
+        );
+        assert_eq!(config.cache_ttl, Duration::from_secs(604_800));
+        assert_eq!(config.redis_timeout, Duration::from_millis(100));
+        assert_eq!(config.upstream_timeout, Duration::from_secs(50));
+        assert_eq!(config.max_body_bytes, 65_536);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        for (variable, value) in [
+            ("PROXY_LISTEN", ":8000"),
+            ("METRICS_LISTEN", "metrics"),
+            ("REDIS_URL", "http://redis"),
+            ("SCRAPER_URL", "https://scraper:8001"),
+            ("SCRAPER_URL", "http://scraper:8001/api"),
+            ("CACHE_TTL_SECONDS", "0"),
+            ("REDIS_TIMEOUT_MS", "fast"),
+            ("UPSTREAM_TIMEOUT_SECS", "-5"),
+            ("CACHE_MAX_BODY_BYTES", "10"),
+        ] {
+            let error = config(&[(variable, value)]).unwrap_err();
+            assert_eq!(error.variable, variable, "{value}");
+        }
+    }
+
+    #[test]
+    fn scraper_url_gives_host_and_port() {
+        let config = config(&[("SCRAPER_URL", "http://scraper:8001/")]).unwrap();
+        assert_eq!(config.scraper.authority(), "scraper:8001");
+        let config = self::config(&[("SCRAPER_URL", "http://scraper")]).unwrap();
+        assert_eq!(config.scraper.port, 80);
+    }
+}

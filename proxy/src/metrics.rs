@@ -1,0 +1,93 @@
+//! The proxy's Prometheus metrics, in the default registry that
+//! `pingora-prometheus` serves on `METRICS_LISTEN`. Labels come from small
+//! fixed sets (status codes, cache results), never from a RUC.
+
+use std::sync::OnceLock;
+
+use pingora_prometheus::prometheus::{
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
+    HistogramVec, IntCounter, IntCounterVec, IntGauge,
+};
+
+pub struct Metrics {
+    pub hits: IntCounter,
+    pub misses: IntCounter,
+    pub coalesced: IntCounter,
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    pub upstream_errors: IntCounter,
+    pub redis_errors: IntCounter,
+    pub redis_up: IntGauge,
+    pub in_flight: IntGauge,
+}
+
+/// The `cache` label of `ruc_proxy_request_duration_seconds`.
+pub const CACHE_RESULTS: [&str; 4] = ["hit", "miss", "coalesced", "none"];
+
+impl Metrics {
+    /// The process-wide metrics (the default registry is process-wide too).
+    pub fn get() -> &'static Metrics {
+        static METRICS: OnceLock<Metrics> = OnceLock::new();
+        METRICS.get_or_init(Metrics::register)
+    }
+
+    fn register() -> Metrics {
+        let metrics = Metrics {
+            hits: register_int_counter!(
+                "ruc_proxy_cache_hits_total",
+                "Lookups answered from Redis"
+            )
+            .unwrap(),
+            misses: register_int_counter!(
+                "ruc_proxy_cache_misses_total",
+                "Lookups sent to the scraper (one per coalesced group)"
+            )
+            .unwrap(),
+            coalesced: register_int_counter!(
+                "ruc_proxy_coalesced_total",
+                "Lookups answered with the answer of an identical lookup already in flight"
+            )
+            .unwrap(),
+            requests: register_int_counter_vec!(
+                "ruc_proxy_requests_total",
+                "Requests answered by the proxy, by HTTP status",
+                &["status"]
+            )
+            .unwrap(),
+            duration: register_histogram_vec!(
+                "ruc_proxy_request_duration_seconds",
+                "Time from request to the end of the answer, by cache result",
+                &["cache"],
+                vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
+                    30.0, 45.0, 60.0
+                ]
+            )
+            .unwrap(),
+            upstream_errors: register_int_counter!(
+                "ruc_proxy_upstream_errors_total",
+                "Lookups the scraper gave no answer to (refused, timed out, cut short)"
+            )
+            .unwrap(),
+            redis_errors: register_int_counter!(
+                "ruc_proxy_redis_errors_total",
+                "Redis calls that failed or ran out of time"
+            )
+            .unwrap(),
+            redis_up: register_int_gauge!(
+                "ruc_proxy_redis_up",
+                "1 when the last Redis health check succeeded"
+            )
+            .unwrap(),
+            in_flight: register_int_gauge!(
+                "ruc_proxy_upstream_in_flight",
+                "Distinct RUCs being looked up by the scraper right now"
+            )
+            .unwrap(),
+        };
+        for cache in CACHE_RESULTS {
+            metrics.duration.with_label_values(&[cache]);
+        }
+        metrics
+    }
+}

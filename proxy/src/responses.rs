@@ -1,0 +1,112 @@
+//! The answers the proxy writes itself (hits, shared answers, errors) and the
+//! cache headers every lookup answer carries:
+//!
+//! - `X-Cache: HIT` or `MISS`, as the original service's clients expect;
+//! - `Cache-Status` (RFC 9211), e.g. `ruc-proxy; hit; ttl=604795` or
+//!   `ruc-proxy; fwd=miss; fwd-status=200; collapsed`;
+//! - `Age` on hits: seconds since the record was stored.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use pingora::http::{Method, ResponseHeader};
+use pingora::proxy::Session;
+use pingora::Result;
+use ruc_contract::ErrorBody;
+use serde_json::Value;
+
+use crate::cache::coalesce::Answer;
+use crate::cache::store::Cached;
+
+/// This cache's name in `Cache-Status`.
+const CACHE_NAME: &str = "ruc-proxy";
+const JSON: &str = "application/json";
+
+/// A record from Redis. `total_ttl` is the TTL it was stored with, so the
+/// time since storing is `total_ttl - ttl_left`.
+pub async fn hit(session: &mut Session, cached: &Cached, total_ttl: Duration) -> Result<()> {
+    let age = total_ttl.saturating_sub(cached.ttl_left).as_secs();
+    let mut header = ResponseHeader::build(200, Some(6))?;
+    header.insert_header("Content-Type", JSON)?;
+    header.insert_header("Age", age.to_string())?;
+    header.insert_header("X-Cache", "HIT")?;
+    header.insert_header(
+        "Cache-Status",
+        format!("{CACHE_NAME}; hit; ttl={}", cached.ttl_left.as_secs()),
+    )?;
+    send(session, header, cached.body.clone()).await
+}
+
+/// The answer of the lookup this request was coalesced with.
+pub async fn shared(session: &mut Session, answer: &Answer) -> Result<()> {
+    let mut header = ResponseHeader::build(answer.status, Some(5))?;
+    if let Some(content_type) = &answer.content_type {
+        header.insert_header("Content-Type", content_type.as_str())?;
+    }
+    header.insert_header("X-Cache", "MISS")?;
+    header.insert_header(
+        "Cache-Status",
+        format!(
+            "{CACHE_NAME}; fwd=miss; fwd-status={}; collapsed",
+            answer.status
+        ),
+    )?;
+    send(session, header, answer.body.clone()).await
+}
+
+/// Marks an answer coming from the scraper.
+pub fn mark_miss(header: &mut ResponseHeader, store_unavailable: bool) -> Result<()> {
+    let detail = if store_unavailable {
+        "; detail=redis-unavailable"
+    } else {
+        ""
+    };
+    let status = header.status.as_u16();
+    header.insert_header("X-Cache", "MISS")?;
+    header.insert_header(
+        "Cache-Status",
+        format!("{CACHE_NAME}; fwd=miss; fwd-status={status}{detail}"),
+    )
+}
+
+/// The error body of the original service, with a real status.
+pub async fn error(session: &mut Session, status: u16, detail: &str, ruc: &str) -> Result<()> {
+    json(session, status, &error_body(detail, ruc)).await
+}
+
+pub fn error_body(detail: &str, ruc: &str) -> Bytes {
+    Bytes::from(serde_json::to_vec(&ErrorBody::new(detail, ruc)).expect("serialisable"))
+}
+
+pub async fn json_value(session: &mut Session, status: u16, value: &Value) -> Result<()> {
+    json(session, status, &Bytes::from(value.to_string())).await
+}
+
+/// 405 with the methods the route takes.
+pub async fn method_not_allowed(session: &mut Session) -> Result<()> {
+    let mut header = ResponseHeader::build(405, Some(3))?;
+    header.insert_header("Content-Type", JSON)?;
+    header.insert_header("Allow", "GET, HEAD")?;
+    let method = session.req_header().method.to_string();
+    let body = serde_json::json!({"message": "Method Not Allowed", "detail": format!("{method} no está permitido; use GET")});
+    send(session, header, Bytes::from(body.to_string())).await
+}
+
+async fn json(session: &mut Session, status: u16, body: &Bytes) -> Result<()> {
+    let mut header = ResponseHeader::build(status, Some(2))?;
+    header.insert_header("Content-Type", JSON)?;
+    send(session, header, body.clone()).await
+}
+
+/// Writes a complete answer; a HEAD request gets the headers only.
+async fn send(session: &mut Session, mut header: ResponseHeader, body: Bytes) -> Result<()> {
+    header.insert_header("Content-Length", body.len().to_string())?;
+    let head = session.req_header().method == Method::HEAD;
+    session
+        .write_response_header(Box::new(header), head)
+        .await?;
+    if !head {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,358 @@
+//! The proxy itself: one `ProxyHttp` implementation whose hooks read top to
+//! bottom in the order Pingora calls them.
+//!
+//! 1. `request_filter`: routes; answers `/health`, errors and cache hits
+//!    itself; a miss either follows a lookup already in flight or leads a
+//!    new one to the scraper.
+//! 2. `upstream_peer`, `upstream_request_filter`: the scraper, with a read
+//!    timeout longer than its own lookup deadline.
+//! 3. `upstream_response_filter`, `upstream_response_body_filter`: marks the
+//!    answer as a miss, collects its body, and at its end shares it with the
+//!    followers and stores it if it is a complete record of this RUC.
+//! 4. `fail_to_proxy`: the scraper gave no answer; a JSON 502/504, shared
+//!    with the followers as well.
+//! 5. `logging`: metrics and the access log.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use pingora::http::{Method, RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorSource, ErrorType, Result};
+use ruc_contract::Ruc;
+use tracing::{debug, info, warn};
+
+use crate::cache::admission;
+use crate::cache::coalesce::{self, Answer, Flight, Flights, Followed, Role};
+use crate::cache::store::{Lookup, Store};
+use crate::config::Config;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::responses;
+use crate::routes::{self, Route};
+
+/// How long a follower waits for its leader, beyond the upstream timeout.
+const FOLLOW_MARGIN: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct RucProxy {
+    config: Config,
+    store: Arc<Store>,
+    flights: Arc<Flights>,
+    health: Health,
+}
+
+/// Per-request state.
+pub struct Ctx {
+    started: Instant,
+    ruc: Option<Ruc>,
+    /// The `cache` label: `hit`, `miss`, `coalesced` or `none`.
+    cache: &'static str,
+    store_unavailable: bool,
+    /// Set when this request leads a lookup to the scraper.
+    flight: Option<Flight>,
+    /// The scraper's answer, as it arrives.
+    upstream: Option<UpstreamAnswer>,
+}
+
+struct UpstreamAnswer {
+    status: u16,
+    content_type: Option<String>,
+    body: BytesMut,
+    /// The body outgrew `CACHE_MAX_BODY_BYTES`: it is passed on, not kept.
+    too_large: bool,
+}
+
+impl RucProxy {
+    pub fn new(config: Config, store: Arc<Store>) -> RucProxy {
+        let health = Health::new(store.clone(), &config.scraper);
+        RucProxy {
+            config,
+            store,
+            flights: Arc::default(),
+            health,
+        }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for RucProxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            started: Instant::now(),
+            ruc: None,
+            cache: "none",
+            store_unavailable: false,
+            flight: None,
+            upstream: None,
+        }
+    }
+
+    /// `Ok(true)`: answered here; `Ok(false)`: go to the scraper.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let path = session.req_header().uri.path().to_string();
+        match routes::route(&session.req_header().method, &path) {
+            Route::Lookup(text) => match Ruc::parse(text) {
+                Ok(ruc) => self.lookup(session, ctx, ruc).await,
+                Err(invalid) => responses::error(session, 400, invalid.detail(), text)
+                    .await
+                    .map(|_| true),
+            },
+            Route::Health => {
+                let report = self.health.report().await;
+                responses::json_value(session, 200, &report)
+                    .await
+                    .map(|_| true)
+            }
+            Route::NotFound => {
+                let body = serde_json::json!({"message": "Not Found", "detail": format!("No existe la ruta {path}")});
+                responses::json_value(session, 404, &body)
+                    .await
+                    .map(|_| true)
+            }
+            Route::MethodNotAllowed => responses::method_not_allowed(session).await.map(|_| true),
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let authority = self.config.scraper.authority();
+        let address = tokio::net::lookup_host(&authority)
+            .await
+            .ok()
+            .and_then(|mut addresses| addresses.next())
+            .ok_or_else(|| {
+                Error::explain(
+                    ErrorType::ConnectError,
+                    format!("cannot resolve the scraper {authority}"),
+                )
+            })?;
+        let mut peer = HttpPeer::new(address, false, String::new());
+        peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
+        peer.options.total_connection_timeout = Some(CONNECT_TIMEOUT);
+        peer.options.read_timeout = Some(self.config.upstream_timeout);
+        peer.options.write_timeout = Some(WRITE_TIMEOUT);
+        peer.options.idle_timeout = Some(IDLE_TIMEOUT);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        request: &mut RequestHeader,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        // A HEAD miss still fetches the record, to store it and to answer
+        // the GETs that follow it; the client gets the headers only.
+        if request.method == Method::HEAD {
+            request.set_method(Method::GET);
+        }
+        request.insert_header("Host", self.config.scraper.authority())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.upstream = Some(UpstreamAnswer {
+            status: response.status.as_u16(),
+            content_type: response
+                .headers
+                .get("Content-Type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body: BytesMut::new(),
+            too_large: false,
+        });
+        responses::mark_miss(response, ctx.store_unavailable)
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        if let (Some(upstream), Some(chunk)) = (ctx.upstream.as_mut(), body.as_ref()) {
+            if upstream.body.len() + chunk.len() > self.config.max_body_bytes {
+                upstream.too_large = true;
+            } else {
+                upstream.body.extend_from_slice(chunk);
+            }
+        }
+        if end_of_stream {
+            self.land(ctx);
+        }
+        Ok(None)
+    }
+
+    /// The scraper gave no (complete) answer. Writes a JSON error when
+    /// nothing was sent yet, and shares it with the followers.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        error: &Error,
+        ctx: &mut Ctx,
+    ) -> FailToProxy {
+        if error.esource() == &ErrorSource::Downstream {
+            // The client went away; the flight is abandoned with the context.
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        Metrics::get().upstream_errors.inc();
+        let (status, detail) = match error.etype() {
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => (
+                504,
+                "El servicio de consulta (scraper) no respondió a tiempo.",
+            ),
+            _ => (
+                502,
+                "No se pudo obtener respuesta del servicio de consulta (scraper).",
+            ),
+        };
+        warn!(ruc = ?ctx.ruc.map(|r| r.to_string()), %error, status, "scraper gave no answer");
+        let ruc = ctx.ruc.map(|r| r.to_string()).unwrap_or_default();
+        let body = responses::error_body(detail, &ruc);
+        if let Some(mut flight) = ctx.flight.take() {
+            flight.land(Answer {
+                status,
+                content_type: Some("application/json".into()),
+                body: body.clone(),
+            });
+        }
+        let code = if session.response_written().is_none() {
+            match responses::error(session, status, detail, &ruc).await {
+                Ok(()) => status,
+                Err(_) => 0,
+            }
+        } else {
+            0
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _error: Option<&Error>, ctx: &mut Ctx) {
+        // A flight not landed by now is abandoned: its followers start over.
+        ctx.flight = None;
+        let status = session
+            .response_written()
+            .map_or(0, |header| header.status.as_u16());
+        let elapsed = ctx.started.elapsed();
+        let metrics = Metrics::get();
+        metrics
+            .requests
+            .with_label_values(&[&status.to_string()])
+            .inc();
+        metrics
+            .duration
+            .with_label_values(&[ctx.cache])
+            .observe(elapsed.as_secs_f64());
+        let ruc = ctx.ruc.map(|r| r.to_string());
+        if ctx.cache == "hit" {
+            debug!(ruc, cache = ctx.cache, status, ?elapsed, "answered");
+        } else {
+            info!(ruc, cache = ctx.cache, status, ?elapsed, "answered");
+        }
+    }
+}
+
+impl RucProxy {
+    /// A valid RUC: from Redis, from a lookup in flight, or by leading a new
+    /// lookup (`Ok(false)`).
+    async fn lookup(&self, session: &mut Session, ctx: &mut Ctx, ruc: Ruc) -> Result<bool> {
+        ctx.ruc = Some(ruc);
+        let metrics = Metrics::get();
+        let deadline = Instant::now() + self.config.upstream_timeout + FOLLOW_MARGIN;
+        loop {
+            match self.store.get(&ruc).await {
+                Lookup::Hit(cached) => {
+                    ctx.cache = "hit";
+                    metrics.hits.inc();
+                    responses::hit(session, &cached, self.store.ttl()).await?;
+                    return Ok(true);
+                }
+                Lookup::Miss => {}
+                Lookup::Unavailable => ctx.store_unavailable = true,
+            }
+            let follower = match self.flights.join(ruc.as_str()) {
+                Role::Leader(flight) => {
+                    ctx.flight = Some(flight);
+                    ctx.cache = "miss";
+                    metrics.misses.inc();
+                    return Ok(false);
+                }
+                Role::Follower(follower) => follower,
+            };
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match coalesce::follow(follower, wait).await {
+                Followed::Answer(answer) => {
+                    ctx.cache = "coalesced";
+                    metrics.coalesced.inc();
+                    responses::shared(session, &answer).await?;
+                    return Ok(true);
+                }
+                Followed::Abandoned => continue,
+                Followed::TimedOut => {
+                    let detail = "La consulta en curso para este RUC no terminó a tiempo.";
+                    responses::error(session, 504, detail, ruc.as_str()).await?;
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    /// The scraper's answer is complete: share it with the followers, and
+    /// store it when it is a record of this RUC. The flight stays open until
+    /// the record is in Redis, so a request arriving meanwhile follows it
+    /// instead of starting a second lookup.
+    fn land(&self, ctx: &mut Ctx) {
+        let (Some(mut flight), Some(upstream), Some(ruc)) =
+            (ctx.flight.take(), ctx.upstream.take(), ctx.ruc)
+        else {
+            return;
+        };
+        if upstream.too_large {
+            let body = responses::error_body(
+                "La respuesta del scraper es demasiado grande.",
+                ruc.as_str(),
+            );
+            flight.land(Answer {
+                status: 502,
+                content_type: Some("application/json".into()),
+                body,
+            });
+            return;
+        }
+        let body = upstream.body.freeze();
+        flight.land(Answer {
+            status: upstream.status,
+            content_type: upstream.content_type,
+            body: body.clone(),
+        });
+        match admission::check(&ruc, upstream.status, &body, self.config.max_body_bytes) {
+            Ok(()) => {
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    let stored = store.put(&ruc, body).await;
+                    debug!(%ruc, stored, "record stored");
+                    drop(flight);
+                });
+            }
+            Err(refusal) => debug!(%ruc, ?refusal, "answer not stored"),
+        }
+    }
+}
