@@ -6,10 +6,11 @@ mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ruc_tests::replica::{Behaviour, Charset};
-use support::{assert_record, expected_record, replica, Scraper};
+use support::scraper::{RemoteDriver, Scraper};
+use support::{assert_record, expected_record, replica, wait_until};
 
 /// Every taxpayer of the replica: two pages captured from the real site,
 /// the design notes' fixture, and five rendered taxpayer types.
@@ -389,7 +390,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
         let scraper = scraper.clone();
         tokio::spawn(async move { scraper.lookup("20987654326").await })
     };
-    wait_until(|| replica.searches() == 1).await;
+    wait_until("the search reached the replica", || replica.searches() == 1).await;
     let (status, headers, body) = scraper.get_raw("/obtener-ruc/20440374248").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(headers["retry-after"], "5");
@@ -469,7 +470,7 @@ async fn sigterm_lets_the_lookup_in_flight_finish() {
             .get(format!("{}/obtener-ruc/20987654326", scraper.base))
             .send(),
     );
-    wait_until(|| replica.searches() == 1).await;
+    wait_until("the search reached the replica", || replica.searches() == 1).await;
     scraper.terminate();
     let response = in_flight.await.unwrap().expect("an answer before the exit");
     assert_eq!(response.status(), 200);
@@ -490,22 +491,10 @@ fn a_bad_setting_stops_the_start_and_names_the_variable() {
     assert!(stderr.contains("invalid SCRAPER_SESSIONS"), "{stderr}");
 }
 
-/// Polls `condition` for up to 30 s (a bound against hangs, not a timing).
-async fn wait_until(condition: impl Fn() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "condition never became true"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_remote_webdriver_endpoint_is_used_instead_of_our_own() {
     let replica = replica().await;
-    let remote = support::RemoteDriver::start();
+    let remote = RemoteDriver::start();
     let scraper = Scraper::start(
         &replica,
         &[("SCRAPER_SESSIONS", "1"), ("WEBDRIVER_URL", &remote.url())],

@@ -1,0 +1,491 @@
+//! End-to-end tests of the caching proxy: the real binary with
+//! `conf/proxy.yaml`, a real `redis-server` and a counting stub of the
+//! scraper; and one test through the real scraper, Chromium and the SUNAT
+//! replica.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::proxy::Proxy;
+use support::redis::RedisServer;
+use support::scraper::Scraper;
+use support::stub::{record, Reply, StubScraper};
+use support::{assert_record, expected_record, free_port, replica};
+
+const RUC: &str = "20131312955";
+
+fn key(ruc: &str) -> String {
+    format!("sunat:ruc:{ruc}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_miss_is_stored_and_the_next_lookup_is_a_hit() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    let answered_200 = proxy
+        .metric(r#"ruc_proxy_requests_total{status="200"}"#)
+        .await;
+
+    let miss = proxy.lookup(RUC).await;
+    assert_eq!(miss.status, 200, "{}", miss.body);
+    assert_eq!(miss.header("x-cache"), "MISS");
+    assert_eq!(
+        miss.header("cache-status"),
+        "ruc-proxy; fwd=miss; fwd-status=200"
+    );
+    assert_eq!(miss.json(), record(RUC));
+
+    // The record is in Redis as exactly the body, with the 7-day TTL.
+    support::wait_until("the record is stored", || redis.get(&key(RUC)).is_some()).await;
+    assert_eq!(redis.get(&key(RUC)).unwrap(), miss.body);
+    let ttl = redis.ttl(&key(RUC));
+    assert!((604_790..=604_800).contains(&ttl), "TTL {ttl}");
+
+    let hit = proxy.lookup(RUC).await;
+    assert_eq!(hit.status, 200);
+    assert_eq!(hit.body, miss.body);
+    assert_eq!(hit.header("x-cache"), "HIT");
+    assert_eq!(hit.header("content-type"), "application/json");
+    assert!(
+        hit.header("cache-status")
+            .starts_with("ruc-proxy; hit; ttl=604"),
+        "{}",
+        hit.header("cache-status")
+    );
+    let age: u64 = hit.header("age").parse().expect("an Age header");
+    assert!(age <= 10, "Age {age}");
+
+    assert_eq!(stub.lookups(), 1, "one visit to the scraper");
+    assert_eq!(proxy.metric("ruc_proxy_cache_misses_total").await, 1.0);
+    assert_eq!(proxy.metric("ruc_proxy_cache_hits_total").await, 1.0);
+    assert_eq!(
+        proxy
+            .metric(r#"ruc_proxy_requests_total{status="200"}"#)
+            .await,
+        answered_200 + 2.0
+    );
+    assert_eq!(
+        proxy
+            .metric(r#"ruc_proxy_request_duration_seconds_count{cache="hit"}"#)
+            .await,
+        1.0
+    );
+    assert_eq!(
+        proxy
+            .metric(r#"ruc_proxy_request_duration_seconds_count{cache="miss"}"#)
+            .await,
+        1.0
+    );
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn age_counts_the_seconds_since_the_record_was_stored() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    // Stored 100 s ago: TTL left is the full TTL minus 100 s.
+    redis::cmd("SET")
+        .arg(key(RUC))
+        .arg(record(RUC).to_string())
+        .arg("EX")
+        .arg(604_700)
+        .query::<()>(&mut redis.connection().unwrap())
+        .unwrap();
+    let hit = proxy.lookup(RUC).await;
+    assert_eq!(hit.header("x-cache"), "HIT");
+    let age: u64 = hit.header("age").parse().unwrap();
+    assert!((100..=110).contains(&age), "Age {age}");
+    assert_eq!(stub.lookups(), 0);
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_concurrent_misses_make_one_scraper_request() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    stub.delay(Duration::from_secs(2));
+    let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &[]).await);
+
+    let lookups: Vec<_> = (0..50)
+        .map(|_| {
+            let proxy = proxy.clone();
+            tokio::spawn(async move { proxy.lookup(RUC).await })
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    for lookup in lookups {
+        let answer = lookup.await.unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        bodies.push(answer.body);
+    }
+    assert_eq!(stub.lookups(), 1, "one scraper request for 50 lookups");
+    assert!(
+        bodies.iter().all(|body| *body == bodies[0]),
+        "50 identical bodies"
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&bodies[0]).unwrap(),
+        record(RUC)
+    );
+    assert_eq!(proxy.metric("ruc_proxy_cache_misses_total").await, 1.0);
+    let coalesced = proxy.metric("ruc_proxy_coalesced_total").await;
+    let hits = proxy.metric("ruc_proxy_cache_hits_total").await;
+    assert_eq!(
+        coalesced + hits,
+        49.0,
+        "the others followed the lookup in flight (or hit once stored)"
+    );
+    assert!(Arc::try_unwrap(proxy).ok().unwrap().stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_lookup_is_shared_by_the_requests_that_waited_for_it() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let error = r#"{"message":"Error al consultar RUC","detail":"SUNAT rechazó la consulta","ruc":"20131312955"}"#;
+    stub.reply(Reply::Status(502, error.into()));
+    stub.delay(Duration::from_secs(1));
+    let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &[]).await);
+
+    let lookups: Vec<_> = (0..20)
+        .map(|_| {
+            let proxy = proxy.clone();
+            tokio::spawn(async move { proxy.lookup(RUC).await })
+        })
+        .collect();
+    for lookup in lookups {
+        let answer = lookup.await.unwrap();
+        assert_eq!((answer.status, answer.body.as_str()), (502, error));
+    }
+    assert_eq!(
+        stub.lookups(),
+        1,
+        "the failure did not send a herd to the scraper"
+    );
+    assert_eq!(redis.get(&key(RUC)), None);
+
+    // A later request tries again.
+    stub.delay(Duration::ZERO);
+    stub.reply(Reply::Record);
+    assert_eq!(proxy.lookup(RUC).await.status, 200);
+    assert_eq!(stub.lookups(), 2);
+    assert!(Arc::try_unwrap(proxy).ok().unwrap().stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scraper_errors_are_passed_through_unchanged_and_not_stored() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    for (status, body) in [
+        (
+            404,
+            r#"{"message":"Error al consultar RUC","detail":"no existe","ruc":"20131312955"}"#,
+        ),
+        (
+            500,
+            r#"{"message":"Error al consultar RUC","detail":"interno","ruc":"20131312955"}"#,
+        ),
+        (
+            502,
+            r#"{"message":"Error al consultar RUC","detail":"firewall","ruc":"20131312955"}"#,
+        ),
+    ] {
+        stub.reply(Reply::Status(status, body.into()));
+        let before = stub.lookups();
+        let answer = proxy.lookup(RUC).await;
+        assert_eq!((answer.status, answer.body.as_str()), (status, body));
+        assert_eq!(answer.header("x-cache"), "MISS");
+        assert_eq!(
+            answer.header("cache-status"),
+            format!("ruc-proxy; fwd=miss; fwd-status={status}")
+        );
+        assert_eq!(redis.get(&key(RUC)), None, "{status} not stored");
+        proxy.lookup(RUC).await;
+        assert_eq!(
+            stub.lookups(),
+            before + 2,
+            "{status}: the next lookup goes to the scraper again"
+        );
+    }
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_cut_short_or_another_rucs_record_is_not_stored() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+
+    stub.reply(Reply::CutShort);
+    assert!(
+        proxy.try_get(&format!("/obtener-ruc/{RUC}")).await.is_err(),
+        "the client sees the cut"
+    );
+    assert_eq!(redis.get(&key(RUC)), None);
+
+    stub.reply(Reply::OtherRuc);
+    let answer = proxy.lookup(RUC).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        answer.json()["ruc"],
+        "20100070970",
+        "passed through as the scraper sent it"
+    );
+    assert_eq!(redis.get(&key(RUC)), None);
+    assert_eq!(redis.get(&key("20100070970")), None);
+
+    stub.reply(Reply::Record);
+    let before = stub.lookups();
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
+    assert_eq!(stub.lookups(), before + 1);
+    assert!(
+        proxy.metric("ruc_proxy_upstream_errors_total").await >= 1.0,
+        "the cut counts as an upstream error"
+    );
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_ruc_is_400_at_the_proxy() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    for ruc in [
+        "20131312954",
+        "99512333792",
+        "20A12333797",
+        "2013131295",
+        "",
+        "20131312955%20",
+    ] {
+        let answer = proxy.lookup(ruc).await;
+        assert_eq!(answer.status, 400, "{ruc:?}: {}", answer.body);
+        assert_eq!(answer.json()["message"], "Error al consultar RUC");
+        assert_eq!(answer.json()["ruc"], ruc);
+    }
+    let head = proxy.head("/obtener-ruc/20131312954").await;
+    assert_eq!((head.status, head.body.as_str()), (400, ""));
+    assert_eq!(stub.lookups(), 0, "never forwarded");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query(&mut redis.connection().unwrap())
+        .unwrap();
+    assert!(keys.is_empty(), "nothing stored: {keys:?}");
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn head_misses_fetch_and_store_the_record_and_head_hits_have_no_body() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    let path = format!("/obtener-ruc/{RUC}");
+
+    let miss = proxy.head(&path).await;
+    assert_eq!(
+        (miss.status, miss.body.as_str(), miss.header("x-cache")),
+        (200, "", "MISS")
+    );
+    support::wait_until("the record is stored", || redis.get(&key(RUC)).is_some()).await;
+
+    let hit = proxy.head(&path).await;
+    assert_eq!(
+        (hit.status, hit.body.as_str(), hit.header("x-cache")),
+        (200, "", "HIT")
+    );
+    assert_eq!(
+        hit.header("content-length"),
+        redis.get(&key(RUC)).unwrap().len().to_string()
+    );
+    let get = proxy.get(&path).await;
+    assert_eq!((get.header("x-cache"), get.json()), ("HIT", record(RUC)));
+    assert_eq!(stub.lookups(), 1);
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lookups_are_answered_while_redis_is_down_and_caching_resumes_after() {
+    let (mut redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
+    support::wait_until("the record is stored", || redis.get(&key(RUC)).is_some()).await;
+
+    redis.kill();
+    for _ in 0..3 {
+        let answer = proxy.lookup(RUC).await;
+        assert_eq!(answer.status, 200, "answered through the scraper");
+        assert_eq!(answer.header("x-cache"), "MISS");
+    }
+    let health = proxy.get("/health").await.json();
+    assert_eq!(
+        (health["status"].as_str(), health["redis"].as_str()),
+        (Some("healthy"), Some("disconnected"))
+    );
+    assert!(proxy.metric("ruc_proxy_redis_errors_total").await >= 1.0);
+
+    redis.restart();
+    wait_for_redis(&proxy).await;
+    assert_eq!(
+        proxy.lookup(RUC).await.header("x-cache"),
+        "MISS",
+        "the restarted Redis is empty"
+    );
+    support::wait_until("the record is stored again", || {
+        redis.get(&key(RUC)).is_some()
+    })
+    .await;
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_proxy_starts_without_redis_and_uses_it_once_it_appears() {
+    let stub = StubScraper::start().await;
+    let port = free_port();
+    let proxy = Proxy::start(&format!("redis://127.0.0.1:{port}"), &stub.url(), &[]).await;
+    let health = proxy.get("/health").await.json();
+    assert_eq!(health["redis"], "disconnected");
+    assert_eq!(proxy.lookup(RUC).await.status, 200);
+
+    let redis = RedisServer::on_port(port);
+    wait_for_redis(&proxy).await;
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
+    support::wait_until("the record is stored", || redis.get(&key(RUC)).is_some()).await;
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scraper_that_refuses_connections_gives_a_quick_502() {
+    let redis = RedisServer::start();
+    let proxy = Proxy::start(
+        &redis.url(),
+        &format!("http://127.0.0.1:{}", free_port()),
+        &[],
+    )
+    .await;
+    // The client's bound is far below the 50 s upstream timeout: a hang fails here.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}/obtener-ruc/{RUC}", proxy.base))
+        .send()
+        .await
+        .expect("a quick answer");
+    assert_eq!(response.status(), 502);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["message"], "Error al consultar RUC");
+    assert_eq!(body["ruc"], RUC);
+    assert_eq!(proxy.metric("ruc_proxy_upstream_errors_total").await, 1.0);
+    let health = proxy.get("/health").await.json();
+    assert_eq!(health["scraper"], "unreachable");
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scraper_slower_than_the_upstream_timeout_gives_504() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    stub.delay(Duration::from_secs(4));
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[("UPSTREAM_TIMEOUT_SECS", "1")]).await;
+    let answer = proxy.lookup(RUC).await;
+    assert_eq!(answer.status, 504, "{}", answer.body);
+    assert_eq!(answer.json()["ruc"], RUC);
+    assert_eq!(stub.lookups(), 1, "a timeout is never retried");
+    assert_eq!(redis.get(&key(RUC)), None);
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_metrics_and_other_routes() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    let health = proxy.get("/health").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(
+        health.json(),
+        serde_json::json!({"status": "healthy", "redis": "connected", "scraper": "reachable"})
+    );
+    let missing = proxy.get("/nope").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.json()["detail"].is_string());
+    let post = proxy
+        .send(reqwest::Method::POST, &format!("/obtener-ruc/{RUC}"))
+        .await;
+    assert_eq!((post.status, post.header("allow")), (405, "GET, HEAD"));
+    assert_eq!(stub.lookups(), 0);
+
+    let page = proxy.metrics_page().await;
+    for name in [
+        "ruc_proxy_cache_hits_total",
+        "ruc_proxy_cache_misses_total",
+        "ruc_proxy_coalesced_total",
+        "ruc_proxy_requests_total",
+        "ruc_proxy_request_duration_seconds_bucket",
+        "ruc_proxy_upstream_errors_total",
+        "ruc_proxy_redis_errors_total",
+    ] {
+        assert!(page.contains(name), "{name} in the metrics");
+    }
+    assert!(!page.contains(RUC), "no RUC in any label");
+    assert!(
+        proxy.stop().await.success(),
+        "SIGTERM ends the proxy cleanly"
+    );
+}
+
+#[test]
+fn a_bad_setting_stops_the_start_and_names_the_variable() {
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/proxy.yaml");
+    for (variable, value) in [
+        ("CACHE_TTL_SECONDS", "a week"),
+        ("SCRAPER_URL", "https://scraper"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_proxy-under-test"))
+            .args(["-c", conf])
+            .env(variable, value)
+            .output()
+            .expect("the binary runs");
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&format!("invalid {variable}")), "{stderr}");
+    }
+}
+
+/// The whole chain: proxy, Redis, the real scraper, Chromium and the SUNAT
+/// replica. The first lookup is a MISS that visits "SUNAT", the second a HIT.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_lookup_is_a_miss_then_a_hit_through_the_real_scraper() {
+    let replica = replica().await;
+    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1")]).await;
+    let redis = RedisServer::start();
+    let proxy = Proxy::start(&redis.url(), &scraper.base, &[]).await;
+    let ruc = "20440374248";
+
+    let miss = proxy.lookup(ruc).await;
+    assert_eq!(
+        (miss.status, miss.header("x-cache")),
+        (200, "MISS"),
+        "{}",
+        miss.body
+    );
+    assert_record(&miss.json(), &expected_record(ruc));
+    support::wait_until("the record is stored", || redis.get(&key(ruc)).is_some()).await;
+
+    let hit = proxy.lookup(ruc).await;
+    assert_eq!((hit.status, hit.header("x-cache")), (200, "HIT"));
+    assert_eq!(hit.body, miss.body);
+    assert_eq!(replica.searches_for(ruc), 1, "SUNAT was visited once");
+    let health = proxy.get("/health").await.json();
+    assert_eq!(health["scraper"], "reachable");
+    assert!(proxy.stop().await.success());
+    scraper.stop().await;
+}
+
+async fn wait_for_redis(proxy: &Proxy) {
+    for _ in 0..300 {
+        if proxy.get("/health").await.json()["redis"] == "connected" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the proxy never saw Redis again");
+}

@@ -1,0 +1,173 @@
+//! The real proxy binary, with the repository's `conf/proxy.yaml`.
+
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use reqwest::header::HeaderMap;
+
+use super::{free_port, sample, CLIENT_TIMEOUT, START_WITHIN};
+
+const PROXY: &str = env!("CARGO_BIN_EXE_proxy-under-test");
+
+pub struct Proxy {
+    child: Child,
+    pub base: String,
+    metrics_base: String,
+    http: reqwest::Client,
+    stopped: bool,
+}
+
+/// One answer: status, headers, body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl Proxy {
+    /// Starts the proxy in front of `scraper_url` with Redis at `redis_url`
+    /// and the extra variables `env`; waits until it answers `/health`.
+    pub async fn start(redis_url: &str, scraper_url: &str, env: &[(&str, &str)]) -> Proxy {
+        let (listen, metrics) = (free_port(), free_port());
+        let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/proxy.yaml");
+        let mut command = Command::new(PROXY);
+        command
+            .arg("-c")
+            .arg(conf)
+            .env("PROXY_LISTEN", format!("127.0.0.1:{listen}"))
+            .env("METRICS_LISTEN", format!("127.0.0.1:{metrics}"))
+            .env("REDIS_URL", redis_url)
+            .env("SCRAPER_URL", scraper_url)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let proxy = Proxy {
+            child: command.spawn().expect("the proxy binary runs"),
+            base: format!("http://127.0.0.1:{listen}"),
+            metrics_base: format!("http://127.0.0.1:{metrics}"),
+            http: reqwest::Client::builder()
+                .timeout(CLIENT_TIMEOUT)
+                .build()
+                .unwrap(),
+            stopped: false,
+        };
+        let started = Instant::now();
+        while proxy
+            .http
+            .get(format!("{}/health", proxy.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(started.elapsed() < START_WITHIN, "the proxy never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        proxy
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::GET, path).await
+    }
+
+    pub async fn head(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::HEAD, path).await
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str) -> Answer {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the proxy answers");
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("a whole body"),
+        }
+    }
+
+    /// Like `get`, but the transfer may fail (a body cut short).
+    pub async fn try_get(&self, path: &str) -> reqwest::Result<String> {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await?
+            .text()
+            .await
+    }
+
+    pub async fn lookup(&self, ruc: &str) -> Answer {
+        self.get(&format!("/obtener-ruc/{ruc}")).await
+    }
+
+    /// One sample of the metrics endpoint.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let page = self
+            .http
+            .get(format!("{}/metrics", self.metrics_base))
+            .send()
+            .await
+            .unwrap();
+        sample(&page.text().await.unwrap(), name)
+    }
+
+    pub async fn metrics_page(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.metrics_base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Sends SIGTERM and waits (up to 30 s, a bound against hangs) for a
+    /// clean exit.
+    pub async fn stop(mut self) -> ExitStatus {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("the proxy runs");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the proxy did not exit after SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        self.stopped = true;
+        status
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

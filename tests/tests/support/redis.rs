@@ -1,0 +1,117 @@
+//! A real `redis-server` on a free loopback port, without persistence, in
+//! its own process group; killed when dropped. It can be killed and
+//! restarted on the same port to test the proxy's fail-open behaviour.
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use super::{free_port, require_program, unique_tmpdir, START_WITHIN};
+
+pub struct RedisServer {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        RedisServer::on_port(free_port())
+    }
+
+    /// A server on `port`, which may be one a proxy already points at.
+    pub fn on_port(port: u16) -> RedisServer {
+        require_program("redis-server", "redis-server");
+        let mut server = RedisServer {
+            port,
+            dir: unique_tmpdir(),
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// The value for `REDIS_URL`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// SIGKILL, as in a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts (again) on the same port and waits until it answers.
+    pub fn restart(&mut self) {
+        self.kill();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        self.child = Some(child);
+        let started = Instant::now();
+        while self.connection().is_err() {
+            assert!(
+                started.elapsed() < START_WITHIN,
+                "redis-server never answered"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A client connection, as `redis-cli` would use.
+    pub fn connection(&self) -> redis::RedisResult<redis::Connection> {
+        let client = redis::Client::open(self.url())?;
+        let mut connection = client.get_connection_with_timeout(Duration::from_secs(1))?;
+        redis::cmd("PING").query::<String>(&mut connection)?;
+        Ok(connection)
+    }
+
+    /// `GET key`.
+    pub fn get(&self, key: &str) -> Option<String> {
+        redis::cmd("GET")
+            .arg(key)
+            .query(&mut self.connection().expect("Redis answers"))
+            .expect("GET")
+    }
+
+    /// `TTL key` in seconds (-2: no key).
+    pub fn ttl(&self, key: &str) -> i64 {
+        redis::cmd("TTL")
+            .arg(key)
+            .query(&mut self.connection().expect("Redis answers"))
+            .expect("TTL")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,161 @@
+//! A stand-in for the scraper in the proxy's tests: a minimal HTTP/1.1
+//! server written on raw TCP (so that it can also misbehave: answer slowly,
+//! cut a body short), which counts the requests it gets.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the stub answers to `GET /obtener-ruc/<ruc>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// 200 and a complete record of the requested RUC.
+    Record,
+    /// This status and body, as JSON.
+    Status(u16, String),
+    /// 200 announcing the full record's length, then half of it and a close.
+    CutShort,
+    /// 200 and a complete record of another RUC.
+    OtherRuc,
+}
+
+pub struct StubScraper {
+    port: u16,
+    state: Arc<State>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct State {
+    reply: Mutex<Reply>,
+    delay: Mutex<Duration>,
+    lookups: AtomicU64,
+}
+
+impl StubScraper {
+    pub async fn start() -> StubScraper {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(State {
+            reply: Mutex::new(Reply::Record),
+            delay: Mutex::new(Duration::ZERO),
+            lookups: AtomicU64::new(0),
+        });
+        let task = tokio::spawn(accept(listener, state.clone()));
+        StubScraper { port, state, task }
+    }
+
+    /// The value for `SCRAPER_URL`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn reply(&self, reply: Reply) {
+        *self.state.reply.lock().unwrap() = reply;
+    }
+
+    /// How long each lookup takes before it is answered.
+    pub fn delay(&self, delay: Duration) {
+        *self.state.delay.lock().unwrap() = delay;
+    }
+
+    /// `/obtener-ruc/…` requests received so far.
+    pub fn lookups(&self) -> u64 {
+        self.state.lookups.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for StubScraper {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The record the stub gives for `ruc`: a real one (from the captured
+/// pages' expectations) with the RUC replaced.
+pub fn record(ruc: &str) -> Value {
+    let mut record = super::expected_record("20440374248");
+    record["ruc"] = ruc.into();
+    record["consultadoEn"] = "2026-11-26T13:00:00Z".into();
+    record
+}
+
+async fn accept(listener: TcpListener, state: Arc<State>) {
+    let mut connections = tokio::task::JoinSet::new();
+    while let Ok((stream, _)) = listener.accept().await {
+        connections.spawn(serve(stream, state.clone()));
+    }
+}
+
+/// Serves requests on one keep-alive connection until it closes.
+async fn serve(mut stream: TcpStream, state: Arc<State>) {
+    let mut buffer = Vec::new();
+    loop {
+        let Some(path) = read_request(&mut stream, &mut buffer).await else {
+            return;
+        };
+        let Some(ruc) = path.strip_prefix("/obtener-ruc/") else {
+            let body = r#"{"status":"healthy"}"#;
+            if write(&mut stream, 200, body, body.len()).await.is_err() {
+                return;
+            }
+            continue;
+        };
+        state.lookups.fetch_add(1, Ordering::SeqCst);
+        let delay = *state.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+        let reply = state.reply.lock().unwrap().clone();
+        let written = match reply {
+            Reply::Record => {
+                let body = record(ruc).to_string();
+                write(&mut stream, 200, &body, body.len()).await
+            }
+            Reply::Status(status, body) => write(&mut stream, status, &body, body.len()).await,
+            Reply::OtherRuc => {
+                let body = record("20100070970").to_string();
+                write(&mut stream, 200, &body, body.len()).await
+            }
+            Reply::CutShort => {
+                let body = record(ruc).to_string();
+                let _ = write(&mut stream, 200, &body[..body.len() / 2], body.len()).await;
+                return;
+            }
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads one request head; returns its path.
+async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<String> {
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+            buffer.drain(..end + 4);
+            return head.split(' ').nth(1).map(str::to_string);
+        }
+        let mut chunk = [0; 4096];
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+async fn write(
+    stream: &mut TcpStream,
+    status: u16,
+    body: &str,
+    announced: usize,
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {announced}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.flush().await
+}
