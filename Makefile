@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps test check bench-scraper replica scraper
+.PHONY: deps test check bench-scraper replica scraper proxy
 
 ## Install the missing system packages (Debian/Ubuntu).
 deps:
@@ -29,3 +29,8 @@ replica:
 ## The scraper on 0.0.0.0:8001, against the replica started by `make replica`.
 scraper: deps
 	SUNAT_URL=$${SUNAT_URL:-http://127.0.0.1:8002} $(CARGO) run --release --bin scraper
+
+## The proxy on 0.0.0.0:8000 (metrics on 9091), in front of `make scraper`,
+## with Redis at REDIS_URL (default redis://127.0.0.1:6379).
+proxy: deps
+	$(CARGO) run --release --bin proxy -- -c conf/proxy.yaml

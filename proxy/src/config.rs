@@ -101,7 +101,7 @@ impl Config {
             cache_ttl: Duration::from_secs(number("CACHE_TTL_SECONDS", 604_800, 1..=31_536_000)?),
             redis_timeout: Duration::from_millis(number("REDIS_TIMEOUT_MS", 100, 1..=10_000)?),
             upstream_timeout: Duration::from_secs(number("UPSTREAM_TIMEOUT_SECS", 50, 1..=600)?),
-            max_body_bytes: number("CACHE_MAX_BODY_BYTES", 65_536, 1_024..=16_777_216)? as usize,
+            max_body_bytes: number("CACHE_MAX_BODY_BYTES", 65_536, 256..=16_777_216)? as usize,
         })
     }
 }

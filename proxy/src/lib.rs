@@ -2,6 +2,14 @@
 //! can, otherwise by the scraper (one lookup per RUC at a time), with the
 //! record stored for the cache TTL.
 //!
+//! The cache is written on Pingora's core hooks rather than on
+//! `pingora-cache`: the cache API is marked experimental and changed in every
+//! minor release, its cache lock sends every waiter to the origin when the
+//! one lookup fails (here each is a browser visit to SUNAT), and a Redis
+//! outage costs it two timeouts per request. The hooks give the same
+//! features (coalescing, `Age`, HEAD, fail-open) with the Redis layout and
+//! the failure behaviour under our control.
+//!
 //! Reading order: [`app`] (start-up) → [`service`] (the Pingora hooks, top to
 //! bottom) → [`cache`] (Redis key, store, admission, coalescing) →
 //! [`responses`], [`routes`], [`health`], [`metrics`], [`config`].

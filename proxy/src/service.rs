@@ -39,6 +39,9 @@ const FOLLOW_MARGIN: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much of a scraper answer is kept to share with followers. Answers
+/// above `CACHE_MAX_BODY_BYTES` are still shared, just never stored.
+const SHARE_LIMIT_BYTES: usize = 1 << 20;
 
 pub struct RucProxy {
     config: Config,
@@ -64,7 +67,7 @@ struct UpstreamAnswer {
     status: u16,
     content_type: Option<String>,
     body: BytesMut,
-    /// The body outgrew `CACHE_MAX_BODY_BYTES`: it is passed on, not kept.
+    /// The body outgrew what is kept for sharing: passed on, not kept.
     too_large: bool,
 }
 
@@ -183,7 +186,8 @@ impl ProxyHttp for RucProxy {
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
         if let (Some(upstream), Some(chunk)) = (ctx.upstream.as_mut(), body.as_ref()) {
-            if upstream.body.len() + chunk.len() > self.config.max_body_bytes {
+            if upstream.body.len() + chunk.len() > SHARE_LIMIT_BYTES.max(self.config.max_body_bytes)
+            {
                 upstream.too_large = true;
             } else {
                 upstream.body.extend_from_slice(chunk);

@@ -245,6 +245,27 @@ async fn a_body_cut_short_or_another_rucs_record_is_not_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_answer_above_the_size_cap_is_passed_through_but_not_stored() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(
+        &redis.url(),
+        &stub.url(),
+        &[("CACHE_MAX_BODY_BYTES", "512")],
+    )
+    .await;
+    let answer = proxy.lookup(RUC).await;
+    assert!(
+        answer.body.len() > 512,
+        "the stub's record is larger than the cap"
+    );
+    assert_eq!((answer.status, answer.json()), (200, record(RUC)));
+    assert_eq!(redis.get(&key(RUC)), None);
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
+    assert_eq!(stub.lookups(), 2);
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_ruc_is_400_at_the_proxy() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
