@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps test check bench-scraper replica scraper proxy
+.PHONY: deps test check bench-scraper bench-proxy replica scraper proxy
 
 ## Install the missing system packages (Debian/Ubuntu).
 deps:
@@ -21,6 +21,12 @@ check:
 bench-scraper: deps
 	$(CARGO) build --release --bin scraper --bin sunat-replica
 	python3 bench/scraper.py
+
+## Proxy hit-path benchmark next to nginx proxy_cache (needs wrk and nginx).
+bench-proxy: deps
+	command -v wrk >/dev/null && command -v nginx >/dev/null || apt-get install -y -qq wrk nginx
+	$(CARGO) build --release --bin proxy
+	./bench/proxy-hits.sh
 
 ## The SUNAT replica on 127.0.0.1:8002 (for trying the scraper offline).
 replica:

@@ -40,8 +40,8 @@ pub async fn hit(session: &mut Session, cached: &Cached, total_ttl: Duration) ->
 /// The answer of the lookup this request was coalesced with.
 pub async fn shared(session: &mut Session, answer: &Answer) -> Result<()> {
     let mut header = ResponseHeader::build(answer.status, Some(5))?;
-    if let Some(content_type) = &answer.content_type {
-        header.insert_header("Content-Type", content_type.as_str())?;
+    for (name, value) in &answer.headers {
+        header.insert_header(*name, value.as_str())?;
     }
     header.insert_header("X-Cache", "MISS")?;
     header.insert_header(

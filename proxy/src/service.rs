@@ -26,7 +26,7 @@ use ruc_contract::Ruc;
 use tracing::{debug, info, warn};
 
 use crate::cache::admission;
-use crate::cache::coalesce::{self, Answer, Flight, Flights, Followed, Role};
+use crate::cache::coalesce::{self, Answer, Flight, Flights, Followed, Role, SHARED_HEADERS};
 use crate::cache::store::{Lookup, Store};
 use crate::config::Config;
 use crate::health::Health;
@@ -65,7 +65,7 @@ pub struct Ctx {
 
 struct UpstreamAnswer {
     status: u16,
-    content_type: Option<String>,
+    headers: Vec<(&'static str, String)>,
     body: BytesMut,
     /// The body outgrew what is kept for sharing: passed on, not kept.
     too_large: bool,
@@ -167,11 +167,12 @@ impl ProxyHttp for RucProxy {
     ) -> Result<()> {
         ctx.upstream = Some(UpstreamAnswer {
             status: response.status.as_u16(),
-            content_type: response
-                .headers
-                .get("Content-Type")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            headers: SHARED_HEADERS
+                .iter()
+                .filter_map(|&name| {
+                    Some((name, response.headers.get(name)?.to_str().ok()?.to_string()))
+                })
+                .collect(),
             body: BytesMut::new(),
             too_large: false,
         });
@@ -229,11 +230,7 @@ impl ProxyHttp for RucProxy {
         let ruc = ctx.ruc.map(|r| r.to_string()).unwrap_or_default();
         let body = responses::error_body(detail, &ruc);
         if let Some(mut flight) = ctx.flight.take() {
-            flight.land(Answer {
-                status,
-                content_type: Some("application/json".into()),
-                body: body.clone(),
-            });
+            flight.land(Answer::json(status, body.clone()));
         }
         let code = if session.response_written().is_none() {
             match responses::error(session, status, detail, &ruc).await {
@@ -334,17 +331,13 @@ impl RucProxy {
                 "La respuesta del scraper es demasiado grande.",
                 ruc.as_str(),
             );
-            flight.land(Answer {
-                status: 502,
-                content_type: Some("application/json".into()),
-                body,
-            });
+            flight.land(Answer::json(502, body));
             return;
         }
         let body = upstream.body.freeze();
         flight.land(Answer {
             status: upstream.status,
-            content_type: upstream.content_type,
+            headers: upstream.headers,
             body: body.clone(),
         });
         match admission::check(&ruc, upstream.status, &body, self.config.max_body_bytes) {

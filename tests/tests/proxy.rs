@@ -11,7 +11,7 @@ use std::time::Duration;
 use support::proxy::Proxy;
 use support::redis::RedisServer;
 use support::scraper::Scraper;
-use support::stub::{record, Reply, StubScraper};
+use support::stub::{busy_body, record, Reply, StubScraper};
 use support::{assert_record, expected_record, free_port, replica};
 
 const RUC: &str = "20131312955";
@@ -169,6 +169,27 @@ async fn a_failed_lookup_is_shared_by_the_requests_that_waited_for_it() {
     stub.reply(Reply::Record);
     assert_eq!(proxy.lookup(RUC).await.status, 200);
     assert_eq!(stub.lookups(), 2);
+    assert!(Arc::try_unwrap(proxy).ok().unwrap().stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn waiters_of_a_busy_scraper_get_its_retry_after_too() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    stub.reply(Reply::Busy);
+    stub.delay(Duration::from_secs(1));
+    let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &[]).await);
+    let lookups: Vec<_> = (0..5)
+        .map(|_| {
+            let proxy = proxy.clone();
+            tokio::spawn(async move { proxy.lookup(RUC).await })
+        })
+        .collect();
+    for lookup in lookups {
+        let answer = lookup.await.unwrap();
+        assert_eq!((answer.status, answer.body.as_str()), (503, busy_body(RUC).as_str()));
+        assert_eq!(answer.header("retry-after"), "5");
+    }
+    assert_eq!(stub.lookups(), 1);
     assert!(Arc::try_unwrap(proxy).ok().unwrap().stop().await.success());
 }
 

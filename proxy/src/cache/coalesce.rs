@@ -23,8 +23,23 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     pub status: u16,
-    pub content_type: Option<String>,
+    /// The headers that matter to a client: see [`SHARED_HEADERS`].
+    pub headers: Vec<(&'static str, String)>,
     pub body: Bytes,
+}
+
+/// Headers of the scraper's answer that followers receive as well.
+pub const SHARED_HEADERS: [&str; 2] = ["Content-Type", "Retry-After"];
+
+impl Answer {
+    /// A JSON answer the proxy made itself (an upstream failure).
+    pub fn json(status: u16, body: Bytes) -> Answer {
+        Answer {
+            status,
+            headers: vec![("Content-Type", "application/json".to_string())],
+            body,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -140,11 +155,7 @@ mod tests {
     use super::*;
 
     fn answer(status: u16) -> Answer {
-        Answer {
-            status,
-            content_type: Some("application/json".into()),
-            body: Bytes::from_static(b"{}"),
-        }
+        Answer::json(status, Bytes::from_static(b"{}"))
     }
 
     fn leader(role: Role) -> Flight {

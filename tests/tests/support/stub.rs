@@ -17,6 +17,8 @@ pub enum Reply {
     Record,
     /// This status and body, as JSON.
     Status(u16, String),
+    /// 503 with `Retry-After: 5`, as the scraper says when its queue is full.
+    Busy,
     /// 200 announcing the full record's length, then half of it and a close.
     CutShort,
     /// 200 and a complete record of another RUC.
@@ -114,6 +116,10 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
                 write(&mut stream, 200, &body, body.len()).await
             }
             Reply::Status(status, body) => write(&mut stream, status, &body, body.len()).await,
+            Reply::Busy => {
+                let body = busy_body(ruc);
+                write_with(&mut stream, 503, "Retry-After: 5\r\n", &body, body.len()).await
+            }
             Reply::OtherRuc => {
                 let body = record("20100070970").to_string();
                 write(&mut stream, 200, &body, body.len()).await
@@ -146,14 +152,30 @@ async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<St
     }
 }
 
+/// The scraper's body for a full queue.
+pub fn busy_body(ruc: &str) -> String {
+    serde_json::json!({"message": "Error al consultar RUC", "detail": "ocupado", "ruc": ruc})
+        .to_string()
+}
+
 async fn write(
     stream: &mut TcpStream,
     status: u16,
     body: &str,
     announced: usize,
 ) -> std::io::Result<()> {
+    write_with(stream, status, "", body, announced).await
+}
+
+async fn write_with(
+    stream: &mut TcpStream,
+    status: u16,
+    extra_headers: &str,
+    body: &str,
+    announced: usize,
+) -> std::io::Result<()> {
     let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {announced}\r\n\r\n"
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra_headers}Content-Length: {announced}\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
