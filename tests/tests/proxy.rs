@@ -186,7 +186,10 @@ async fn waiters_of_a_busy_scraper_get_its_retry_after_too() {
         .collect();
     for lookup in lookups {
         let answer = lookup.await.unwrap();
-        assert_eq!((answer.status, answer.body.as_str()), (503, busy_body(RUC).as_str()));
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (503, busy_body(RUC).as_str())
+        );
         assert_eq!(answer.header("retry-after"), "5");
     }
     assert_eq!(stub.lookups(), 1);
@@ -472,6 +475,31 @@ async fn health_metrics_and_other_routes() {
         proxy.stop().await.success(),
         "SIGTERM ends the proxy cleanly"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_a_lookup_in_flight_finish() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    stub.delay(Duration::from_millis(1500));
+    let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &[]).await);
+    let in_flight = {
+        let proxy = proxy.clone();
+        tokio::spawn(async move { proxy.lookup(RUC).await })
+    };
+    support::wait_until("the lookup reached the scraper", || stub.lookups() == 1).await;
+    proxy.terminate();
+    let answer = in_flight.await.unwrap();
+    assert_eq!(
+        (answer.status, answer.json()),
+        (200, record(RUC)),
+        "answered within the grace period"
+    );
+    assert!(Arc::try_unwrap(proxy)
+        .ok()
+        .unwrap()
+        .stop_after_signal()
+        .await
+        .success());
 }
 
 #[test]

@@ -143,10 +143,20 @@ impl Proxy {
             .unwrap()
     }
 
+    /// Sends SIGTERM without waiting.
+    pub fn terminate(&self) {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("the proxy runs");
+    }
+
     /// Sends SIGTERM and waits (up to 30 s, a bound against hangs) for a
     /// clean exit.
-    pub async fn stop(mut self) -> ExitStatus {
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("the proxy runs");
+    pub async fn stop(self) -> ExitStatus {
+        self.terminate();
+        self.stop_after_signal().await
+    }
+
+    /// Waits for the exit that an earlier [`Proxy::terminate`] started.
+    pub async fn stop_after_signal(mut self) -> ExitStatus {
         let started = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
