@@ -35,7 +35,8 @@ nginx_port=$(free_port); origin_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
 pids+=($!)
 until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
-redis-cli -p "$redis_port" -x SET "sunat:ruc:$RUC" EX 604800 <"$work/record.json" >/dev/null
+redis-cli -p "$redis_port" -x SET "sunat:ruc:$RUC" <"$work/record.json" >/dev/null
+redis-cli -p "$redis_port" EXPIRE "sunat:ruc:$RUC" 604800 >/dev/null
 
 PROXY_LISTEN=127.0.0.1:$proxy_port METRICS_LISTEN=127.0.0.1:$metrics_port \
   REDIS_URL=redis://127.0.0.1:$redis_port SCRAPER_URL=http://127.0.0.1:9 RUST_LOG=warn \
@@ -73,6 +74,8 @@ http {
   }
 }
 NGINX
+# nginx's workers run as an unprivileged user when started as root.
+chmod -R a+rwX "$work"
 nginx -c "$work/nginx.conf" -p "$work"
 
 until curl -sf "http://127.0.0.1:$proxy_port/obtener-ruc/$RUC" -o /dev/null; do sleep 0.1; done

@@ -246,6 +246,11 @@ impl ProxyHttp for RucProxy {
         }
     }
 
+    /// Scraper failures are logged once, by `fail_to_proxy`.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, error: &Error) -> bool {
+        error.esource() == &ErrorSource::Upstream
+    }
+
     async fn logging(&self, session: &mut Session, _error: Option<&Error>, ctx: &mut Ctx) {
         // A flight not landed by now is abandoned: its followers start over.
         ctx.flight = None;
