@@ -2,7 +2,8 @@
 # Installs the system packages the build and the tests need, only those that
 # are missing, on Debian or Ubuntu: a C toolchain and cmake (Pingora's build),
 # Chromium with its matching chromedriver (the scraper), redis-server (the
-# proxy's cache).
+# proxy's cache), and the checkers of the operations files: docker-compose
+# (validates docker-compose.yml) and prometheus (its promtool).
 set -euo pipefail
 
 declare -A package_of=(
@@ -12,6 +13,8 @@ declare -A package_of=(
   [chromedriver]=chromium-driver
   [redis-server]=redis-server
   [curl]=curl
+  [docker-compose]=docker-compose
+  [promtool]=prometheus
 )
 
 missing=()

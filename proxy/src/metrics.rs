@@ -24,6 +24,10 @@ pub struct Metrics {
 /// The `cache` label of `ruc_proxy_request_duration_seconds`.
 pub const CACHE_RESULTS: [&str; 4] = ["hit", "miss", "coalesced", "none"];
 
+/// Statuses of `ruc_proxy_requests_total` registered at zero, so that
+/// dashboards and alerts see them before the first occurrence.
+const STATUSES: [&str; 9] = ["200", "400", "404", "405", "500", "502", "503", "504", "0"];
+
 impl Metrics {
     /// The process-wide metrics (the default registry is process-wide too).
     pub fn get() -> &'static Metrics {
@@ -87,6 +91,9 @@ impl Metrics {
         };
         for cache in CACHE_RESULTS {
             metrics.duration.with_label_values(&[cache]);
+        }
+        for status in STATUSES {
+            metrics.requests.with_label_values(&[status]);
         }
         metrics
     }

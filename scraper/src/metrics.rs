@@ -90,6 +90,9 @@ impl Metrics {
         for outcome in OUTCOMES {
             lookups.with_label_values(&[outcome]);
         }
+        for state in ["idle", "busy"] {
+            sessions.with_label_values(&[state]);
+        }
         Metrics {
             registry,
             lookups,

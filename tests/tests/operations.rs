@@ -1,0 +1,283 @@
+//! Checks of the files operators touch: the Compose file, the Prometheus
+//! and Grafana configuration, the Pingora YAML, the Dockerfiles and the
+//! OpenAPI description, against the real programs and the real answers.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::proxy::Proxy;
+use support::redis::RedisServer;
+use support::scraper::Scraper;
+use support::{replica, require_program};
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn run(program: &str, args: &[&str]) -> std::process::Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(repo(""))
+        .output()
+        .expect("the program runs")
+}
+
+#[test]
+fn docker_compose_accepts_the_compose_file() {
+    require_program("docker-compose", "docker-compose");
+    let output = run(
+        "docker-compose",
+        &["-f", "docker-compose.yml", "config", "-q"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn promtool_accepts_the_prometheus_config_and_it_scrapes_both_services() {
+    require_program("promtool", "prometheus");
+    let output = run("promtool", &["check", "config", "conf/prometheus.yml"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let config = read("conf/prometheus.yml");
+    let compose = read("docker-compose.yml");
+    // The targets are the ports the services listen on in the compose file.
+    assert!(config.contains(r#""proxy:9091""#) && compose.contains("METRICS_LISTEN: 0.0.0.0:9091"));
+    assert!(
+        config.contains(r#""scraper:8001""#) && compose.contains("SCRAPER_LISTEN: 0.0.0.0:8001")
+    );
+}
+
+#[test]
+fn the_proxy_loads_its_pingora_yaml_and_refuses_a_broken_one() {
+    let proxy = env!("CARGO_BIN_EXE_proxy-under-test");
+    let ok = Command::new(proxy)
+        .args(["-t", "-c"])
+        .arg(repo("conf/proxy.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let broken = support::unique_tmpdir().join("broken.yaml");
+    std::fs::write(&broken, "threads: [not a number\n").unwrap();
+    let refused = Command::new(proxy)
+        .args(["-t", "-c"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("Pingora configuration"));
+}
+
+#[test]
+fn the_dashboard_queries_only_metrics_the_services_export() {
+    let dashboard: Value =
+        serde_json::from_str(&read("conf/grafana/dashboards/ruc.json")).expect("valid JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let mut queried = BTreeSet::new();
+    for panel in panels.iter().filter(|p| p["type"] != "row") {
+        assert!(panel["title"].as_str().is_some_and(|t| !t.is_empty()));
+        assert_eq!(
+            panel["datasource"]["uid"], "prometheus",
+            "{}",
+            panel["title"]
+        );
+        for target in panel["targets"].as_array().expect("targets") {
+            queried.extend(metric_names(
+                target["expr"].as_str().expect("an expression"),
+            ));
+        }
+    }
+    let exported = exported_metrics();
+    for name in &queried {
+        let family = name
+            .trim_end_matches("_bucket")
+            .trim_end_matches("_sum")
+            .trim_end_matches("_count");
+        assert!(
+            exported.contains(family),
+            "{name} is queried but exported by neither service"
+        );
+    }
+    for wanted in [
+        "ruc_proxy_cache_hits_total",
+        "ruc_proxy_coalesced_total",
+        "ruc_proxy_request_duration_seconds_bucket",
+        "ruc_scraper_lookups_total",
+        "ruc_scraper_session_restarts_total",
+        "ruc_scraper_driver_restarts_total",
+        "ruc_scraper_queue_depth",
+        "ruc_proxy_redis_errors_total",
+        "ruc_proxy_upstream_errors_total",
+    ] {
+        assert!(queried.contains(wanted), "the dashboard shows {wanted}");
+    }
+    // The provisioning points Grafana at this file and this datasource.
+    assert!(
+        read("conf/grafana/provisioning/datasources/prometheus.yml").contains("uid: prometheus")
+    );
+    assert!(read("conf/grafana/provisioning/dashboards/ruc.yml")
+        .contains("path: /var/lib/grafana/dashboards"));
+    assert!(read("docker-compose.yml")
+        .contains("./conf/grafana/dashboards:/var/lib/grafana/dashboards:ro"));
+}
+
+/// Families in the text format of both services' registries.
+fn exported_metrics() -> BTreeSet<String> {
+    let scraper = scraper::metrics::Metrics::new().render();
+    proxy::metrics::Metrics::get();
+    let mut proxy = Vec::new();
+    prometheus::Encoder::encode(
+        &prometheus::TextEncoder::new(),
+        &prometheus::gather(),
+        &mut proxy,
+    )
+    .unwrap();
+    let proxy = String::from_utf8(proxy).unwrap();
+    [scraper, proxy]
+        .iter()
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+                .map(String::from)
+        })
+        .collect()
+}
+
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("ruc_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        names.push(name);
+    }
+    names
+}
+
+#[test]
+fn the_dockerfiles_copy_what_exists_and_run_as_non_root() {
+    for (dockerfile, binary) in [
+        ("Dockerfiles/proxy.Dockerfile", "proxy"),
+        ("Dockerfiles/scraper.Dockerfile", "scraper"),
+    ] {
+        let text = read(dockerfile);
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("COPY ") && !l.contains("--from="))
+        {
+            let sources: Vec<&str> = line.split_whitespace().skip(1).collect();
+            for source in &sources[..sources.len() - 1] {
+                assert!(
+                    repo(source).exists(),
+                    "{dockerfile}: {source} does not exist"
+                );
+            }
+        }
+        assert!(
+            text.matches("FROM ").count() >= 2,
+            "{dockerfile} is multi-stage"
+        );
+        assert!(
+            text.contains(&format!("--bin {binary}")),
+            "{dockerfile} builds {binary}"
+        );
+        assert!(
+            text.contains("USER ") && !text.contains("USER root"),
+            "{dockerfile} runs as non-root"
+        );
+        assert!(
+            text.contains("HEALTHCHECK") && text.contains("STOPSIGNAL SIGTERM"),
+            "{dockerfile}"
+        );
+    }
+    assert!(
+        read("Dockerfiles/scraper.Dockerfile").contains("tini"),
+        "an init reaps the browsers"
+    );
+}
+
+/// Real answers of the proxy and the scraper (real Chromium, the SUNAT
+/// replica, Redis) validated against `openapi.json`.
+#[tokio::test(flavor = "multi_thread")]
+async fn real_answers_match_the_openapi_description() {
+    let spec: Value = serde_json::from_str(&read("openapi.json")).expect("valid JSON");
+    assert_eq!(spec["openapi"], "3.1.0");
+    let replica = replica().await;
+    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1")]).await;
+    let redis = RedisServer::start();
+    let proxy = Proxy::start(&redis.url(), &scraper.base, &[]).await;
+
+    let miss = proxy.lookup("20550263948").await;
+    assert_eq!(miss.status, 200);
+    conforms(&spec, "Record", &miss.json());
+    header_conforms(&spec, "Cache-Status", miss.header("cache-status"));
+    support::wait_until("the record is stored", || {
+        redis.get("sunat:ruc:20550263948").is_some()
+    })
+    .await;
+    let hit = proxy.lookup("20550263948").await;
+    conforms(&spec, "Record", &hit.json());
+    header_conforms(&spec, "Cache-Status", hit.header("cache-status"));
+    assert!(hit.header("age").parse::<u64>().is_ok());
+
+    for (ruc, status) in [("20000000001", 404), ("20131312954", 400)] {
+        let answer = proxy.lookup(ruc).await;
+        assert_eq!(answer.status, status);
+        conforms(&spec, "ErrorBody", &answer.json());
+        let (scraper_status, body) = scraper.lookup(ruc).await;
+        assert_eq!(scraper_status, status);
+        conforms(&spec, "ErrorBody", &body);
+    }
+    conforms(&spec, "ProxyHealth", &proxy.get("/health").await.json());
+    conforms(&spec, "ScraperHealth", &scraper.get("/health").await.1);
+    conforms(&spec, "RouteError", &proxy.get("/nope").await.json());
+    let (_, route_error) = scraper.get("/nope").await;
+    conforms(&spec, "RouteError", &route_error);
+    let (status, record) = scraper.lookup("17155542071").await;
+    assert_eq!(status, 200);
+    conforms(&spec, "Record", &record);
+
+    assert!(proxy.stop().await.success());
+    scraper.stop().await;
+}
+
+/// Validates `instance` against `components.schemas.<name>` of the spec.
+fn conforms(spec: &Value, name: &str, instance: &Value) {
+    let mut schema = spec.clone();
+    schema["$ref"] = json!(format!("#/components/schemas/{name}"));
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{name}: {errors:#?}\n{instance}");
+}
+
+fn header_conforms(spec: &Value, header: &str, value: &str) {
+    let schema = &spec["paths"]["/obtener-ruc/{ruc}"]["get"]["responses"]["200"]["headers"][header]
+        ["schema"];
+    let validator = jsonschema::validator_for(schema).expect("a valid schema");
+    assert!(validator.is_valid(&json!(value)), "{header}: {value:?}");
+}
