@@ -2,11 +2,19 @@
 
 CARGO ?= cargo
 
-.PHONY: deps test check bench-scraper bench-proxy replica scraper proxy
+.PHONY: deps run demo test check bench-scraper bench-proxy replica scraper proxy
 
 ## Install the missing system packages (Debian/Ubuntu).
 deps:
 	./scripts/install-deps.sh
+
+## The whole stack on this machine (Redis, scraper, proxy) against SUNAT.
+run:
+	./scripts/stack.sh run
+
+## The same, offline, against the bundled SUNAT replica; shows a MISS then a HIT.
+demo:
+	./scripts/stack.sh demo
 
 ## Every test: unit tests and end-to-end tests with real Chromium.
 test: deps

@@ -13,6 +13,7 @@
 //!    with the followers as well.
 //! 5. `logging`: metrics and the access log.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,8 @@ pub struct RucProxy {
     store: Arc<Store>,
     flights: Arc<Flights>,
     health: Health,
+    /// Rotates over the scraper's addresses.
+    next_scraper: AtomicUsize,
 }
 
 /// Per-request state.
@@ -79,6 +82,7 @@ impl RucProxy {
             store,
             flights: Arc::default(),
             health,
+            next_scraper: AtomicUsize::new(0),
         }
     }
 }
@@ -125,11 +129,17 @@ impl ProxyHttp for RucProxy {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        // Several addresses (scraper replicas behind one name) take turns.
         let authority = self.config.scraper.authority();
-        let address = tokio::net::lookup_host(&authority)
+        let addresses: Vec<_> = tokio::net::lookup_host(&authority)
             .await
-            .ok()
-            .and_then(|mut addresses| addresses.next())
+            .into_iter()
+            .flatten()
+            .collect();
+        let turn = self.next_scraper.fetch_add(1, Ordering::Relaxed);
+        let address = addresses
+            .get(turn % addresses.len().max(1))
+            .copied()
             .ok_or_else(|| {
                 Error::explain(
                     ErrorType::ConnectError,

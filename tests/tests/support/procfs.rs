@@ -1,5 +1,14 @@
 //! Finding processes in `/proc`, to check that no browser or driver of ours
 //! outlives a test.
+//!
+//! A test gives the programs it starts their own `TMPDIR`. Children inherit
+//! it, so our processes are recognised by that directory in their
+//! environment, and Chromium's by chromedriver's process group (zygote
+//! children start with an empty environment).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// One live process.
 #[derive(Debug, Clone)]
@@ -61,4 +70,49 @@ pub fn environ_contains(pid: i32, marker: &str) -> bool {
     std::fs::read(format!("/proc/{pid}/environ"))
         .map(|environ| String::from_utf8_lossy(&environ).contains(marker))
         .unwrap_or(false)
+}
+
+/// The processes started under one test directory. Cloneable, so a sampling
+/// thread can watch them during a test.
+#[derive(Clone)]
+pub struct Scope {
+    dir: PathBuf,
+    /// A process of ours not to report (the program under test itself).
+    except_pid: i32,
+    /// Process groups of every chromedriver of ours ever seen.
+    groups: Arc<Mutex<BTreeSet<i32>>>,
+}
+
+impl Scope {
+    pub fn new(dir: PathBuf, except_pid: i32) -> Scope {
+        Scope {
+            dir,
+            except_pid,
+            groups: Arc::default(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Our live processes now; remembers chromedriver process groups so that
+    /// their browsers are still found after chromedriver is gone.
+    pub fn processes(&self) -> Vec<Proc> {
+        let all = live_processes();
+        // With the slash, so that `…-1` does not also match `…-10`.
+        let marker = format!("{}/", self.dir.display());
+        let mut groups = self.groups.lock().unwrap();
+        for proc in &all {
+            if proc.is_chromedriver() && environ_contains(proc.pid, &marker) {
+                groups.insert(proc.pgid);
+            }
+        }
+        all.into_iter()
+            .filter(|p| {
+                p.pid != self.except_pid
+                    && (groups.contains(&p.pgid) || environ_contains(p.pid, &marker))
+            })
+            .collect()
+    }
 }

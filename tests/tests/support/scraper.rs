@@ -1,15 +1,11 @@
-//! The real scraper binary, started against the SUNAT replica.
-//!
-//! Each scraper gets its own `TMPDIR`. Its chromedriver inherits it, so the
-//! harness recognises our processes by that directory in their environment,
-//! and Chromium's by chromedriver's process group (zygote children start
-//! with an empty environment).
+//! The real scraper binary, started against the SUNAT replica, with its own
+//! `TMPDIR` so that its chromedriver and browsers can be found (see
+//! [`super::procfs::Scope`]).
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, killpg, Signal};
@@ -17,7 +13,7 @@ use nix::unistd::Pid;
 use ruc_tests::replica::Replica;
 use serde_json::Value;
 
-use super::procfs::{environ_contains, live_processes, Proc};
+use super::procfs::{live_processes, Proc, Scope};
 use super::{require_program, sample, unique_tmpdir, CLIENT_TIMEOUT, START_WITHIN};
 
 const SCRAPER: &str = env!("CARGO_BIN_EXE_scraper-under-test");
@@ -35,16 +31,6 @@ pub struct Scraper {
     scope: Scope,
     http: reqwest::Client,
     stopped: bool,
-}
-
-/// Which processes are ours: see the module documentation. Cloneable, so a
-/// sampling thread can watch them during a test.
-#[derive(Clone)]
-pub struct Scope {
-    tmpdir: PathBuf,
-    scraper_pid: i32,
-    /// Process groups of every chromedriver of ours ever seen.
-    groups: Arc<Mutex<BTreeSet<i32>>>,
 }
 
 impl Scraper {
@@ -69,11 +55,7 @@ impl Scraper {
         let mut child = command.spawn().expect("the scraper binary runs");
         let base = listening_address(&mut child);
         let scraper = Scraper {
-            scope: Scope {
-                tmpdir,
-                scraper_pid: child.id() as i32,
-                groups: Arc::default(),
-            },
+            scope: Scope::new(tmpdir, child.id() as i32),
             child,
             base: format!("http://{base}"),
             http: reqwest::Client::builder()
@@ -188,7 +170,7 @@ impl Scraper {
             left = self.processes();
         }
         assert!(left.is_empty(), "processes left behind: {left:#?}");
-        let leftovers: Vec<_> = std::fs::read_dir(&self.scope.tmpdir)
+        let leftovers: Vec<_> = std::fs::read_dir(self.scope.dir())
             .map(|dir| {
                 dir.filter_map(Result::ok)
                     .map(|e| e.path())
@@ -213,29 +195,7 @@ impl Drop for Scraper {
         for proc in self.processes() {
             let _ = kill(Pid::from_raw(proc.pid), Signal::SIGKILL);
         }
-        let _ = std::fs::remove_dir_all(&self.scope.tmpdir);
-    }
-}
-
-impl Scope {
-    /// Our live processes: children of the scraper found by environment, and
-    /// everything in the process group of any chromedriver of ours.
-    pub fn processes(&self) -> Vec<Proc> {
-        let all = live_processes();
-        // With the slash, so that `…-1` does not also match `…-10`.
-        let marker = format!("{}/", self.tmpdir.display());
-        let mut groups = self.groups.lock().unwrap();
-        for proc in &all {
-            if proc.is_chromedriver() && environ_contains(proc.pid, &marker) {
-                groups.insert(proc.pgid);
-            }
-        }
-        all.into_iter()
-            .filter(|p| {
-                p.pid != self.scraper_pid
-                    && (groups.contains(&p.pgid) || environ_contains(p.pid, &marker))
-            })
-            .collect()
+        let _ = std::fs::remove_dir_all(self.scope.dir());
     }
 }
 
