@@ -14,15 +14,17 @@ COPY Cargo.toml Cargo.lock ./
 COPY contract/Cargo.toml contract/
 COPY proxy/Cargo.toml proxy/
 COPY scraper/Cargo.toml scraper/
+COPY startup/Cargo.toml startup/
 COPY tests/Cargo.toml tests/
-RUN for crate in contract proxy scraper tests; do \
+RUN for crate in contract proxy scraper startup tests; do \
       mkdir -p $crate/src && touch $crate/src/lib.rs && echo 'fn main() {}' > $crate/src/main.rs; \
     done \
  && cargo build --release --locked --bin scraper
 
 COPY contract contract
+COPY startup startup
 COPY scraper scraper
-RUN touch contract/src/lib.rs scraper/src/lib.rs scraper/src/main.rs \
+RUN touch contract/src/lib.rs startup/src/lib.rs scraper/src/lib.rs scraper/src/main.rs \
  && cargo build --release --locked --bin scraper
 
 FROM debian:bookworm-slim

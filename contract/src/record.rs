@@ -68,8 +68,7 @@ mod tests {
     fn sample() -> Record {
         Record {
             ruc: "20131312955".into(),
-            razon_social:
-                "SUPERINTENDENCIA NACIONAL DE ADUANAS Y DE ADMINISTRACION TRIBUTARIA - SUNAT".into(),
+            razon_social: "SUPERINTENDENCIA NACIONAL DE ADUANAS Y DE ADMINISTRACION TRIBUTARIA - SUNAT".into(),
             tipo: Some("INSTITUCIONES PUBLICAS".into()),
             tipo_documento: None,
             nombre_comercial: None,
@@ -113,10 +112,7 @@ mod tests {
         for field in ["padrones", "tipoDocumento", "consultadoEn"] {
             let mut partial = json.clone();
             partial.as_object_mut().unwrap().remove(field);
-            assert!(
-                serde_json::from_value::<Record>(partial).is_err(),
-                "{field}"
-            );
+            assert!(serde_json::from_value::<Record>(partial).is_err(), "{field}");
         }
         json["extra"] = serde_json::json!(1);
         assert!(serde_json::from_value::<Record>(json).is_err());

@@ -49,11 +49,7 @@ impl Ruc {
 
 /// `r = 11 - (sum mod 11)`, where 10 becomes 0 and 11 becomes 1.
 fn check_digit(digits: &[u8; 11]) -> u8 {
-    let sum: u32 = digits
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
+    let sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
     ((11 - sum % 11) % 10) as u8
 }
 

@@ -3,7 +3,6 @@
 //! the signals: SIGTERM stops accepting and drains for the grace period of
 //! `conf/proxy.yaml`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -13,7 +12,6 @@ use pingora::server::configuration::Opt;
 use pingora::server::Server;
 use pingora::services::background::background_service;
 use tracing::{error, info};
-use tracing_subscriber::EnvFilter;
 
 use crate::cache::store::Store;
 use crate::config::Config;
@@ -27,13 +25,9 @@ const WRITE_BUFFER_BYTES: usize = 8192;
 
 /// The binary's entry point; arguments are Pingora's (`-c conf/proxy.yaml`).
 pub fn main() -> ExitCode {
-    init_logs();
-    let config = match Config::from_env() {
+    let config = match startup::begin(Config::from_env) {
         Ok(config) => config,
-        Err(e) => {
-            error!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut server = match Server::new(Some(Opt::parse_args())) {
         Ok(server) => server,
@@ -52,13 +46,9 @@ pub fn main() -> ExitCode {
     };
     Metrics::get();
 
-    let mut proxy = http_proxy_service(
-        &server.configuration,
-        RucProxy::new(config.clone(), store.clone()),
-    );
+    let mut proxy = http_proxy_service(&server.configuration, RucProxy::new(config.clone(), store.clone()));
     proxy.add_listener(
-        ListenerConfig::tcp(config.listen.to_string())
-            .l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER_BYTES)),
+        ListenerConfig::tcp(config.listen.to_string()).l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER_BYTES)),
     );
     let mut metrics = pingora_prometheus::prometheus_http_service();
     metrics.add_tcp(&config.metrics_listen.to_string());
@@ -75,13 +65,4 @@ pub fn main() -> ExitCode {
         "proxy listening"
     );
     server.run_forever()
-}
-
-fn init_logs() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }

@@ -6,6 +6,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use startup::{ConfigError, Env};
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `PROXY_LISTEN`, default `0.0.0.0:8000`.
@@ -42,92 +44,43 @@ impl Upstream {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid {}: {}", self.variable, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_vars(|name| std::env::var(name).ok())
     }
 
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let text = |name: &str, default: &str| {
-            var(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| default.to_string())
-        };
-        let number = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-            let value = text(name, &default.to_string());
-            let error = || ConfigError {
-                variable: name,
-                message: format!(
-                    "{value:?} is not a whole number from {} to {}",
-                    range.start(),
-                    range.end()
-                ),
-            };
-            let parsed: u64 = value.parse().map_err(|_| error())?;
-            range.contains(&parsed).then_some(parsed).ok_or_else(error)
-        };
-        let address = |name: &'static str, default: &str| {
-            let value = text(name, default);
-            value.parse::<SocketAddr>().map_err(|_| ConfigError {
-                variable: name,
-                message: format!("{value:?} is not an address such as {default}"),
-            })
-        };
-        let redis_url = text("REDIS_URL", "redis://127.0.0.1:6379");
-        redis::Client::open(redis_url.as_str()).map_err(|e| ConfigError {
-            variable: "REDIS_URL",
-            message: format!("{redis_url:?} is not a Redis URL ({e})"),
-        })?;
+        let env = Env::new(&var);
+        let redis_url = env.text_or("REDIS_URL", "redis://127.0.0.1:6379");
+        redis::Client::open(redis_url.as_str())
+            .map_err(|e| ConfigError::new("REDIS_URL", format!("{redis_url:?} is not a Redis URL ({e})")))?;
         Ok(Config {
-            listen: address("PROXY_LISTEN", "0.0.0.0:8000")?,
-            metrics_listen: address("METRICS_LISTEN", "0.0.0.0:9091")?,
+            listen: env.parse("PROXY_LISTEN", "0.0.0.0:8000", "an address such as 0.0.0.0:8000")?,
+            metrics_listen: env.parse("METRICS_LISTEN", "0.0.0.0:9091", "an address such as 0.0.0.0:9091")?,
             redis_url,
-            scraper: upstream(&text("SCRAPER_URL", "http://127.0.0.1:8001"))?,
-            cache_ttl: Duration::from_secs(number("CACHE_TTL_SECONDS", 604_800, 1..=31_536_000)?),
-            redis_timeout: Duration::from_millis(number("REDIS_TIMEOUT_MS", 100, 1..=10_000)?),
-            upstream_timeout: Duration::from_secs(number("UPSTREAM_TIMEOUT_SECS", 50, 1..=600)?),
-            max_body_bytes: number("CACHE_MAX_BODY_BYTES", 65_536, 256..=16_777_216)? as usize,
+            scraper: upstream(&env.text_or("SCRAPER_URL", "http://127.0.0.1:8001"))?,
+            cache_ttl: env.seconds("CACHE_TTL_SECONDS", 604_800, 1..=31_536_000)?,
+            redis_timeout: env.millis("REDIS_TIMEOUT_MS", 100, 1..=10_000)?,
+            upstream_timeout: env.seconds("UPSTREAM_TIMEOUT_SECS", 50, 1..=600)?,
+            max_body_bytes: env.number("CACHE_MAX_BODY_BYTES", 65_536, 256..=16_777_216)? as usize,
         })
     }
 }
 
 fn upstream(value: &str) -> Result<Upstream, ConfigError> {
-    let error = |message: String| ConfigError {
-        variable: "SCRAPER_URL",
-        message,
-    };
+    let error = |message: String| ConfigError::new("SCRAPER_URL", message);
     let url = url::Url::parse(value).map_err(|e| error(format!("{value:?} is not a URL ({e})")))?;
     if url.scheme() != "http" {
         return Err(error(format!(
             "{value:?}: only http:// is supported (the scraper is internal)"
         )));
     }
-    let host = url
-        .host_str()
-        .ok_or_else(|| error(format!("{value:?} has no host")))?;
+    let host = url.host_str().ok_or_else(|| error(format!("{value:?} has no host")))?;
     if url.path() != "/" || url.query().is_some() {
         return Err(error(format!("{value:?}: give only scheme, host and port")));
     }
     Ok(Upstream {
-        host: host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
+        host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
         port: url.port_or_known_default().unwrap_or(80),
     })
 }
@@ -138,10 +91,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_vars(move |name| vars.get(name).cloned())
     }
 

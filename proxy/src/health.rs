@@ -54,12 +54,7 @@ impl Health {
     /// `reachable` (its `/health` is 200), `unhealthy` (it answers otherwise)
     /// or `unreachable`.
     async fn scraper_state(&self) -> &'static str {
-        match tokio::time::timeout(
-            SCRAPER_PROBE_TIMEOUT,
-            self.http.get(self.scraper_health.clone()),
-        )
-        .await
-        {
+        match tokio::time::timeout(SCRAPER_PROBE_TIMEOUT, self.http.get(self.scraper_health.clone())).await {
             Ok(Ok(response)) if response.status().is_success() => "reachable",
             Ok(Ok(_)) => "unhealthy",
             _ => "unreachable",

@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 
 use pingora_prometheus::prometheus::{
-    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
-    HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge, HistogramVec,
+    IntCounter, IntCounterVec, IntGauge,
 };
 
 pub struct Metrics {
@@ -37,11 +37,7 @@ impl Metrics {
 
     fn register() -> Metrics {
         let metrics = Metrics {
-            hits: register_int_counter!(
-                "ruc_proxy_cache_hits_total",
-                "Lookups answered from Redis"
-            )
-            .unwrap(),
+            hits: register_int_counter!("ruc_proxy_cache_hits_total", "Lookups answered from Redis").unwrap(),
             misses: register_int_counter!(
                 "ruc_proxy_cache_misses_total",
                 "Lookups sent to the scraper (one per coalesced group)"
@@ -62,10 +58,7 @@ impl Metrics {
                 "ruc_proxy_request_duration_seconds",
                 "Time from request to the end of the answer, by cache result",
                 &["cache"],
-                vec![
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
-                    30.0, 45.0, 60.0
-                ]
+                vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0]
             )
             .unwrap(),
             upstream_errors: register_int_counter!(
@@ -78,11 +71,8 @@ impl Metrics {
                 "Redis calls that failed or ran out of time"
             )
             .unwrap(),
-            redis_up: register_int_gauge!(
-                "ruc_proxy_redis_up",
-                "1 when the last Redis health check succeeded"
-            )
-            .unwrap(),
+            redis_up: register_int_gauge!("ruc_proxy_redis_up", "1 when the last Redis health check succeeded")
+                .unwrap(),
             in_flight: register_int_gauge!(
                 "ruc_proxy_upstream_in_flight",
                 "Distinct RUCs being looked up by the scraper right now"

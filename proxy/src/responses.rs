@@ -46,10 +46,7 @@ pub async fn shared(session: &mut Session, answer: &Answer) -> Result<()> {
     header.insert_header("X-Cache", "MISS")?;
     header.insert_header(
         "Cache-Status",
-        format!(
-            "{CACHE_NAME}; fwd=miss; fwd-status={}; collapsed",
-            answer.status
-        ),
+        format!("{CACHE_NAME}; fwd=miss; fwd-status={}; collapsed", answer.status),
     )?;
     send(session, header, answer.body.clone()).await
 }
@@ -88,7 +85,8 @@ pub async fn method_not_allowed(session: &mut Session) -> Result<()> {
     header.insert_header("Content-Type", JSON)?;
     header.insert_header("Allow", "GET, HEAD")?;
     let method = session.req_header().method.to_string();
-    let body = serde_json::json!({"message": "Method Not Allowed", "detail": format!("{method} no está permitido; use GET")});
+    let body =
+        serde_json::json!({"message": "Method Not Allowed", "detail": format!("{method} no está permitido; use GET")});
     send(session, header, Bytes::from(body.to_string())).await
 }
 
@@ -102,9 +100,7 @@ async fn json(session: &mut Session, status: u16, body: &Bytes) -> Result<()> {
 async fn send(session: &mut Session, mut header: ResponseHeader, body: Bytes) -> Result<()> {
     header.insert_header("Content-Length", body.len().to_string())?;
     let head = session.req_header().method == Method::HEAD;
-    session
-        .write_response_header(Box::new(header), head)
-        .await?;
+    session.write_response_header(Box::new(header), head).await?;
     if !head {
         session.write_response_body(Some(body), true).await?;
     }

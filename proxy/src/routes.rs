@@ -39,10 +39,7 @@ mod tests {
             route(&Method::GET, "/obtener-ruc/20131312955"),
             Route::Lookup("20131312955")
         );
-        assert_eq!(
-            route(&Method::HEAD, "/obtener-ruc/abc"),
-            Route::Lookup("abc")
-        );
+        assert_eq!(route(&Method::HEAD, "/obtener-ruc/abc"), Route::Lookup("abc"));
         assert_eq!(route(&Method::GET, "/health"), Route::Health);
         assert_eq!(
             route(&Method::POST, "/obtener-ruc/20131312955"),

@@ -114,15 +114,11 @@ impl ProxyHttp for RucProxy {
             },
             Route::Health => {
                 let report = self.health.report().await;
-                responses::json_value(session, 200, &report)
-                    .await
-                    .map(|_| true)
+                responses::json_value(session, 200, &report).await.map(|_| true)
             }
             Route::NotFound => {
                 let body = serde_json::json!({"message": "Not Found", "detail": format!("No existe la ruta {path}")});
-                responses::json_value(session, 404, &body)
-                    .await
-                    .map(|_| true)
+                responses::json_value(session, 404, &body).await.map(|_| true)
             }
             Route::MethodNotAllowed => responses::method_not_allowed(session).await.map(|_| true),
         }
@@ -137,15 +133,12 @@ impl ProxyHttp for RucProxy {
             .flatten()
             .collect();
         let turn = self.next_scraper.fetch_add(1, Ordering::Relaxed);
-        let address = addresses
-            .get(turn % addresses.len().max(1))
-            .copied()
-            .ok_or_else(|| {
-                Error::explain(
-                    ErrorType::ConnectError,
-                    format!("cannot resolve the scraper {authority}"),
-                )
-            })?;
+        let address = addresses.get(turn % addresses.len().max(1)).copied().ok_or_else(|| {
+            Error::explain(
+                ErrorType::ConnectError,
+                format!("cannot resolve the scraper {authority}"),
+            )
+        })?;
         let mut peer = HttpPeer::new(address, false, String::new());
         peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
         peer.options.total_connection_timeout = Some(CONNECT_TIMEOUT);
@@ -179,9 +172,7 @@ impl ProxyHttp for RucProxy {
             status: response.status.as_u16(),
             headers: SHARED_HEADERS
                 .iter()
-                .filter_map(|&name| {
-                    Some((name, response.headers.get(name)?.to_str().ok()?.to_string()))
-                })
+                .filter_map(|&name| Some((name, response.headers.get(name)?.to_str().ok()?.to_string())))
                 .collect(),
             body: BytesMut::new(),
             too_large: false,
@@ -197,8 +188,7 @@ impl ProxyHttp for RucProxy {
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
         if let (Some(upstream), Some(chunk)) = (ctx.upstream.as_mut(), body.as_ref()) {
-            if upstream.body.len() + chunk.len() > SHARE_LIMIT_BYTES.max(self.config.max_body_bytes)
-            {
+            if upstream.body.len() + chunk.len() > SHARE_LIMIT_BYTES.max(self.config.max_body_bytes) {
                 upstream.too_large = true;
             } else {
                 upstream.body.extend_from_slice(chunk);
@@ -212,12 +202,7 @@ impl ProxyHttp for RucProxy {
 
     /// The scraper gave no (complete) answer. Writes a JSON error when
     /// nothing was sent yet, and shares it with the followers.
-    async fn fail_to_proxy(
-        &self,
-        session: &mut Session,
-        error: &Error,
-        ctx: &mut Ctx,
-    ) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, error: &Error, ctx: &mut Ctx) -> FailToProxy {
         if error.esource() == &ErrorSource::Downstream {
             // The client went away; the flight is abandoned with the context.
             return FailToProxy {
@@ -227,14 +212,10 @@ impl ProxyHttp for RucProxy {
         }
         Metrics::get().upstream_errors.inc();
         let (status, detail) = match error.etype() {
-            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => (
-                504,
-                "El servicio de consulta (scraper) no respondió a tiempo.",
-            ),
-            _ => (
-                502,
-                "No se pudo obtener respuesta del servicio de consulta (scraper).",
-            ),
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+                (504, "El servicio de consulta (scraper) no respondió a tiempo.")
+            }
+            _ => (502, "No se pudo obtener respuesta del servicio de consulta (scraper)."),
         };
         warn!(ruc = ?ctx.ruc.map(|r| r.to_string()), %error, status, "scraper gave no answer");
         let ruc = ctx.ruc.map(|r| r.to_string()).unwrap_or_default();
@@ -264,15 +245,10 @@ impl ProxyHttp for RucProxy {
     async fn logging(&self, session: &mut Session, _error: Option<&Error>, ctx: &mut Ctx) {
         // A flight not landed by now is abandoned: its followers start over.
         ctx.flight = None;
-        let status = session
-            .response_written()
-            .map_or(0, |header| header.status.as_u16());
+        let status = session.response_written().map_or(0, |header| header.status.as_u16());
         let elapsed = ctx.started.elapsed();
         let metrics = Metrics::get();
-        metrics
-            .requests
-            .with_label_values(&[&status.to_string()])
-            .inc();
+        metrics.requests.with_label_values(&[&status.to_string()]).inc();
         metrics
             .duration
             .with_label_values(&[ctx.cache])
@@ -336,16 +312,11 @@ impl RucProxy {
     /// the record is in Redis, so a request arriving meanwhile follows it
     /// instead of starting a second lookup.
     fn land(&self, ctx: &mut Ctx) {
-        let (Some(mut flight), Some(upstream), Some(ruc)) =
-            (ctx.flight.take(), ctx.upstream.take(), ctx.ruc)
-        else {
+        let (Some(mut flight), Some(upstream), Some(ruc)) = (ctx.flight.take(), ctx.upstream.take(), ctx.ruc) else {
             return;
         };
         if upstream.too_large {
-            let body = responses::error_body(
-                "La respuesta del scraper es demasiado grande.",
-                ruc.as_str(),
-            );
+            let body = responses::error_body("La respuesta del scraper es demasiado grande.", ruc.as_str());
             flight.land(Answer::json(502, body));
             return;
         }

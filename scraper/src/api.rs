@@ -80,9 +80,7 @@ async fn lookup(app: Arc<App>, requested: &str) -> HttpResponse {
     };
     let task = {
         let app = app.clone();
-        app.tasks
-            .clone()
-            .spawn(async move { app.lookups.lookup(ruc).await })
+        app.tasks.clone().spawn(async move { app.lookups.lookup(ruc).await })
     };
     match task.await {
         Ok(Ok(record)) => json(StatusCode::OK, &record),
@@ -132,9 +130,7 @@ fn metrics(app: &App) -> HttpResponse {
 fn error(status: StatusCode, detail: &str, ruc: &str) -> HttpResponse {
     let mut response = json(status, &ErrorBody::new(detail, ruc));
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, RETRY_AFTER_SECS.into());
+        response.headers_mut().insert(RETRY_AFTER, RETRY_AFTER_SECS.into());
     }
     response
 }
@@ -143,9 +139,8 @@ fn json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
     let bytes = serde_json::to_vec(body).expect("our types always serialise");
     let mut response = Response::new(Full::new(Bytes::from(bytes)));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        "application/json".parse().expect("static header"),
-    );
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, "application/json".parse().expect("static header"));
     response
 }

@@ -2,7 +2,6 @@
 //! pool, the HTTP server, and the orderly way down on SIGTERM/SIGINT
 //! (in-flight lookups first, then browsers, then chromedriver's group).
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +11,6 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
-use tracing_subscriber::EnvFilter;
 
 use crate::api::App;
 use crate::browser::session::SessionConfig;
@@ -30,13 +28,9 @@ const COMMAND_MARGIN: Duration = Duration::from_secs(5);
 
 /// The binary's entry point.
 pub fn main() -> ExitCode {
-    init_logs();
-    let config = match Config::from_env() {
+    let config = match startup::begin(Config::from_env) {
         Ok(config) => config,
-        Err(e) => {
-            error!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -52,15 +46,6 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logs() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
 
 pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
@@ -97,9 +82,7 @@ pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     server::serve(listener, app.clone(), stop, config.shutdown_timeout).await;
     let stopping_since = Instant::now();
     app.tasks.close();
-    let left = config
-        .shutdown_timeout
-        .saturating_sub(stopping_since.elapsed());
+    let left = config.shutdown_timeout.saturating_sub(stopping_since.elapsed());
     if tokio::time::timeout(left, app.tasks.wait()).await.is_err() {
         warn!("lookups still running at shutdown; their browsers are killed");
     }
@@ -127,10 +110,7 @@ fn lookup_config(config: &Config) -> LookupConfig {
 /// The first SIGTERM or SIGINT starts a graceful shutdown; a second one
 /// kills the browsers and exits at once.
 async fn stop_on_signals(stop: CancellationToken, driver: Arc<Driver>) {
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         error!("cannot install signal handlers");
         return;
     };

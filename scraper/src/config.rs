@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use startup::{ConfigError, Env};
+
 use crate::browser::driver::DriverConfig;
 
 /// Browsers Debian, Ubuntu and Google ship, tried in order when
@@ -48,21 +50,6 @@ pub struct Config {
     pub shutdown_timeout: Duration,
 }
 
-/// A variable whose value cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid {}: {}", self.variable, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_vars(|name| std::env::var(name).ok())
@@ -70,18 +57,18 @@ impl Config {
 
     /// Reads the configuration through `var`, so tests need no real environment.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let vars = Vars(&var);
+        let vars = Env::new(&var);
         let page_load_timeout = vars.seconds("SCRAPER_PAGE_LOAD_TIMEOUT_SECS", 15, 1..=300)?;
         let lookup_timeout = vars.seconds("SCRAPER_LOOKUP_TIMEOUT_SECS", 45, 1..=600)?;
         if lookup_timeout <= page_load_timeout {
-            return Err(ConfigError {
-                variable: "SCRAPER_LOOKUP_TIMEOUT_SECS",
-                message: format!(
+            return Err(ConfigError::new(
+                "SCRAPER_LOOKUP_TIMEOUT_SECS",
+                format!(
                     "{} s must be longer than SCRAPER_PAGE_LOAD_TIMEOUT_SECS ({} s), or no page could ever load",
                     lookup_timeout.as_secs(),
                     page_load_timeout.as_secs()
                 ),
-            });
+            ));
         }
         let driver = match vars.text("WEBDRIVER_URL") {
             Some(url) => DriverConfig::Remote {
@@ -97,16 +84,10 @@ impl Config {
             DriverConfig::Embedded { .. } => chrome_binary(vars.text("CHROME_BINARY"))?,
         };
         Ok(Config {
-            listen: vars.parse(
-                "SCRAPER_LISTEN",
-                "0.0.0.0:8001",
-                "an address such as 0.0.0.0:8001",
-            )?,
+            listen: vars.parse("SCRAPER_LISTEN", "0.0.0.0:8001", "an address such as 0.0.0.0:8001")?,
             sunat_url: http_url(
                 "SUNAT_URL",
-                &vars
-                    .text("SUNAT_URL")
-                    .unwrap_or_else(|| "https://e-consultaruc.sunat.gob.pe".into()),
+                &vars.text_or("SUNAT_URL", "https://e-consultaruc.sunat.gob.pe"),
                 false,
             )?,
             driver,
@@ -118,82 +99,22 @@ impl Config {
             lookup_timeout,
             page_load_timeout,
             result_timeout: vars.seconds("SCRAPER_RESULT_TIMEOUT_SECS", 10, 1..=300)?,
-            retry_backoff: Duration::from_millis(vars.number(
-                "SCRAPER_RETRY_BACKOFF_MS",
-                500,
-                0..=60_000,
-            )?),
+            retry_backoff: vars.millis("SCRAPER_RETRY_BACKOFF_MS", 500, 0..=60_000)?,
             shutdown_timeout: vars.seconds("SCRAPER_SHUTDOWN_TIMEOUT_SECS", 50, 0..=600)?,
         })
     }
 }
 
-struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
-
-impl Vars<'_> {
-    /// The variable's value; unset and empty are the same.
-    fn text(&self, name: &str) -> Option<String> {
-        (self.0)(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn parse<T: std::str::FromStr>(
-        &self,
-        name: &'static str,
-        default: &str,
-        expected: &str,
-    ) -> Result<T, ConfigError> {
-        let value = self.text(name).unwrap_or_else(|| default.to_string());
-        value.parse().map_err(|_| ConfigError {
-            variable: name,
-            message: format!("{value:?} is not {expected}"),
-        })
-    }
-
-    fn number(
-        &self,
-        name: &'static str,
-        default: u64,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> Result<u64, ConfigError> {
-        let expected = format!("a whole number from {} to {}", range.start(), range.end());
-        let value: u64 = self.parse(name, &default.to_string(), &expected)?;
-        if !range.contains(&value) {
-            return Err(ConfigError {
-                variable: name,
-                message: format!("{value} is not {expected}"),
-            });
-        }
-        Ok(value)
-    }
-
-    fn seconds(
-        &self,
-        name: &'static str,
-        default: u64,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> Result<Duration, ConfigError> {
-        self.number(name, default, range).map(Duration::from_secs)
-    }
-}
-
 /// An `http(s)://` URL; `trailing_slash` for WebDriver URLs, which fantoccini
 /// joins with `session` (without it `/wd/hub` would lose its last segment).
-fn http_url(
-    variable: &'static str,
-    value: &str,
-    trailing_slash: bool,
-) -> Result<String, ConfigError> {
-    let url = url::Url::parse(value).map_err(|e| ConfigError {
-        variable,
-        message: format!("{value:?} is not a URL ({e})"),
-    })?;
+fn http_url(variable: &'static str, value: &str, trailing_slash: bool) -> Result<String, ConfigError> {
+    let url =
+        url::Url::parse(value).map_err(|e| ConfigError::new(variable, format!("{value:?} is not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError {
+        return Err(ConfigError::new(
             variable,
-            message: format!("{value:?} is not an http:// or https:// URL"),
-        });
+            format!("{value:?} is not an http:// or https:// URL"),
+        ));
     }
     let text = value.trim_end_matches('/');
     Ok(if trailing_slash {
@@ -205,10 +126,7 @@ fn http_url(
 
 fn chromedriver(configured: Option<String>, path: Option<String>) -> Result<PathBuf, ConfigError> {
     let name = configured.unwrap_or_else(|| "chromedriver".into());
-    let error = |message: String| ConfigError {
-        variable: "CHROMEDRIVER",
-        message,
-    };
+    let error = |message: String| ConfigError::new("CHROMEDRIVER", message);
     if name.contains('/') {
         return match is_executable(Path::new(&name)) {
             true => Ok(PathBuf::from(name)),
@@ -228,14 +146,11 @@ fn chromedriver(configured: Option<String>, path: Option<String>) -> Result<Path
 fn chrome_binary(configured: Option<String>) -> Result<Option<PathBuf>, ConfigError> {
     match configured {
         Some(path) if is_executable(Path::new(&path)) => Ok(Some(PathBuf::from(path))),
-        Some(path) => Err(ConfigError {
-            variable: "CHROME_BINARY",
-            message: format!("{path} is not an executable file"),
-        }),
-        None => Ok(CHROME_CANDIDATES
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| is_executable(p))),
+        Some(path) => Err(ConfigError::new(
+            "CHROME_BINARY",
+            format!("{path} is not an executable file"),
+        )),
+        None => Ok(CHROME_CANDIDATES.iter().map(PathBuf::from).find(|p| is_executable(p))),
     }
 }
 
@@ -251,10 +166,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut vars: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut vars: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         // A remote endpoint keeps these tests independent of installed binaries.
         vars.entry("WEBDRIVER_URL".into())
             .or_insert_with(|| "http://127.0.0.1:9515".into());
@@ -295,9 +207,7 @@ mod tests {
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{value}");
-            assert!(error
-                .to_string()
-                .starts_with(&format!("invalid {variable}: ")));
+            assert!(error.to_string().starts_with(&format!("invalid {variable}: ")));
         }
     }
 

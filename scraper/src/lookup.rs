@@ -74,9 +74,7 @@ impl Failure {
             Failure::Rejected(why) => format!("SUNAT rechazó la consulta: {why}"),
             Failure::SunatError(why) => format!("SUNAT respondió con un error: {why}"),
             Failure::Timeout(why) => format!("SUNAT no respondió a tiempo: {why}"),
-            Failure::Overloaded => {
-                "Todos los navegadores están ocupados; reintente en unos segundos.".into()
-            }
+            Failure::Overloaded => "Todos los navegadores están ocupados; reintente en unos segundos.".into(),
             Failure::BrowserUnavailable(why) => format!("El navegador no está disponible: {why}"),
         }
     }
@@ -101,11 +99,7 @@ pub struct Lookups {
 
 impl Lookups {
     pub fn new(pool: Pool, config: LookupConfig, metrics: Metrics) -> Lookups {
-        Lookups {
-            pool,
-            config,
-            metrics,
-        }
+        Lookups { pool, config, metrics }
     }
 
     pub async fn lookup(&self, ruc: Ruc) -> Result<Record, Failure> {
@@ -117,37 +111,24 @@ impl Lookups {
             .await;
         let outcome = result.as_ref().err().map_or("ok", Failure::outcome);
         self.metrics.lookups.with_label_values(&[outcome]).inc();
-        self.metrics
-            .lookup_duration
-            .observe(started.elapsed().as_secs_f64());
+        self.metrics.lookup_duration.observe(started.elapsed().as_secs_f64());
         span.in_scope(|| info!(outcome, elapsed = ?started.elapsed(), "lookup finished"));
         result
     }
 
     async fn run(&self, ruc: Ruc, deadline: Instant) -> Result<Record, Failure> {
         let queue_wait = self.config.queue_timeout.min(remaining(deadline));
-        let mut lease = self
-            .pool
-            .acquire(queue_wait)
-            .await
-            .ok_or(Failure::Overloaded)?;
+        let mut lease = self.pool.acquire(queue_wait).await.ok_or(Failure::Overloaded)?;
         let mut attempt = 1;
         loop {
             self.metrics.attempts.inc();
             let span = info_span!("attempt", attempt);
-            let failure = match self
-                .attempt(&mut lease, ruc, deadline)
-                .instrument(span)
-                .await
-            {
+            let failure = match self.attempt(&mut lease, ruc, deadline).instrument(span).await {
                 Ok(record) => return Ok(record),
                 Err(failure) => failure,
             };
             let pause = backoff(self.config.retry_backoff, attempt);
-            if !failure.retryable()
-                || attempt >= self.config.max_attempts
-                || remaining(deadline) <= pause
-            {
+            if !failure.retryable() || attempt >= self.config.max_attempts || remaining(deadline) <= pause {
                 return Err(failure);
             }
             warn!(attempt, %failure, ?pause, "attempt failed; retrying");
@@ -156,12 +137,7 @@ impl Lookups {
         }
     }
 
-    async fn attempt(
-        &self,
-        lease: &mut Lease,
-        ruc: Ruc,
-        deadline: Instant,
-    ) -> Result<Record, Failure> {
+    async fn attempt(&self, lease: &mut Lease, ruc: Ruc, deadline: Instant) -> Result<Record, Failure> {
         let within = remaining(deadline);
         match tokio::time::timeout(within, search(lease, ruc, &self.config.form)).await {
             Ok(Ok(answer)) => record_from(answer, ruc),
@@ -201,9 +177,9 @@ fn record_from(answer: Answer, ruc: Ruc) -> Result<Record, Failure> {
         }
         Answer::Page(Page::NotFound(sentence)) => Err(Failure::NotFound(sentence)),
         Answer::Page(Page::ErrorPage(message)) => Err(Failure::SunatError(message)),
-        Answer::Page(Page::Rejected(support_id)) if support_id.is_empty() => Err(
-            Failure::Rejected("página 'Request Rejected' del firewall".into()),
-        ),
+        Answer::Page(Page::Rejected(support_id)) if support_id.is_empty() => {
+            Err(Failure::Rejected("página 'Request Rejected' del firewall".into()))
+        }
         Answer::Page(Page::Rejected(support_id)) => Err(Failure::Rejected(format!(
             "página 'Request Rejected' del firewall (support ID {support_id})"
         ))),
@@ -211,12 +187,9 @@ fn record_from(answer: Answer, ruc: Ruc) -> Result<Record, Failure> {
         Answer::Page(Page::Pending) | Answer::NoAnswer { loading: true, .. } => {
             Err(Failure::Timeout("la página de resultado no llegó".into()))
         }
-        Answer::NoAnswer {
-            loading: false,
-            title,
-        } => Err(Failure::SunatError(format!(
-            "página inesperada (título {title:?})"
-        ))),
+        Answer::NoAnswer { loading: false, title } => {
+            Err(Failure::SunatError(format!("página inesperada (título {title:?})")))
+        }
     }
 }
 
@@ -236,10 +209,9 @@ fn failure_from(fault: Fault) -> Failure {
 /// timeout is a timeout; anything else means SUNAT could not be reached.
 fn network_failure(code: &str) -> Failure {
     match code {
-        "ERR_CONNECTION_RESET"
-        | "ERR_CONNECTION_CLOSED"
-        | "ERR_CONNECTION_REFUSED"
-        | "ERR_EMPTY_RESPONSE" => Failure::Rejected(format!("SUNAT cortó la conexión ({code})")),
+        "ERR_CONNECTION_RESET" | "ERR_CONNECTION_CLOSED" | "ERR_CONNECTION_REFUSED" | "ERR_EMPTY_RESPONSE" => {
+            Failure::Rejected(format!("SUNAT cortó la conexión ({code})"))
+        }
         "ERR_TIMED_OUT" | "ERR_CONNECTION_TIMED_OUT" => Failure::Timeout(code.to_string()),
         _ => Failure::SunatError(format!("no se pudo conectar con SUNAT ({code})")),
     }
@@ -282,11 +254,7 @@ mod tests {
             (Failure::BrowserUnavailable("x".into()), 503, "error"),
         ];
         for (failure, status, outcome) in cases {
-            assert_eq!(
-                (failure.status(), failure.outcome()),
-                (status, outcome),
-                "{failure:?}"
-            );
+            assert_eq!((failure.status(), failure.outcome()), (status, outcome), "{failure:?}");
         }
     }
 
@@ -307,18 +275,12 @@ mod tests {
             html: html.into(),
         };
         let answer = Answer::Page(crate::sunat::page::classify(&snapshot));
-        assert!(matches!(
-            record_from(answer, ruc()),
-            Err(Failure::SunatError(_))
-        ));
+        assert!(matches!(record_from(answer, ruc()), Err(Failure::SunatError(_))));
     }
 
     #[test]
     fn network_errors_are_classified() {
-        assert_eq!(
-            network_failure("ERR_CONNECTION_RESET").outcome(),
-            "rejected"
-        );
+        assert_eq!(network_failure("ERR_CONNECTION_RESET").outcome(), "rejected");
         assert_eq!(network_failure("ERR_TIMED_OUT").outcome(), "timeout");
         assert_eq!(network_failure("ERR_NAME_NOT_RESOLVED").outcome(), "error");
     }
@@ -343,10 +305,7 @@ mod tests {
         for attempt in 1..=3 {
             let pause = backoff(base, attempt);
             let nominal = 400.0 * f64::from(1 << (attempt - 1));
-            assert!(
-                pause.as_millis() as f64 >= nominal * 0.75
-                    && pause.as_millis() as f64 <= nominal * 1.25
-            );
+            assert!(pause.as_millis() as f64 >= nominal * 0.75 && pause.as_millis() as f64 <= nominal * 1.25);
         }
     }
 

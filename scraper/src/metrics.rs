@@ -2,8 +2,7 @@
 //! carries a RUC: label values come from small fixed sets.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every `outcome` label value, registered at zero so dashboards see them.
@@ -32,10 +31,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let lookups = IntCounterVec::new(
-            Opts::new(
-                "ruc_scraper_lookups_total",
-                "RUC lookups answered, by outcome",
-            ),
+            Opts::new("ruc_scraper_lookups_total", "RUC lookups answered, by outcome"),
             &["outcome"],
         )
         .expect("valid metric");
@@ -44,9 +40,7 @@ impl Metrics {
                 "ruc_scraper_lookup_duration_seconds",
                 "Time from request to answer of a lookup, queue wait and retries included",
             )
-            .buckets(vec![
-                0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 55.0,
-            ]),
+            .buckets(vec![0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 55.0]),
         )
         .expect("valid metric");
         let attempts = IntCounter::new(
@@ -69,11 +63,8 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
-        let queue_depth = IntGauge::new(
-            "ruc_scraper_queue_depth",
-            "Lookups waiting for a free browser",
-        )
-        .expect("valid metric");
+        let queue_depth =
+            IntGauge::new("ruc_scraper_queue_depth", "Lookups waiting for a free browser").expect("valid metric");
 
         let registry = Registry::new();
         for collector in [
@@ -138,9 +129,7 @@ mod tests {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }
         for outcome in OUTCOMES {
-            assert!(text.contains(&format!(
-                "ruc_scraper_lookups_total{{outcome=\"{outcome}\"}} 0"
-            )));
+            assert!(text.contains(&format!("ruc_scraper_lookups_total{{outcome=\"{outcome}\"}} 0")));
         }
     }
 }

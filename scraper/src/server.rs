@@ -52,10 +52,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, stop: CancellationToken
         });
     }
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
         warn!(?drain, "requests still open when the shutdown wait ran out");
     }
 }

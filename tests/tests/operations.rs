@@ -33,33 +33,20 @@ fn run(program: &str, args: &[&str]) -> std::process::Output {
 #[test]
 fn docker_compose_accepts_the_compose_file() {
     require_program("docker-compose", "docker-compose");
-    let output = run(
-        "docker-compose",
-        &["-f", "docker-compose.yml", "config", "-q"],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run("docker-compose", &["-f", "docker-compose.yml", "config", "-q"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 #[test]
 fn promtool_accepts_the_prometheus_config_and_it_scrapes_both_services() {
     require_program("promtool", "prometheus");
     let output = run("promtool", &["check", "config", "conf/prometheus.yml"]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let config = read("conf/prometheus.yml");
     let compose = read("docker-compose.yml");
     // The targets are the ports the services listen on in the compose file.
     assert!(config.contains(r#""proxy:9091""#) && compose.contains("METRICS_LISTEN: 0.0.0.0:9091"));
-    assert!(
-        config.contains(r#""scraper:8001""#) && compose.contains("SCRAPER_LISTEN: 0.0.0.0:8001")
-    );
+    assert!(config.contains(r#""scraper:8001""#) && compose.contains("SCRAPER_LISTEN: 0.0.0.0:8001"));
 }
 
 #[test]
@@ -70,40 +57,25 @@ fn the_proxy_loads_its_pingora_yaml_and_refuses_a_broken_one() {
         .arg(repo("conf/proxy.yaml"))
         .output()
         .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 
     let broken = support::unique_tmpdir().join("broken.yaml");
     std::fs::write(&broken, "threads: [not a number\n").unwrap();
-    let refused = Command::new(proxy)
-        .args(["-t", "-c"])
-        .arg(&broken)
-        .output()
-        .unwrap();
+    let refused = Command::new(proxy).args(["-t", "-c"]).arg(&broken).output().unwrap();
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("Pingora configuration"));
 }
 
 #[test]
 fn the_dashboard_queries_only_metrics_the_services_export() {
-    let dashboard: Value =
-        serde_json::from_str(&read("conf/grafana/dashboards/ruc.json")).expect("valid JSON");
+    let dashboard: Value = serde_json::from_str(&read("conf/grafana/dashboards/ruc.json")).expect("valid JSON");
     let panels = dashboard["panels"].as_array().expect("panels");
     let mut queried = BTreeSet::new();
     for panel in panels.iter().filter(|p| p["type"] != "row") {
         assert!(panel["title"].as_str().is_some_and(|t| !t.is_empty()));
-        assert_eq!(
-            panel["datasource"]["uid"], "prometheus",
-            "{}",
-            panel["title"]
-        );
+        assert_eq!(panel["datasource"]["uid"], "prometheus", "{}", panel["title"]);
         for target in panel["targets"].as_array().expect("targets") {
-            queried.extend(metric_names(
-                target["expr"].as_str().expect("an expression"),
-            ));
+            queried.extend(metric_names(target["expr"].as_str().expect("an expression")));
         }
     }
     let exported = exported_metrics();
@@ -131,13 +103,9 @@ fn the_dashboard_queries_only_metrics_the_services_export() {
         assert!(queried.contains(wanted), "the dashboard shows {wanted}");
     }
     // The provisioning points Grafana at this file and this datasource.
-    assert!(
-        read("conf/grafana/provisioning/datasources/prometheus.yml").contains("uid: prometheus")
-    );
-    assert!(read("conf/grafana/provisioning/dashboards/ruc.yml")
-        .contains("path: /var/lib/grafana/dashboards"));
-    assert!(read("docker-compose.yml")
-        .contains("./conf/grafana/dashboards:/var/lib/grafana/dashboards:ro"));
+    assert!(read("conf/grafana/provisioning/datasources/prometheus.yml").contains("uid: prometheus"));
+    assert!(read("conf/grafana/provisioning/dashboards/ruc.yml").contains("path: /var/lib/grafana/dashboards"));
+    assert!(read("docker-compose.yml").contains("./conf/grafana/dashboards:/var/lib/grafana/dashboards:ro"));
 }
 
 /// Families in the text format of both services' registries.
@@ -145,12 +113,7 @@ fn exported_metrics() -> BTreeSet<String> {
     let scraper = scraper::metrics::Metrics::new().render();
     proxy::metrics::Metrics::get();
     let mut proxy = Vec::new();
-    prometheus::Encoder::encode(
-        &prometheus::TextEncoder::new(),
-        &prometheus::gather(),
-        &mut proxy,
-    )
-    .unwrap();
+    prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &prometheus::gather(), &mut proxy).unwrap();
     let proxy = String::from_utf8(proxy).unwrap();
     [scraper, proxy]
         .iter()
@@ -189,16 +152,10 @@ fn the_dockerfiles_copy_what_exists_and_run_as_non_root() {
         {
             let sources: Vec<&str> = line.split_whitespace().skip(1).collect();
             for source in &sources[..sources.len() - 1] {
-                assert!(
-                    repo(source).exists(),
-                    "{dockerfile}: {source} does not exist"
-                );
+                assert!(repo(source).exists(), "{dockerfile}: {source} does not exist");
             }
         }
-        assert!(
-            text.matches("FROM ").count() >= 2,
-            "{dockerfile} is multi-stage"
-        );
+        assert!(text.matches("FROM ").count() >= 2, "{dockerfile} is multi-stage");
         assert!(
             text.contains(&format!("--bin {binary}")),
             "{dockerfile} builds {binary}"
@@ -233,10 +190,7 @@ async fn real_answers_match_the_openapi_description() {
     assert_eq!(miss.status, 200);
     conforms(&spec, "Record", &miss.json());
     header_conforms(&spec, "Cache-Status", miss.header("cache-status"));
-    support::wait_until("the record is stored", || {
-        redis.get("sunat:ruc:20550263948").is_some()
-    })
-    .await;
+    support::wait_until("the record is stored", || redis.get("sunat:ruc:20550263948").is_some()).await;
     let hit = proxy.lookup("20550263948").await;
     conforms(&spec, "Record", &hit.json());
     header_conforms(&spec, "Cache-Status", hit.header("cache-status"));
@@ -276,8 +230,7 @@ fn conforms(spec: &Value, name: &str, instance: &Value) {
 }
 
 fn header_conforms(spec: &Value, header: &str, value: &str) {
-    let schema = &spec["paths"]["/obtener-ruc/{ruc}"]["get"]["responses"]["200"]["headers"][header]
-        ["schema"];
+    let schema = &spec["paths"]["/obtener-ruc/{ruc}"]["get"]["responses"]["200"]["headers"][header]["schema"];
     let validator = jsonschema::validator_for(schema).expect("a valid schema");
     assert!(validator.is_valid(&json!(value)), "{header}: {value:?}");
 }

@@ -24,17 +24,12 @@ fn key(ruc: &str) -> String {
 async fn a_miss_is_stored_and_the_next_lookup_is_a_hit() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
-    let answered_200 = proxy
-        .metric(r#"ruc_proxy_requests_total{status="200"}"#)
-        .await;
+    let answered_200 = proxy.metric(r#"ruc_proxy_requests_total{status="200"}"#).await;
 
     let miss = proxy.lookup(RUC).await;
     assert_eq!(miss.status, 200, "{}", miss.body);
     assert_eq!(miss.header("x-cache"), "MISS");
-    assert_eq!(
-        miss.header("cache-status"),
-        "ruc-proxy; fwd=miss; fwd-status=200"
-    );
+    assert_eq!(miss.header("cache-status"), "ruc-proxy; fwd=miss; fwd-status=200");
     assert_eq!(miss.json(), record(RUC));
 
     // The record is in Redis as exactly the body, with the 7-day TTL.
@@ -49,8 +44,7 @@ async fn a_miss_is_stored_and_the_next_lookup_is_a_hit() {
     assert_eq!(hit.header("x-cache"), "HIT");
     assert_eq!(hit.header("content-type"), "application/json");
     assert!(
-        hit.header("cache-status")
-            .starts_with("ruc-proxy; hit; ttl=604"),
+        hit.header("cache-status").starts_with("ruc-proxy; hit; ttl=604"),
         "{}",
         hit.header("cache-status")
     );
@@ -61,9 +55,7 @@ async fn a_miss_is_stored_and_the_next_lookup_is_a_hit() {
     assert_eq!(proxy.metric("ruc_proxy_cache_misses_total").await, 1.0);
     assert_eq!(proxy.metric("ruc_proxy_cache_hits_total").await, 1.0);
     assert_eq!(
-        proxy
-            .metric(r#"ruc_proxy_requests_total{status="200"}"#)
-            .await,
+        proxy.metric(r#"ruc_proxy_requests_total{status="200"}"#).await,
         answered_200 + 2.0
     );
     assert_eq!(
@@ -107,23 +99,13 @@ async fn fifty_concurrent_misses_make_one_scraper_request() {
     stub.delay(Duration::from_secs(2));
     let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &[]).await);
 
-    let lookups: Vec<_> = (0..50)
-        .map(|_| {
-            let proxy = proxy.clone();
-            tokio::spawn(async move { proxy.lookup(RUC).await })
-        })
-        .collect();
     let mut bodies = Vec::new();
-    for lookup in lookups {
-        let answer = lookup.await.unwrap();
+    for answer in concurrent_lookups(&proxy, 50).await {
         assert_eq!(answer.status, 200, "{}", answer.body);
         bodies.push(answer.body);
     }
     assert_eq!(stub.lookups(), 1, "one scraper request for 50 lookups");
-    assert!(
-        bodies.iter().all(|body| *body == bodies[0]),
-        "50 identical bodies"
-    );
+    assert!(bodies.iter().all(|body| *body == bodies[0]), "50 identical bodies");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&bodies[0]).unwrap(),
         record(RUC)
@@ -147,21 +129,10 @@ async fn a_failed_lookup_is_shared_by_the_requests_that_waited_for_it() {
     stub.delay(Duration::from_secs(1));
     let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &[]).await);
 
-    let lookups: Vec<_> = (0..20)
-        .map(|_| {
-            let proxy = proxy.clone();
-            tokio::spawn(async move { proxy.lookup(RUC).await })
-        })
-        .collect();
-    for lookup in lookups {
-        let answer = lookup.await.unwrap();
+    for answer in concurrent_lookups(&proxy, 20).await {
         assert_eq!((answer.status, answer.body.as_str()), (502, error));
     }
-    assert_eq!(
-        stub.lookups(),
-        1,
-        "the failure did not send a herd to the scraper"
-    );
+    assert_eq!(stub.lookups(), 1, "the failure did not send a herd to the scraper");
     assert_eq!(redis.get(&key(RUC)), None);
 
     // A later request tries again.
@@ -178,18 +149,8 @@ async fn waiters_of_a_busy_scraper_get_its_retry_after_too() {
     stub.reply(Reply::Busy);
     stub.delay(Duration::from_secs(1));
     let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &[]).await);
-    let lookups: Vec<_> = (0..5)
-        .map(|_| {
-            let proxy = proxy.clone();
-            tokio::spawn(async move { proxy.lookup(RUC).await })
-        })
-        .collect();
-    for lookup in lookups {
-        let answer = lookup.await.unwrap();
-        assert_eq!(
-            (answer.status, answer.body.as_str()),
-            (503, busy_body(RUC).as_str())
-        );
+    for answer in concurrent_lookups(&proxy, 5).await {
+        assert_eq!((answer.status, answer.body.as_str()), (503, busy_body(RUC).as_str()));
         assert_eq!(answer.header("retry-after"), "5");
     }
     assert_eq!(stub.lookups(), 1);
@@ -271,17 +232,9 @@ async fn a_body_cut_short_or_another_rucs_record_is_not_stored() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_answer_above_the_size_cap_is_passed_through_but_not_stored() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
-    let proxy = Proxy::start(
-        &redis.url(),
-        &stub.url(),
-        &[("CACHE_MAX_BODY_BYTES", "512")],
-    )
-    .await;
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[("CACHE_MAX_BODY_BYTES", "512")]).await;
     let answer = proxy.lookup(RUC).await;
-    assert!(
-        answer.body.len() > 512,
-        "the stub's record is larger than the cap"
-    );
+    assert!(answer.body.len() > 512, "the stub's record is larger than the cap");
     assert_eq!((answer.status, answer.json()), (200, record(RUC)));
     assert_eq!(redis.get(&key(RUC)), None);
     assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
@@ -331,10 +284,7 @@ async fn head_misses_fetch_and_store_the_record_and_head_hits_have_no_body() {
     support::wait_until("the record is stored", || redis.get(&key(RUC)).is_some()).await;
 
     let hit = proxy.head(&path).await;
-    assert_eq!(
-        (hit.status, hit.body.as_str(), hit.header("x-cache")),
-        (200, "", "HIT")
-    );
+    assert_eq!((hit.status, hit.body.as_str(), hit.header("x-cache")), (200, "", "HIT"));
     assert_eq!(
         hit.header("content-length"),
         redis.get(&key(RUC)).unwrap().len().to_string()
@@ -372,10 +322,7 @@ async fn lookups_are_answered_while_redis_is_down_and_caching_resumes_after() {
         "MISS",
         "the restarted Redis is empty"
     );
-    support::wait_until("the record is stored again", || {
-        redis.get(&key(RUC)).is_some()
-    })
-    .await;
+    support::wait_until("the record is stored again", || redis.get(&key(RUC)).is_some()).await;
     assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
     assert!(proxy.stop().await.success());
 }
@@ -400,12 +347,7 @@ async fn the_proxy_starts_without_redis_and_uses_it_once_it_appears() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_scraper_that_refuses_connections_gives_a_quick_502() {
     let redis = RedisServer::start();
-    let proxy = Proxy::start(
-        &redis.url(),
-        &format!("http://127.0.0.1:{}", free_port()),
-        &[],
-    )
-    .await;
+    let proxy = Proxy::start(&redis.url(), &format!("http://127.0.0.1:{}", free_port()), &[]).await;
     // The client's bound is far below the 50 s upstream timeout: a hang fails here.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -452,9 +394,7 @@ async fn health_metrics_and_other_routes() {
     let missing = proxy.get("/nope").await;
     assert_eq!(missing.status, 404);
     assert!(missing.json()["detail"].is_string());
-    let post = proxy
-        .send(reqwest::Method::POST, &format!("/obtener-ruc/{RUC}"))
-        .await;
+    let post = proxy.send(reqwest::Method::POST, &format!("/obtener-ruc/{RUC}")).await;
     assert_eq!((post.status, post.header("allow")), (405, "GET, HEAD"));
     assert_eq!(stub.lookups(), 0);
 
@@ -471,10 +411,7 @@ async fn health_metrics_and_other_routes() {
         assert!(page.contains(name), "{name} in the metrics");
     }
     assert!(!page.contains(RUC), "no RUC in any label");
-    assert!(
-        proxy.stop().await.success(),
-        "SIGTERM ends the proxy cleanly"
-    );
+    assert!(proxy.stop().await.success(), "SIGTERM ends the proxy cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -494,21 +431,13 @@ async fn sigterm_lets_a_lookup_in_flight_finish() {
         (200, record(RUC)),
         "answered within the grace period"
     );
-    assert!(Arc::try_unwrap(proxy)
-        .ok()
-        .unwrap()
-        .stop_after_signal()
-        .await
-        .success());
+    assert!(Arc::try_unwrap(proxy).ok().unwrap().stop_after_signal().await.success());
 }
 
 #[test]
 fn a_bad_setting_stops_the_start_and_names_the_variable() {
     let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/proxy.yaml");
-    for (variable, value) in [
-        ("CACHE_TTL_SECONDS", "a week"),
-        ("SCRAPER_URL", "https://scraper"),
-    ] {
+    for (variable, value) in [("CACHE_TTL_SECONDS", "a week"), ("SCRAPER_URL", "https://scraper")] {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_proxy-under-test"))
             .args(["-c", conf])
             .env(variable, value)
@@ -531,12 +460,7 @@ async fn a_replica_lookup_is_a_miss_then_a_hit_through_the_real_scraper() {
     let ruc = "20440374248";
 
     let miss = proxy.lookup(ruc).await;
-    assert_eq!(
-        (miss.status, miss.header("x-cache")),
-        (200, "MISS"),
-        "{}",
-        miss.body
-    );
+    assert_eq!((miss.status, miss.header("x-cache")), (200, "MISS"), "{}", miss.body);
     assert_record(&miss.json(), &expected_record(ruc));
     support::wait_until("the record is stored", || redis.get(&key(ruc)).is_some()).await;
 
@@ -558,4 +482,19 @@ async fn wait_for_redis(proxy: &Proxy) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the proxy never saw Redis again");
+}
+
+/// `count` lookups of [`RUC`] at the same time; their answers.
+async fn concurrent_lookups(proxy: &Arc<Proxy>, count: usize) -> Vec<support::proxy::Answer> {
+    let lookups: Vec<_> = (0..count)
+        .map(|_| {
+            let proxy = proxy.clone();
+            tokio::spawn(async move { proxy.lookup(RUC).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for lookup in lookups {
+        answers.push(lookup.await.unwrap());
+    }
+    answers
 }

@@ -22,9 +22,6 @@ fn saved_pages_are_the_design_notes_samples() {
     ] {
         let copy = std::fs::read(ours.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let original = std::fs::read(shared.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(
-            copy == original,
-            "tests/pages/{file} differs from the shared sample"
-        );
+        assert!(copy == original, "tests/pages/{file} differs from the shared sample");
     }
 }

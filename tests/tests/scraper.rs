@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ruc_tests::replica::{Behaviour, Charset};
+use ruc_tests::replica::{Behaviour, Charset, Replica};
 use support::scraper::{RemoteDriver, Scraper};
 use support::{assert_record, expected_record, replica, wait_until};
 
@@ -28,30 +28,21 @@ const TAXPAYERS: [&str; 8] = [
 #[tokio::test(flavor = "multi_thread")]
 async fn every_taxpayer_type_gives_its_whole_record() {
     let replica = replica().await;
-    let scraper = Scraper::start(
-        &replica,
-        &[("SCRAPER_SESSIONS", "1"), ("SCRAPER_RECYCLE_AFTER", "3")],
-    )
-    .await;
+    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1"), ("SCRAPER_RECYCLE_AFTER", "3")]).await;
     for ruc in TAXPAYERS {
         let (status, body) = scraper.lookup(ruc).await;
         assert_eq!(status, 200, "{ruc}: {body}");
         assert_record(&body, &expected_record(ruc));
         assert_eq!(replica.searches_for(ruc), 1, "one visit to SUNAT for {ruc}");
     }
-    assert_eq!(
-        scraper
-            .metric(r#"ruc_scraper_lookups_total{outcome="ok"}"#)
-            .await,
-        8.0
-    );
+    assert_eq!(scraper.outcomes("ok").await, 8.0);
     scraper.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn latin1_pages_and_late_inserted_results_give_the_same_records() {
     let replica = replica().await;
-    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1")]).await;
+    let scraper = one_browser(&replica).await;
     let variants = [
         Behaviour {
             charset: Charset::Latin1,
@@ -80,36 +71,24 @@ async fn latin1_pages_and_late_inserted_results_give_the_same_records() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_ruc_is_404_after_one_visit() {
     let replica = replica().await;
-    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1")]).await;
+    let scraper = one_browser(&replica).await;
     let (status, body) = scraper.lookup("20000000001").await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["message"], "Error al consultar RUC");
     assert_eq!(body["ruc"], "20000000001");
     assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("consultado no es válido"),
+        body["detail"].as_str().unwrap().contains("consultado no es válido"),
         "{body}"
     );
-    assert_eq!(
-        replica.searches_for("20000000001"),
-        1,
-        "not found is never retried"
-    );
-    assert_eq!(
-        scraper
-            .metric(r#"ruc_scraper_lookups_total{outcome="not_found"}"#)
-            .await,
-        1.0
-    );
+    assert_eq!(replica.searches_for("20000000001"), 1, "not found is never retried");
+    assert_eq!(scraper.outcomes("not_found").await, 1.0);
     scraper.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_ruc_is_400_without_any_visit() {
     let replica = replica().await;
-    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1")]).await;
+    let scraper = one_browser(&replica).await;
     for ruc in [
         "20131312954",
         "99512333792",
@@ -127,26 +106,14 @@ async fn an_invalid_ruc_is_400_without_any_visit() {
         (0, 0),
         "SUNAT was never asked"
     );
-    assert_eq!(
-        scraper
-            .metric(r#"ruc_scraper_lookups_total{outcome="invalid"}"#)
-            .await,
-        5.0
-    );
+    assert_eq!(scraper.outcomes("invalid").await, 5.0);
     scraper.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_error_pages_then_success_answers_on_the_third_attempt() {
     let replica = replica().await;
-    let scraper = Scraper::start(
-        &replica,
-        &[
-            ("SCRAPER_SESSIONS", "1"),
-            ("SCRAPER_RETRY_BACKOFF_MS", "100"),
-        ],
-    )
-    .await;
+    let scraper = quick_retries(&replica).await;
     replica.set_behaviour(Behaviour {
         error_pages: 2,
         ..Behaviour::default()
@@ -162,14 +129,7 @@ async fn two_error_pages_then_success_answers_on_the_third_attempt() {
 #[tokio::test(flavor = "multi_thread")]
 async fn error_pages_on_every_attempt_give_502() {
     let replica = replica().await;
-    let scraper = Scraper::start(
-        &replica,
-        &[
-            ("SCRAPER_SESSIONS", "1"),
-            ("SCRAPER_RETRY_BACKOFF_MS", "100"),
-        ],
-    )
-    .await;
+    let scraper = quick_retries(&replica).await;
     replica.set_behaviour(Behaviour {
         error_pages: 5,
         ..Behaviour::default()
@@ -177,10 +137,7 @@ async fn error_pages_on_every_attempt_give_502() {
     let (status, body) = scraper.lookup("20987654326").await;
     assert_eq!(status, 502, "{body}");
     assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("Surgieron problemas"),
+        body["detail"].as_str().unwrap().contains("Surgieron problemas"),
         "{body}"
     );
     assert_eq!(
@@ -188,39 +145,21 @@ async fn error_pages_on_every_attempt_give_502() {
         3,
         "SCRAPER_MAX_ATTEMPTS defaults to 3"
     );
-    assert_eq!(
-        scraper
-            .metric(r#"ruc_scraper_lookups_total{outcome="error"}"#)
-            .await,
-        1.0
-    );
+    assert_eq!(scraper.outcomes("error").await, 1.0);
     scraper.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_firewall_and_connection_resets_give_502_rejected() {
     let replica = replica().await;
-    let scraper = Scraper::start(
-        &replica,
-        &[
-            ("SCRAPER_SESSIONS", "1"),
-            ("SCRAPER_RETRY_BACKOFF_MS", "100"),
-        ],
-    )
-    .await;
+    let scraper = quick_retries(&replica).await;
     replica.set_behaviour(Behaviour {
         firewall: true,
         ..Behaviour::default()
     });
     let (status, body) = scraper.lookup("20987654326").await;
     assert_eq!(status, 502, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("Request Rejected"),
-        "{body}"
-    );
+    assert!(body["detail"].as_str().unwrap().contains("Request Rejected"), "{body}");
 
     replica.set_behaviour(Behaviour {
         reset: true,
@@ -229,18 +168,10 @@ async fn the_firewall_and_connection_resets_give_502_rejected() {
     let (status, body) = scraper.lookup("20987654326").await;
     assert_eq!(status, 502, "{body}");
     assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("ERR_CONNECTION_RESET"),
+        body["detail"].as_str().unwrap().contains("ERR_CONNECTION_RESET"),
         "{body}"
     );
-    assert_eq!(
-        scraper
-            .metric(r#"ruc_scraper_lookups_total{outcome="rejected"}"#)
-            .await,
-        2.0
-    );
+    assert_eq!(scraper.outcomes("rejected").await, 2.0);
     assert_eq!(scraper.metric("ruc_scraper_attempts_total").await, 6.0);
     scraper.stop().await;
 }
@@ -263,12 +194,7 @@ async fn a_hanging_site_gives_504_and_the_next_lookup_works() {
     });
     let (status, body) = scraper.lookup("20987654326").await;
     assert_eq!(status, 504, "{body}");
-    assert_eq!(
-        scraper
-            .metric(r#"ruc_scraper_lookups_total{outcome="timeout"}"#)
-            .await,
-        1.0
-    );
+    assert_eq!(scraper.outcomes("timeout").await, 1.0);
 
     replica.set_behaviour(Behaviour::default());
     let (status, body) = scraper.lookup("20987654326").await;
@@ -279,7 +205,7 @@ async fn a_hanging_site_gives_504_and_the_next_lookup_works() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_chromedriver_is_restarted_for_the_next_lookup() {
     let replica = replica().await;
-    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1")]).await;
+    let scraper = one_browser(&replica).await;
     assert_eq!(scraper.lookup("20987654326").await.0, 200);
     assert_eq!(
         scraper.kill_processes(|p| p.is_chromedriver()),
@@ -291,11 +217,7 @@ async fn a_killed_chromedriver_is_restarted_for_the_next_lookup() {
     assert_eq!(status, 200, "{body}");
     assert_record(&body, &expected_record("20440374248"));
     assert!(scraper.metric("ruc_scraper_driver_restarts_total").await >= 1.0);
-    let browsers = scraper
-        .processes()
-        .into_iter()
-        .filter(|p| p.is_browser())
-        .count();
+    let browsers = scraper.processes().into_iter().filter(|p| p.is_browser()).count();
     assert_eq!(
         browsers, 1,
         "the old driver's orphaned browser was killed with its group"
@@ -306,7 +228,7 @@ async fn a_killed_chromedriver_is_restarted_for_the_next_lookup() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crashed_tab_is_replaced_by_a_new_session() {
     let replica = replica().await;
-    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1")]).await;
+    let scraper = one_browser(&replica).await;
     assert_eq!(scraper.lookup("20987654326").await.0, 200);
     assert!(
         scraper.kill_processes(|p| p.is_renderer()) >= 1,
@@ -362,11 +284,7 @@ async fn more_lookups_than_sessions_are_all_answered_by_two_browsers() {
     let most = most_browsers.load(Ordering::SeqCst);
     assert!(most >= 1, "the sampler saw the browsers");
     assert!(most <= 2, "at most SCRAPER_SESSIONS browsers, saw {most}");
-    Arc::try_unwrap(scraper)
-        .ok()
-        .expect("no other owner")
-        .stop()
-        .await;
+    Arc::try_unwrap(scraper).ok().expect("no other owner").stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -375,10 +293,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
     let scraper = Arc::new(
         Scraper::start(
             &replica,
-            &[
-                ("SCRAPER_SESSIONS", "1"),
-                ("SCRAPER_QUEUE_TIMEOUT_SECS", "1"),
-            ],
+            &[("SCRAPER_SESSIONS", "1"), ("SCRAPER_QUEUE_TIMEOUT_SECS", "1")],
         )
         .await,
     );
@@ -394,23 +309,10 @@ async fn a_full_queue_answers_503_with_retry_after() {
     let (status, headers, body) = scraper.get_raw("/obtener-ruc/20440374248").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(headers["retry-after"], "5");
-    assert_eq!(
-        first.await.unwrap().0,
-        200,
-        "the lookup that had the browser finished"
-    );
-    assert_eq!(
-        scraper
-            .metric(r#"ruc_scraper_lookups_total{outcome="overloaded"}"#)
-            .await,
-        1.0
-    );
+    assert_eq!(first.await.unwrap().0, 200, "the lookup that had the browser finished");
+    assert_eq!(scraper.outcomes("overloaded").await, 1.0);
     assert_eq!(replica.searches_for("20440374248"), 0);
-    Arc::try_unwrap(scraper)
-        .ok()
-        .expect("no other owner")
-        .stop()
-        .await;
+    Arc::try_unwrap(scraper).ok().expect("no other owner").stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -426,10 +328,7 @@ async fn health_metrics_and_unknown_routes() {
 
     let (status, headers, metrics) = scraper.get_raw("/metrics").await;
     assert_eq!(status, 200);
-    assert!(headers["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain"));
     for name in [
         "ruc_scraper_lookups_total",
         "ruc_scraper_lookup_duration_seconds",
@@ -459,17 +358,13 @@ async fn health_metrics_and_unknown_routes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_the_lookup_in_flight_finish() {
     let replica = replica().await;
-    let mut scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1")]).await;
+    let mut scraper = one_browser(&replica).await;
     replica.set_behaviour(Behaviour {
         delay_ms: 2000,
         ..Behaviour::default()
     });
     let client = reqwest::Client::new();
-    let in_flight = tokio::spawn(
-        client
-            .get(format!("{}/obtener-ruc/20987654326", scraper.base))
-            .send(),
-    );
+    let in_flight = tokio::spawn(client.get(format!("{}/obtener-ruc/20987654326", scraper.base)).send());
     wait_until("the search reached the replica", || replica.searches() == 1).await;
     scraper.terminate();
     let response = in_flight.await.unwrap().expect("an answer before the exit");
@@ -495,23 +390,29 @@ fn a_bad_setting_stops_the_start_and_names_the_variable() {
 async fn a_remote_webdriver_endpoint_is_used_instead_of_our_own() {
     let replica = replica().await;
     let remote = RemoteDriver::start();
-    let scraper = Scraper::start(
-        &replica,
-        &[("SCRAPER_SESSIONS", "1"), ("WEBDRIVER_URL", &remote.url())],
-    )
-    .await;
+    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1"), ("WEBDRIVER_URL", &remote.url())]).await;
     assert!(
         scraper.processes().iter().all(|p| !p.is_chromedriver()),
         "no chromedriver of its own"
     );
-    assert_eq!(
-        remote.browsers(),
-        1,
-        "the warm session lives on the remote endpoint"
-    );
+    assert_eq!(remote.browsers(), 1, "the warm session lives on the remote endpoint");
     let (status, body) = scraper.lookup("20440374248").await;
     assert_eq!(status, 200, "{body}");
     assert_record(&body, &expected_record("20440374248"));
     scraper.stop().await;
     remote.wait_for_browsers(0).await;
+}
+
+/// A scraper with one browser.
+async fn one_browser(replica: &Replica) -> Scraper {
+    Scraper::start(replica, &[("SCRAPER_SESSIONS", "1")]).await
+}
+
+/// A scraper with one browser and short pauses between attempts.
+async fn quick_retries(replica: &Replica) -> Scraper {
+    Scraper::start(
+        replica,
+        &[("SCRAPER_SESSIONS", "1"), ("SCRAPER_RETRY_BACKOFF_MS", "100")],
+    )
+    .await
 }

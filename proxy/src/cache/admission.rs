@@ -50,14 +50,8 @@ mod tests {
 
     #[test]
     fn refuses_everything_else() {
-        assert_eq!(
-            check(&ruc(), 404, RECORD.as_bytes(), 65_536),
-            Err(Refusal::NotOk)
-        );
-        assert_eq!(
-            check(&ruc(), 200, RECORD.as_bytes(), 100),
-            Err(Refusal::TooLarge)
-        );
+        assert_eq!(check(&ruc(), 404, RECORD.as_bytes(), 65_536), Err(Refusal::NotOk));
+        assert_eq!(check(&ruc(), 200, RECORD.as_bytes(), 100), Err(Refusal::TooLarge));
         assert_eq!(
             check(&ruc(), 200, &RECORD.as_bytes()[..200], 65_536),
             Err(Refusal::NotARecord)
@@ -67,9 +61,6 @@ mod tests {
             Err(Refusal::NotARecord)
         );
         let other = RECORD.replace("20131312955", "20100070970");
-        assert_eq!(
-            check(&ruc(), 200, other.as_bytes(), 65_536),
-            Err(Refusal::OtherRuc)
-        );
+        assert_eq!(check(&ruc(), 200, other.as_bytes(), 65_536), Err(Refusal::OtherRuc));
     }
 }

@@ -133,10 +133,7 @@ impl Drop for Flight {
 pub async fn follow(follower: Follower, wait: Duration) -> Followed {
     let Follower(mut receiver) = follower;
     let settled = async {
-        match receiver
-            .wait_for(|state| !matches!(state, State::Running))
-            .await
-        {
+        match receiver.wait_for(|state| !matches!(state, State::Running)).await {
             Ok(state) => match &*state {
                 State::Done(answer) => Followed::Answer(answer.clone()),
                 _ => Followed::Abandoned,
@@ -145,9 +142,7 @@ pub async fn follow(follower: Follower, wait: Duration) -> Followed {
             Err(_) => Followed::Abandoned,
         }
     };
-    tokio::time::timeout(wait, settled)
-        .await
-        .unwrap_or(Followed::TimedOut)
+    tokio::time::timeout(wait, settled).await.unwrap_or(Followed::TimedOut)
 }
 
 #[cfg(test)]
@@ -176,15 +171,9 @@ mod tests {
     async fn followers_get_the_leaders_answer() {
         let flights = Arc::new(Flights::default());
         let mut flight = leader(flights.join("20131312955"));
-        let waiting = tokio::spawn(follow(
-            follower(flights.join("20131312955")),
-            Duration::from_secs(5),
-        ));
+        let waiting = tokio::spawn(follow(follower(flights.join("20131312955")), Duration::from_secs(5)));
         flight.land(answer(200));
-        assert_eq!(
-            waiting.await.unwrap(),
-            Followed::Answer(Arc::new(answer(200)))
-        );
+        assert_eq!(waiting.await.unwrap(), Followed::Answer(Arc::new(answer(200))));
     }
 
     #[tokio::test]
@@ -208,10 +197,7 @@ mod tests {
     async fn a_vanished_leader_abandons_its_followers() {
         let flights = Arc::new(Flights::default());
         let flight = leader(flights.join("20131312955"));
-        let waiting = tokio::spawn(follow(
-            follower(flights.join("20131312955")),
-            Duration::from_secs(5),
-        ));
+        let waiting = tokio::spawn(follow(follower(flights.join("20131312955")), Duration::from_secs(5)));
         drop(flight);
         assert_eq!(waiting.await.unwrap(), Followed::Abandoned);
     }
@@ -228,9 +214,6 @@ mod tests {
         let flights = Arc::new(Flights::default());
         let _flight = leader(flights.join("20131312955"));
         let waiting = follower(flights.join("20131312955"));
-        assert_eq!(
-            follow(waiting, Duration::from_millis(10)).await,
-            Followed::TimedOut
-        );
+        assert_eq!(follow(waiting, Duration::from_millis(10)).await, Followed::TimedOut);
     }
 }

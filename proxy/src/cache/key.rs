@@ -13,9 +13,6 @@ mod tests {
 
     #[test]
     fn is_the_original_services_key() {
-        assert_eq!(
-            redis_key(&Ruc::parse("20131312955").unwrap()),
-            "sunat:ruc:20131312955"
-        );
+        assert_eq!(redis_key(&Ruc::parse("20131312955").unwrap()), "sunat:ruc:20131312955");
     }
 }

@@ -113,11 +113,7 @@ impl Store {
     /// `PING`, recording whether Redis is up; logs when that changes.
     pub async fn check_health(&self) -> bool {
         let up = self
-            .bounded(|mut connection| async move {
-                redis::cmd("PING")
-                    .query_async::<String>(&mut connection)
-                    .await
-            })
+            .bounded(|mut connection| async move { redis::cmd("PING").query_async::<String>(&mut connection).await })
             .await
             .is_some();
         let was_up = self.up.swap(up, Ordering::SeqCst);

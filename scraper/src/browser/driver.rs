@@ -35,10 +35,7 @@ const WATCH_EVERY: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DriverConfig {
     /// Run `chromedriver` ourselves; its temp files live under `work_dir`.
-    Embedded {
-        chromedriver: PathBuf,
-        work_dir: PathBuf,
-    },
+    Embedded { chromedriver: PathBuf, work_dir: PathBuf },
     /// Use a chromedriver sidecar or Selenium Grid at this URL.
     Remote { url: String },
 }
@@ -81,10 +78,7 @@ impl std::fmt::Display for DriverError {
 impl std::error::Error for DriverError {}
 
 impl Driver {
-    pub async fn start(
-        config: &DriverConfig,
-        metrics: Metrics,
-    ) -> Result<Arc<Driver>, DriverError> {
+    pub async fn start(config: &DriverConfig, metrics: Metrics) -> Result<Arc<Driver>, DriverError> {
         let http = HttpClient::builder(TokioExecutor::new()).build_http();
         let driver = match config {
             DriverConfig::Remote { url } => Driver {
@@ -94,13 +88,9 @@ impl Driver {
                 metrics,
                 http,
             },
-            DriverConfig::Embedded {
-                chromedriver,
-                work_dir,
-            } => {
-                std::fs::create_dir_all(work_dir).map_err(|e| {
-                    DriverError(format!("cannot create {}: {e}", work_dir.display()))
-                })?;
+            DriverConfig::Embedded { chromedriver, work_dir } => {
+                std::fs::create_dir_all(work_dir)
+                    .map_err(|e| DriverError(format!("cannot create {}: {e}", work_dir.display())))?;
                 let driver = Driver {
                     embedded: Some(Embedded {
                         chromedriver: chromedriver.clone(),
@@ -175,8 +165,7 @@ impl Driver {
             return false;
         };
         let pid = Pid::from_raw(pid as i32);
-        let ours = getpgid(Some(pid))
-            .is_ok_and(|group| group.as_raw() == embedded.pgid.load(Ordering::SeqCst));
+        let ours = getpgid(Some(pid)).is_ok_and(|group| group.as_raw() == embedded.pgid.load(Ordering::SeqCst));
         ours && kill(pid, Signal::SIGKILL).is_ok()
     }
 
@@ -217,11 +206,7 @@ impl Driver {
 
     /// Starts chromedriver into `slot`, which the caller holds locked so that
     /// two restarts never race.
-    async fn spawn_process(
-        &self,
-        generation: u64,
-        slot: &mut Option<Process>,
-    ) -> Result<(), DriverError> {
+    async fn spawn_process(&self, generation: u64, slot: &mut Option<Process>) -> Result<(), DriverError> {
         let embedded = self.embedded.as_ref().expect("only for an embedded driver");
         let tmpdir = embedded.work_dir.join(format!("driver-{generation}"));
         remove_dir(&tmpdir);
@@ -237,11 +222,7 @@ impl Driver {
 
     /// Starts chromedriver on a free port and waits until it answers. A port
     /// taken between our probe and chromedriver's bind gets another try.
-    async fn launch(
-        &self,
-        chromedriver: &Path,
-        tmpdir: PathBuf,
-    ) -> Result<(Process, String), DriverError> {
+    async fn launch(&self, chromedriver: &Path, tmpdir: PathBuf) -> Result<(Process, String), DriverError> {
         let mut last_error = DriverError("chromedriver did not start".into());
         for _ in 0..3 {
             let port = free_port().map_err(|e| DriverError(format!("no free port: {e}")))?;
@@ -282,9 +263,7 @@ impl Driver {
         let started = Instant::now();
         while started.elapsed() < READY_WITHIN {
             if let Ok(Some(status)) = process.child.try_wait() {
-                return Err(DriverError(format!(
-                    "chromedriver exited at start: {status}"
-                )));
+                return Err(DriverError(format!("chromedriver exited at start: {status}")));
             }
             if self.answers().await {
                 return Ok(process);
@@ -330,9 +309,7 @@ impl Drop for Driver {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn remove_dir(dir: &Path) {

@@ -54,13 +54,7 @@ pub struct PoolStatus {
 }
 
 impl Pool {
-    pub fn new(
-        driver: Arc<Driver>,
-        config: SessionConfig,
-        size: usize,
-        recycle_after: u32,
-        metrics: Metrics,
-    ) -> Pool {
+    pub fn new(driver: Arc<Driver>, config: SessionConfig, size: usize, recycle_after: u32, metrics: Metrics) -> Pool {
         let pool = Pool {
             inner: Arc::new(Inner {
                 driver,
@@ -226,13 +220,9 @@ impl Inner {
     /// ours (the pending command then fails at once), otherwise wait for the
     /// DELETE, which a remote endpoint serves after its own timeouts.
     async fn kill(&self, session: Session) {
-        let killed = session
-            .browser_pid()
-            .is_some_and(|pid| self.driver.kill_browser(pid));
+        let killed = session.browser_pid().is_some_and(|pid| self.driver.kill_browser(pid));
         if !killed {
-            session
-                .close(self.config.page_load_timeout + CLOSE_WITHIN)
-                .await;
+            session.close(self.config.page_load_timeout + CLOSE_WITHIN).await;
         }
     }
 
@@ -254,9 +244,7 @@ impl Drop for Lease {
         if let Some(s) = session.as_mut().filter(|_| self.used) {
             s.lookups += 1;
         }
-        let due = session
-            .as_ref()
-            .is_some_and(|s| s.lookups >= self.inner.recycle_after);
+        let due = session.as_ref().is_some_and(|s| s.lookups >= self.inner.recycle_after);
         if !due {
             self.inner.give_back(session, permit);
             return;

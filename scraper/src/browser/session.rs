@@ -73,11 +73,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub async fn open(
-        webdriver_url: &str,
-        config: &SessionConfig,
-        generation: u64,
-    ) -> Result<Session, Fault> {
+    pub async fn open(webdriver_url: &str, config: &SessionConfig, generation: u64) -> Result<Session, Fault> {
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(config.capabilities())
             .connect(webdriver_url)
@@ -155,11 +151,9 @@ pub enum Recovery {
 impl Fault {
     pub fn recovery(&self) -> Recovery {
         match self {
-            Fault::PageTimeout
-            | Fault::Network(_)
-            | Fault::Alert(_)
-            | Fault::NoSuchElement
-            | Fault::Navigating => Recovery::Keep,
+            Fault::PageTimeout | Fault::Network(_) | Fault::Alert(_) | Fault::NoSuchElement | Fault::Navigating => {
+                Recovery::Keep
+            }
             Fault::SessionLost(_) | Fault::NotCreated(_) => Recovery::Replace,
             Fault::Hung => Recovery::Kill,
             Fault::DriverLost(_) => Recovery::RestartDriver,
@@ -197,9 +191,7 @@ impl From<CmdError> for Fault {
                     _ => Fault::SessionLost(message),
                 }
             }
-            CmdError::NotW3C(Value::String(code)) if code == "aborted by navigation" => {
-                Fault::Navigating
-            }
+            CmdError::NotW3C(Value::String(code)) if code == "aborted by navigation" => Fault::Navigating,
             CmdError::NotW3C(other) => Fault::SessionLost(other.to_string()),
             CmdError::Failed(e) => Fault::DriverLost(e.to_string()),
             CmdError::FailedC(e) => Fault::DriverLost(e.to_string()),
@@ -257,9 +249,7 @@ mod tests {
             Fault::Network("ERR_CONNECTION_RESET".into())
         );
         assert_eq!(
-            Fault::from(CmdError::NotW3C(Value::String(
-                "aborted by navigation".into()
-            ))),
+            Fault::from(CmdError::NotW3C(Value::String("aborted by navigation".into()))),
             Fault::Navigating
         );
         assert_eq!(
@@ -272,18 +262,13 @@ mod tests {
     fn crashed_tabs_and_lost_sessions_are_replaced() {
         let crashed = Fault::from(CmdError::NotW3C(Value::String("tab crashed".into())));
         assert_eq!(crashed.recovery(), Recovery::Replace);
-        let invalid = Fault::from(standard(
-            ErrorStatus::InvalidSessionId,
-            "invalid session id",
-        ));
+        let invalid = Fault::from(standard(ErrorStatus::InvalidSessionId, "invalid session id"));
         assert_eq!(invalid.recovery(), Recovery::Replace);
     }
 
     #[test]
     fn a_closed_connection_means_the_driver_is_gone() {
-        let lost = Fault::from(CmdError::Lost(std::io::Error::from(
-            std::io::ErrorKind::BrokenPipe,
-        )));
+        let lost = Fault::from(CmdError::Lost(std::io::Error::from(std::io::ErrorKind::BrokenPipe)));
         assert_eq!(lost.recovery(), Recovery::RestartDriver);
     }
 

@@ -54,9 +54,7 @@ pub fn split(raw: &str) -> Address {
         return Address::default();
     }
     let mut pieces = text.rsplitn(3, " - ");
-    let (Some(distrito), Some(provincia), Some(rest)) =
-        (pieces.next(), pieces.next(), pieces.next())
-    else {
+    let (Some(distrito), Some(provincia), Some(rest)) = (pieces.next(), pieces.next(), pieces.next()) else {
         return Address {
             direccion: Some(text),
             ..Address::default()
@@ -132,16 +130,16 @@ mod tests {
     fn prefers_the_longest_region_name() {
         assert_eq!(
             split("AV. SAENZ PEÑA NRO. 123 PROV. CONST. DEL CALLAO - PROV. CONST. DEL CALLAO - BELLAVISTA"),
-            address("AV. SAENZ PEÑA NRO. 123", "PROV. CONST. DEL CALLAO", "PROV. CONST. DEL CALLAO", "BELLAVISTA")
+            address(
+                "AV. SAENZ PEÑA NRO. 123",
+                "PROV. CONST. DEL CALLAO",
+                "PROV. CONST. DEL CALLAO",
+                "BELLAVISTA"
+            )
         );
         assert_eq!(
             split("JR. LOS PINOS NRO. 9 MADRE DE DIOS - TAMBOPATA - TAMBOPATA"),
-            address(
-                "JR. LOS PINOS NRO. 9",
-                "MADRE DE DIOS",
-                "TAMBOPATA",
-                "TAMBOPATA"
-            )
+            address("JR. LOS PINOS NRO. 9", "MADRE DE DIOS", "TAMBOPATA", "TAMBOPATA")
         );
     }
 

@@ -21,8 +21,7 @@ pub const FORM_PATH: &str = "/cl-ti-itmrconsruc/FrameCriterioBusquedaWeb.jsp";
 const POLL_EVERY: Duration = Duration::from_millis(100);
 
 /// Returns what the browser shows in one round trip.
-const SNAPSHOT_SCRIPT: &str =
-    "return [location.href, document.readyState, document.documentElement.outerHTML];";
+const SNAPSHOT_SCRIPT: &str = "return [location.href, document.readyState, document.documentElement.outerHTML];";
 
 #[derive(Debug, Clone)]
 pub struct FormConfig {
@@ -64,11 +63,7 @@ pub async fn search(client: &Client, ruc: Ruc, config: &FormConfig) -> Result<An
 }
 
 /// Reads the tab until the page is recognisable or `wait` has passed.
-async fn wait_for_answer(
-    client: &Client,
-    config: &FormConfig,
-    wait: Duration,
-) -> Result<Answer, Fault> {
+async fn wait_for_answer(client: &Client, config: &FormConfig, wait: Duration) -> Result<Answer, Fault> {
     let until = Instant::now() + wait;
     loop {
         let last = match snapshot(client, config).await {
@@ -112,13 +107,7 @@ fn no_answer(last: Option<&Snapshot>) -> Answer {
 
 async fn snapshot(client: &Client, config: &FormConfig) -> Result<Snapshot, Fault> {
     let value = command(config, client.execute(SNAPSHOT_SCRIPT, Vec::new())).await?;
-    let text = |i: usize| {
-        value
-            .get(i)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
+    let text = |i: usize| value.get(i).and_then(Value::as_str).unwrap_or_default().to_string();
     Ok(Snapshot {
         url: text(0),
         ready_state: text(1),

@@ -203,11 +203,7 @@ fn not_found_sentence(body: &str) -> Option<String> {
     // words to stay on character boundaries.
     let words_before = folded[..start].split_whitespace().count();
     let words_in = folded[start..end].split_whitespace().count();
-    let sentence: Vec<&str> = body
-        .split_whitespace()
-        .skip(words_before)
-        .take(words_in)
-        .collect();
+    let sentence: Vec<&str> = body.split_whitespace().skip(words_before).take(words_in).collect();
     Some(format!("{}.", sentence.join(" ").trim_end_matches('.')))
 }
 
@@ -272,9 +268,7 @@ mod tests {
 
     #[test]
     fn reads_every_label_of_a_captured_page() {
-        let pairs = result_pairs(include_str!(
-            "../../../tests/pages/captured/20440374248.html"
-        ));
+        let pairs = result_pairs(include_str!("../../../tests/pages/captured/20440374248.html"));
         let labels: Vec<&str> = pairs.iter().map(|p| p.label.as_str()).collect();
         assert_eq!(
             labels,
@@ -304,11 +298,7 @@ mod tests {
             "20440374248 - GOBIERNO REGIONAL LA LIBERTAD"
         );
         assert_eq!(
-            pair(
-                &pairs,
-                "Comprobantes de Pago c/aut. de impresión (F. 806 u 816):"
-            )
-            .cells,
+            pair(&pairs, "Comprobantes de Pago c/aut. de impresión (F. 806 u 816):").cells,
             Some(vec![
                 "FACTURA".into(),
                 "BOLETA DE VENTA".into(),
@@ -319,9 +309,7 @@ mod tests {
 
     #[test]
     fn bare_dash_without_table_has_no_cells() {
-        let pairs = result_pairs(include_str!(
-            "../../../tests/pages/captured/10401510465.html"
-        ));
+        let pairs = result_pairs(include_str!("../../../tests/pages/captured/10401510465.html"));
         let value = pair(&pairs, "Sistema de Emisión Electrónica:");
         assert_eq!(value.cells, None);
         assert_eq!(value.lines, ["-"]);
@@ -354,9 +342,7 @@ mod tests {
                     <p class=\"error\">Surgieron problemas al procesar la consulta por n&uacute;mero de ruc.</p></BODY></HTML>";
         assert_eq!(
             classify(&saved(html)),
-            Page::ErrorPage(
-                "Surgieron problemas al procesar la consulta por número de ruc.".into()
-            )
+            Page::ErrorPage("Surgieron problemas al procesar la consulta por número de ruc.".into())
         );
     }
 
@@ -365,10 +351,7 @@ mod tests {
         let html = "<html><head><title>Request Rejected</title></head><body>The requested URL was rejected. \
                     Please consult with your administrator.<br><br>Your support ID is: 1234567890123<br><br>\
                     <a href='javascript:history.back();'>[Go Back]</a></body></html>";
-        assert_eq!(
-            classify(&saved(html)),
-            Page::Rejected("1234567890123".into())
-        );
+        assert_eq!(classify(&saved(html)), Page::Rejected("1234567890123".into()));
         let spanish = "<html><body>La URL solicitada fue rechazada. Consulte con su administrador.</body></html>";
         assert_eq!(classify(&saved(spanish)), Page::Rejected(String::new()));
     }
@@ -380,10 +363,7 @@ mod tests {
             ready_state: "complete".into(),
             html: r#"<div class="error-code">${data.errorCode}</div><script>var loadTimeDataRaw = {"details":"ERR_INTERNET_DISCONNECTED","errorCode":"ERR_CONNECTION_RESET"};</script>"#.into(),
         };
-        assert_eq!(
-            classify(&snapshot),
-            Page::NetworkError("ERR_CONNECTION_RESET".into())
-        );
+        assert_eq!(classify(&snapshot), Page::NetworkError("ERR_CONNECTION_RESET".into()));
     }
 
     #[test]

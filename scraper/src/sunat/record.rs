@@ -43,10 +43,7 @@ const LABELS: &[(&str, Field)] = &[
     ("tipo de documento", Field::TipoDocumento),
     ("nombre comercial", Field::NombreComercial),
     ("fecha de inscripcion", Field::FechaInscripcion),
-    (
-        "fecha de inicio de actividades",
-        Field::FechaInicioActividades,
-    ),
+    ("fecha de inicio de actividades", Field::FechaInicioActividades),
     ("estado del contribuyente", Field::Estado),
     ("estado", Field::Estado),
     ("fecha de baja", Field::FechaBaja),
@@ -62,10 +59,7 @@ const LABELS: &[(&str, Field)] = &[
     ("sistema contabilidiad", Field::SistContabilidad),
     ("sistema de contabilidad", Field::SistContabilidad),
     ("actividad(es) economica(s)", Field::ActEconomicas),
-    (
-        "comprobantes de pago c/aut. de impresion (f. 806 u 816)",
-        Field::CpPago,
-    ),
+    ("comprobantes de pago c/aut. de impresion (f. 806 u 816)", Field::CpPago),
     ("sistema de emision electronica", Field::SistElectronica),
     ("emisor electronico desde", Field::FechaEmisorFe),
     ("comprobantes electronicos", Field::CpeElectronico),
@@ -85,9 +79,7 @@ pub enum RecordError {
 impl std::fmt::Display for RecordError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RecordError::MissingRuc => {
-                f.write_str("la página de resultado no tiene la fila 'Número de RUC'")
-            }
+            RecordError::MissingRuc => f.write_str("la página de resultado no tiene la fila 'Número de RUC'"),
             RecordError::MalformedRuc(text) => write!(f, "fila 'Número de RUC' ilegible: {text:?}"),
         }
     }
@@ -108,11 +100,8 @@ pub fn from_pairs(pairs: &[Pair], consultado_en: String) -> Result<Record, Recor
     let date = |field: Field| value(field).and_then(|v| iso_date(&v.text()));
     let list = |field: Field| value(field).map(list_entries).unwrap_or_default();
 
-    let (ruc, razon_social) =
-        split_ruc_row(&value(Field::Ruc).ok_or(RecordError::MissingRuc)?.text())?;
-    let (estado, fecha_baja) = value(Field::Estado)
-        .map(estado_and_baja)
-        .unwrap_or_default();
+    let (ruc, razon_social) = split_ruc_row(&value(Field::Ruc).ok_or(RecordError::MissingRuc)?.text())?;
+    let (estado, fecha_baja) = value(Field::Estado).map(estado_and_baja).unwrap_or_default();
     let address = value(Field::Domicilio)
         .map(|v| address::split(&v.text()))
         .unwrap_or_default();
@@ -138,9 +127,7 @@ pub fn from_pairs(pairs: &[Pair], consultado_en: String) -> Result<Record, Recor
         cp_pago: list(Field::CpPago),
         sist_electronica: list(Field::SistElectronica),
         fecha_emisor_fe: date(Field::FechaEmisorFe),
-        cpe_electronico: value(Field::CpeElectronico)
-            .map(comma_separated)
-            .unwrap_or_default(),
+        cpe_electronico: value(Field::CpeElectronico).map(comma_separated).unwrap_or_default(),
         fecha_ple: date(Field::FechaPle),
         padrones: list(Field::Padrones),
         consultado_en,
@@ -149,10 +136,7 @@ pub fn from_pairs(pairs: &[Pair], consultado_en: String) -> Result<Record, Recor
 
 fn field_of(label: &str) -> Option<Field> {
     let key = label_key(label);
-    LABELS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|&(_, field)| field)
+    LABELS.iter().find(|(k, _)| *k == key).map(|&(_, field)| field)
 }
 
 /// `20440374248 - GOBIERNO REGIONAL LA LIBERTAD`: the name may itself
@@ -182,10 +166,7 @@ fn estado_and_baja(value: &Value) -> (Option<String>, Option<String>) {
     // Text before the marker has the same words in both spellings.
     let words_before = folded[..at].split_whitespace().count();
     let estado: Vec<&str> = text.split_whitespace().take(words_before).collect();
-    let after_colon = folded[at..]
-        .split_once(':')
-        .map(|(_, rest)| rest)
-        .unwrap_or("");
+    let after_colon = folded[at..].split_once(':').map(|(_, rest)| rest).unwrap_or("");
     let baja = after_colon.split_whitespace().next().and_then(iso_date);
     (non_empty(&estado.join(" ")), baja)
 }
@@ -233,9 +214,7 @@ mod tests {
 
     /// The records `captured/expected.json` gives for the real SUNAT pages.
     fn expected_captured(ruc: &str) -> Json {
-        let all: Json =
-            serde_json::from_str(include_str!("../../../tests/pages/captured/expected.json"))
-                .unwrap();
+        let all: Json = serde_json::from_str(include_str!("../../../tests/pages/captured/expected.json")).unwrap();
         let mut record = all["records"][ruc].clone();
         record["consultadoEn"] = CONSULTADO_EN.into();
         record
@@ -246,33 +225,25 @@ mod tests {
         for (field, want) in expected.as_object().unwrap() {
             assert_eq!(&actual[field], want, "field {field}");
         }
-        assert_eq!(
-            actual.as_object().unwrap().len(),
-            expected.as_object().unwrap().len()
-        );
+        assert_eq!(actual.as_object().unwrap().len(), expected.as_object().unwrap().len());
     }
 
     #[test]
     fn captured_government_body_page_gives_its_record() {
-        let record = record_of(include_str!(
-            "../../../tests/pages/captured/20440374248.html"
-        ));
+        let record = record_of(include_str!("../../../tests/pages/captured/20440374248.html"));
         assert_fields_equal(&record, &expected_captured("20440374248"));
     }
 
     #[test]
     fn captured_natural_person_page_gives_its_record() {
-        let record = record_of(include_str!(
-            "../../../tests/pages/captured/10401510465.html"
-        ));
+        let record = record_of(include_str!("../../../tests/pages/captured/10401510465.html"));
         assert_fields_equal(&record, &expected_captured("10401510465"));
     }
 
     #[test]
     fn replica_fixture_gives_its_record() {
         let record = record_of(include_str!("../../../tests/pages/result.html"));
-        let expected: Json =
-            serde_json::from_str(include_str!("../../../tests/expected/20987654326.json")).unwrap();
+        let expected: Json = serde_json::from_str(include_str!("../../../tests/expected/20987654326.json")).unwrap();
         let mut expected = expected;
         expected["consultadoEn"] = CONSULTADO_EN.into();
         assert_fields_equal(&record, &expected);
@@ -297,11 +268,7 @@ mod tests {
     fn estado_gives_the_state_and_the_date_of_baja() {
         let record = from_pairs(
             &pairs(&[
-                (
-                    "Número de RUC:",
-                    &["20550263948 - ALFA - OMEGA S.A.C."],
-                    None,
-                ),
+                ("Número de RUC:", &["20550263948 - ALFA - OMEGA S.A.C."], None),
                 (
                     "Estado del Contribuyente:",
                     &["BAJA DE OFICIO", "Fecha de Baja: 31/10/2016"],
@@ -348,11 +315,7 @@ mod tests {
                 CONSULTADO_EN.into(),
             )
             .unwrap();
-            assert_eq!(
-                record.sist_contabilidad.as_deref(),
-                Some("COMPUTARIZADO"),
-                "{label}"
-            );
+            assert_eq!(record.sist_contabilidad.as_deref(), Some("COMPUTARIZADO"), "{label}");
         }
     }
 
@@ -383,10 +346,7 @@ mod tests {
     #[test]
     fn a_page_without_ruc_row_is_an_error() {
         assert_eq!(
-            from_pairs(
-                &pairs(&[("Tipo Contribuyente:", &["X"], None)]),
-                CONSULTADO_EN.into()
-            ),
+            from_pairs(&pairs(&[("Tipo Contribuyente:", &["X"], None)]), CONSULTADO_EN.into()),
             Err(RecordError::MissingRuc)
         );
         assert!(matches!(

@@ -116,10 +116,7 @@ mod tests {
     fn label_keys_ignore_accents_case_and_colon() {
         assert_eq!(label_key("Número de RUC:"), "numero de ruc");
         assert_eq!(label_key(" NUMERO  DE RUC : "), "numero de ruc");
-        assert_eq!(
-            label_key("Actividad(es) Económica(s):"),
-            "actividad(es) economica(s)"
-        );
+        assert_eq!(label_key("Actividad(es) Económica(s):"), "actividad(es) economica(s)");
         assert_eq!(label_key("Padrones :"), "padrones");
     }
 

@@ -4,24 +4,25 @@
 //! the scraper's `SUNAT_URL` at it. Switch failure modes with
 //! `curl -X PUT localhost:8002/__replica/behaviour -d '{"errorPages":2}'`.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use ruc_tests::replica::Replica;
+use startup::Env;
 use tracing::{error, info};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let listen = std::env::var("REPLICA_LISTEN").unwrap_or_else(|_| "127.0.0.1:8002".into());
-    let Ok(addr) = listen.parse::<SocketAddr>() else {
-        error!("invalid REPLICA_LISTEN: {listen:?} is not an address such as 127.0.0.1:8002");
-        return ExitCode::from(2);
-    };
+    startup::init_logs();
+    let var = |name: &str| std::env::var(name).ok();
+    let addr: SocketAddr =
+        match Env::new(&var).parse("REPLICA_LISTEN", "127.0.0.1:8002", "an address such as 127.0.0.1:8002") {
+            Ok(addr) => addr,
+            Err(e) => {
+                error!("{e}");
+                return ExitCode::from(2);
+            }
+        };
     let replica = match Replica::start(addr).await {
         Ok(replica) => replica,
         Err(e) => {

@@ -127,10 +127,7 @@ fn rows(t: &Taxpayer) -> String {
     if let Some(document) = t.tipo_documento {
         rows.push_str(&row(
             "",
-            &[(
-                "Tipo de Documento:",
-                text(&format!("{document}\r\n\t\t\t\t")),
-            )],
+            &[("Tipo de Documento:", text(&format!("{document}\r\n\t\t\t\t")))],
         ));
     }
     rows.push_str(&row(
@@ -151,8 +148,14 @@ fn rows(t: &Taxpayer) -> String {
         ],
     ));
     let estado = match t.fecha_baja {
-        Some(date) => format!("{}\r\n\t\t\t\t\t\t\t</br>\r\n\t\t\t\t\t\t\tFecha de Baja: \t\t\r\n\t\t\t\t\t\t\t{date}\r\n\t\t\t\t\t\t", t.estado),
-        None => format!("{}\r\n\t                         \t\r\n\t\t\t\t\t                 \r\n", t.estado),
+        Some(date) => format!(
+            "{}\r\n\t\t\t\t\t\t\t</br>\r\n\t\t\t\t\t\t\tFecha de Baja: \t\t\r\n\t\t\t\t\t\t\t{date}\r\n\t\t\t\t\t\t",
+            t.estado
+        ),
+        None => format!(
+            "{}\r\n\t                         \t\r\n\t\t\t\t\t                 \r\n",
+            t.estado
+        ),
     };
     rows.push_str(&row(
         status_class(t.estado),
@@ -166,10 +169,7 @@ fn rows(t: &Taxpayer) -> String {
         status_class(t.condicion),
         &[("Condici&oacute;n del Contribuyente:", text(&condicion))],
     ));
-    rows.push_str(&row(
-        "",
-        &[("Domicilio Fiscal:", text(&address(t.domicilio.as_ref())))],
-    ));
+    rows.push_str(&row("", &[("Domicilio Fiscal:", text(&address(t.domicilio.as_ref())))]));
     rows.push_str(&row(
         "",
         &[
@@ -177,16 +177,10 @@ fn rows(t: &Taxpayer) -> String {
             ("Actividad Comercio Exterior:", text(t.act_exterior)),
         ],
     ));
+    rows.push_str(&row("", &[(t.contabilidad_label, text(t.sist_contabilidad))]));
     rows.push_str(&row(
         "",
-        &[(t.contabilidad_label, text(t.sist_contabilidad))],
-    ));
-    rows.push_str(&row(
-        "",
-        &[(
-            "Actividad(es) Econ&oacute;mica(s):",
-            table(t.actividades, true),
-        )],
+        &[("Actividad(es) Econ&oacute;mica(s):", table(t.actividades, true))],
     ));
     rows.push_str(&row(
         "",
@@ -203,14 +197,8 @@ fn rows(t: &Taxpayer) -> String {
         "",
         &[("Sistema de Emisi&oacute;n Electr&oacute;nica:", electronica)],
     ));
-    rows.push_str(&row(
-        "",
-        &[("Emisor electr&oacute;nico desde:", text(t.emisor_desde))],
-    ));
-    rows.push_str(&row(
-        "",
-        &[("Comprobantes Electr&oacute;nicos:", text(t.cpe))],
-    ));
+    rows.push_str(&row("", &[("Emisor electr&oacute;nico desde:", text(t.emisor_desde))]));
+    rows.push_str(&row("", &[("Comprobantes Electr&oacute;nicos:", text(t.cpe))]));
     rows.push_str(&row("", &[("Afiliado al PLE desde:", text(t.ple))]));
     rows.push_str(&row("", &[("Padrones:", raw_table(t.padrones))]));
     rows.push_str(
@@ -225,11 +213,7 @@ fn rows(t: &Taxpayer) -> String {
 /// One `div.list-group-item`: one label/value pair in `col-sm-5`/`col-sm-7`,
 /// or two pairs in four `col-sm-3` columns.
 fn row(class: &str, pairs: &[(&str, String)]) -> String {
-    let width = if pairs.len() == 1 {
-        ["5", "7"]
-    } else {
-        ["3", "3"]
-    };
+    let width = if pairs.len() == 1 { ["5", "7"] } else { ["3", "3"] };
     let mut columns = String::new();
     for (label, value) in pairs {
         columns.push_str(&format!(
@@ -256,11 +240,7 @@ fn banner(estado: &str) -> String {
 fn status_class(value: &str) -> &'static str {
     match value {
         "ACTIVO" | "HABIDO" => " list-group-item-success",
-        v if v.starts_with("BAJA")
-            || v == "SUSPENSION TEMPORAL"
-            || v == "NO HABIDO"
-            || v == "NO HALLADO" =>
-        {
+        v if v.starts_with("BAJA") || v == "SUSPENSION TEMPORAL" || v == "NO HABIDO" || v == "NO HALLADO" => {
             " list-group-item-danger"
         }
         _ => "",
@@ -300,12 +280,7 @@ fn table(entries: &[&str], comments: bool) -> String {
     };
     let rows: String = entries
         .iter()
-        .map(|entry| {
-            format!(
-                "\t\t                <tr><td>{}</td></tr>\r\n{separator}",
-                escape(entry)
-            )
-        })
+        .map(|entry| format!("\t\t                <tr><td>{}</td></tr>\r\n{separator}", escape(entry)))
         .collect();
     format!("<table class=\"table tblResultado\">\r\n\t                                <tbody>\r\n{rows}\t\t\t\t\t\t\t\t\t</tbody>\r\n\t                            </table>")
 }
@@ -323,9 +298,7 @@ fn raw_table(entries: &[&str]) -> String {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// Converts bare LF line endings to CRLF, as SUNAT's servers send.
@@ -346,33 +319,19 @@ mod tests {
     fn rendered_pages_keep_the_real_quirks() {
         let page = rendered("20550263948");
         assert!(page.starts_with("\r\n\r\n\r\n\r\n\r\n<!DOCTYPE html>"));
-        assert!(
-            !page.replace("\r\n", "").contains('\n'),
-            "only CRLF line endings"
-        );
-        assert!(
-            page.contains("N&uacute;mero de RUC:")
-                && page.contains("Sistema Emisión de Comprobante:")
-        );
+        assert!(!page.replace("\r\n", "").contains('\n'), "only CRLF line endings");
+        assert!(page.contains("N&uacute;mero de RUC:") && page.contains("Sistema Emisión de Comprobante:"));
         assert!(page.contains("</br>"));
-        assert!(page.contains(&format!(
-            "PROV. CONST. DEL CALLAO{}- BELLAVISTA",
-            " ".repeat(131 - 23)
-        )));
+        assert!(page.contains(&format!("PROV. CONST. DEL CALLAO{}- BELLAVISTA", " ".repeat(131 - 23))));
         assert!(page.contains("list-group-item-danger"));
         assert!(page.contains("CONSTRUCTORA LOS ANDES &amp; ASOCIADOS"));
-        assert!(
-            !page.contains(FIXTURE_RUC),
-            "the fixture's RUC is replaced everywhere"
-        );
+        assert!(!page.contains(FIXTURE_RUC), "the fixture's RUC is replaced everywhere");
     }
 
     #[test]
     fn an_empty_electronic_system_is_a_bare_dash() {
         let page = rendered("20493919271");
-        let at = page
-            .find("Sistema de Emisi&oacute;n Electr&oacute;nica:")
-            .unwrap();
+        let at = page.find("Sistema de Emisi&oacute;n Electr&oacute;nica:").unwrap();
         let next_label = page[at..].find("Emisor electr").unwrap();
         assert!(!page[at..at + next_label].contains("<table"));
     }

@@ -131,12 +131,7 @@ impl Replica {
 
     /// How many searches reached the replica in all.
     pub fn searches(&self) -> u64 {
-        self.state
-            .searches
-            .lock()
-            .expect("replica lock")
-            .values()
-            .sum()
+        self.state.searches.lock().expect("replica lock").values().sum()
     }
 
     pub fn form_loads(&self) -> u64 {
@@ -188,10 +183,7 @@ async fn handle(state: Arc<State>, fd: RawFd, request: Request<Incoming>) -> Rep
         (Method::GET, FORM_PATH) => {
             state.form_loads.fetch_add(1, Ordering::SeqCst);
             let mut response = html(pages::form_page(), Charset::Utf8);
-            let cookie = format!(
-                "ITMRCONSRUCSESSION={}!-1!-1; path=/; HttpOnly",
-                random_token(40)
-            );
+            let cookie = format!("ITMRCONSRUCSESSION={}!-1!-1; path=/; HttpOnly", random_token(40));
             response
                 .headers_mut()
                 .insert(SET_COOKIE, cookie.parse().expect("valid cookie"));
@@ -204,8 +196,7 @@ async fn handle(state: Arc<State>, fd: RawFd, request: Request<Incoming>) -> Rep
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            let form: HashMap<String, String> =
-                form_urlencoded::parse(&body).into_owned().collect();
+            let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
             servlet(&state, &behaviour, fd, &form).await
         }
         (Method::GET, p) if p.starts_with("/a/") => Ok(asset(p)),
@@ -214,19 +205,8 @@ async fn handle(state: Arc<State>, fd: RawFd, request: Request<Incoming>) -> Rep
 }
 
 /// `jcrS00Alias`: one servlet, the `accion` field picks the operation.
-async fn servlet(
-    state: &State,
-    behaviour: &Behaviour,
-    fd: RawFd,
-    form: &HashMap<String, String>,
-) -> Reply {
-    let field = |name: &str| {
-        form.get(name)
-            .map(String::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    };
+async fn servlet(state: &State, behaviour: &Behaviour, fd: RawFd, form: &HashMap<String, String>) -> Reply {
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("").trim().to_string();
     match field("accion").as_str() {
         "consPorRuc" => search(state, behaviour, fd, &field("nroRuc"), &field("token")).await,
         "consPorRazonSoc" | "consPorTipdoc" => {
@@ -237,9 +217,7 @@ async fn servlet(
                 .collect();
             Ok(html(pages::list_page(&entries), behaviour.charset))
         }
-        action if action.starts_with("get") => {
-            Ok(html(pages::secondary_page(action), behaviour.charset))
-        }
+        action if action.starts_with("get") => Ok(html(pages::secondary_page(action), behaviour.charset)),
         _ => Ok(html(pages::error_page(), Charset::Latin1)),
     }
 }
@@ -295,16 +273,9 @@ fn reset(fd: RawFd) {
     );
 }
 
-async fn admin(
-    state: &State,
-    method: &Method,
-    path: &str,
-    request: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+async fn admin(state: &State, method: &Method, path: &str, request: Request<Incoming>) -> Response<Full<Bytes>> {
     match (method, path) {
-        (&Method::GET, "/__replica/behaviour") => {
-            json(&*state.behaviour.lock().expect("replica lock"))
-        }
+        (&Method::GET, "/__replica/behaviour") => json(&*state.behaviour.lock().expect("replica lock")),
         (&Method::PUT, "/__replica/behaviour") => {
             let body = request
                 .into_body()
@@ -337,9 +308,7 @@ fn html(page: String, charset: Charset) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(bytes)));
     response.headers_mut().insert(
         CONTENT_TYPE,
-        format!("text/html; charset={declared}")
-            .parse()
-            .expect("valid header"),
+        format!("text/html; charset={declared}").parse().expect("valid header"),
     );
     response
 }
@@ -367,13 +336,10 @@ fn asset(path: &str) -> Response<Full<Bytes>> {
 }
 
 fn json(value: &impl Serialize) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(
-        serde_json::to_vec(value).expect("serialisable"),
-    )));
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        "application/json".parse().expect("valid header"),
-    );
+    let mut response = Response::new(Full::new(Bytes::from(serde_json::to_vec(value).expect("serialisable"))));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, "application/json".parse().expect("valid header"));
     response
 }
 
@@ -399,8 +365,7 @@ mod tests {
 
     #[test]
     fn behaviour_reads_partial_json() {
-        let behaviour: Behaviour =
-            serde_json::from_str(r#"{"errorPages": 2, "charset": "latin1"}"#).unwrap();
+        let behaviour: Behaviour = serde_json::from_str(r#"{"errorPages": 2, "charset": "latin1"}"#).unwrap();
         assert_eq!(behaviour.error_pages, 2);
         assert_eq!(behaviour.charset, Charset::Latin1);
         assert!(!behaviour.hang);

@@ -69,10 +69,7 @@ pub fn free_port() -> u16 {
 pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
     let started = Instant::now();
     while !condition() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{what} never happened"
-        );
+        assert!(started.elapsed() < Duration::from_secs(30), "{what} never happened");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -81,13 +78,7 @@ pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
 /// `ruc_scraper_lookups_total{outcome="ok"}`; 0 when absent.
 pub fn sample(page: &str, name: &str) -> f64 {
     page.lines()
-        .find_map(|line| {
-            line.strip_prefix(name)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or(0.0)
 }
 
@@ -99,8 +90,7 @@ pub fn expected_record(ruc: &str) -> Value {
         return serde_json::from_str(&text).expect("valid expected JSON");
     }
     let captured: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("pages/captured/expected.json"))
-            .expect("captured expectations"),
+        &std::fs::read_to_string(dir.join("pages/captured/expected.json")).expect("captured expectations"),
     )
     .unwrap();
     captured["records"][ruc].clone()
@@ -114,16 +104,10 @@ pub fn assert_record(actual: &Value, expected: &Value) {
     for (field, want) in expected {
         assert_eq!(&actual[field], want, "field {field} of {}", actual["ruc"]);
     }
-    let consultado = actual["consultadoEn"]
-        .as_str()
-        .expect("consultadoEn is a string");
+    let consultado = actual["consultadoEn"].as_str().expect("consultadoEn is a string");
     assert!(
         consultado.len() == 20 && consultado.ends_with('Z'),
         "consultadoEn {consultado}"
     );
-    assert_eq!(
-        actual.as_object().unwrap().len(),
-        expected.len() + 1,
-        "no extra fields"
-    );
+    assert_eq!(actual.as_object().unwrap().len(), expected.len() + 1, "no extra fields");
 }

@@ -57,10 +57,7 @@ pub fn live_processes() -> Vec<Proc> {
             }
             let pgid = fields.get(2)?.parse().ok()?;
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let cmdline = String::from_utf8_lossy(&cmdline)
-                .replace('\0', " ")
-                .trim()
-                .to_string();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ").trim().to_string();
             Some(Proc { pid, pgid, cmdline })
         })
         .collect()
@@ -109,10 +106,7 @@ impl Scope {
             }
         }
         all.into_iter()
-            .filter(|p| {
-                p.pid != self.except_pid
-                    && (groups.contains(&p.pgid) || environ_contains(p.pid, &marker))
-            })
+            .filter(|p| p.pid != self.except_pid && (groups.contains(&p.pgid) || environ_contains(p.pid, &marker)))
             .collect()
     }
 }

@@ -29,10 +29,7 @@ pub struct Answer {
 
 impl Answer {
     pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -65,20 +62,11 @@ impl Proxy {
             child: command.spawn().expect("the proxy binary runs"),
             base: format!("http://127.0.0.1:{listen}"),
             metrics_base: format!("http://127.0.0.1:{metrics}"),
-            http: reqwest::Client::builder()
-                .timeout(CLIENT_TIMEOUT)
-                .build()
-                .unwrap(),
+            http: reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap(),
             stopped: false,
         };
         let started = Instant::now();
-        while proxy
-            .http
-            .get(format!("{}/health", proxy.base))
-            .send()
-            .await
-            .is_err()
-        {
+        while proxy.http.get(format!("{}/health", proxy.base)).send().await.is_err() {
             assert!(started.elapsed() < START_WITHIN, "the proxy never answered");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -109,12 +97,7 @@ impl Proxy {
 
     /// Like `get`, but the transfer may fail (a body cut short).
     pub async fn try_get(&self, path: &str) -> reqwest::Result<String> {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await?
-            .text()
-            .await
+        self.http.get(format!("{}{path}", self.base)).send().await?.text().await
     }
 
     pub async fn lookup(&self, ruc: &str) -> Answer {

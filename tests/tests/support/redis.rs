@@ -76,10 +76,7 @@ impl RedisServer {
         self.child = Some(child);
         let started = Instant::now();
         while self.connection().is_err() {
-            assert!(
-                started.elapsed() < START_WITHIN,
-                "redis-server never answered"
-            );
+            assert!(started.elapsed() < START_WITHIN, "redis-server never answered");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

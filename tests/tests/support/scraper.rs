@@ -58,18 +58,12 @@ impl Scraper {
             scope: Scope::new(tmpdir, child.id() as i32),
             child,
             base: format!("http://{base}"),
-            http: reqwest::Client::builder()
-                .timeout(CLIENT_TIMEOUT)
-                .build()
-                .unwrap(),
+            http: reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap(),
             stopped: false,
         };
         let started = Instant::now();
         while scraper.get("/health").await.0 != 200 {
-            assert!(
-                started.elapsed() < START_WITHIN,
-                "the scraper never became healthy"
-            );
+            assert!(started.elapsed() < START_WITHIN, "the scraper never became healthy");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         scraper.processes();
@@ -96,10 +90,7 @@ impl Scraper {
     /// `GET path` with a JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let (status, _, body) = self.get_raw(path).await;
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or(Value::String(body)),
-        )
+        (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
     }
 
     pub async fn lookup(&self, ruc: &str) -> (u16, Value) {
@@ -111,6 +102,12 @@ impl Scraper {
     pub async fn metric(&self, name: &str) -> f64 {
         let (_, _, text) = self.get_raw("/metrics").await;
         sample(&text, name)
+    }
+
+    /// `ruc_scraper_lookups_total` for one outcome.
+    pub async fn outcomes(&self, outcome: &str) -> f64 {
+        self.metric(&format!("ruc_scraper_lookups_total{{outcome=\"{outcome}\"}}"))
+            .await
     }
 
     pub fn scope(&self) -> Scope {
@@ -151,10 +148,7 @@ impl Scraper {
             if let Some(status) = self.child.try_wait().expect("waitpid") {
                 return status;
             }
-            assert!(
-                started.elapsed() < within,
-                "the scraper did not exit within {within:?}"
-            );
+            assert!(started.elapsed() < within, "the scraper did not exit within {within:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -178,10 +172,7 @@ impl Scraper {
                     .collect()
             })
             .unwrap_or_default();
-        assert!(
-            leftovers.is_empty(),
-            "temp files left behind: {leftovers:?}"
-        );
+        assert!(leftovers.is_empty(), "temp files left behind: {leftovers:?}");
     }
 }
 
@@ -257,17 +248,10 @@ impl RemoteDriver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver runs");
-        let driver = RemoteDriver {
-            child,
-            port,
-            tmpdir,
-        };
+        let driver = RemoteDriver { child, port, tmpdir };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < START_WITHIN,
-                "chromedriver never listened"
-            );
+            assert!(started.elapsed() < START_WITHIN, "chromedriver never listened");
             std::thread::sleep(Duration::from_millis(20));
         }
         driver

@@ -154,16 +154,10 @@ async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<St
 
 /// The scraper's body for a full queue.
 pub fn busy_body(ruc: &str) -> String {
-    serde_json::json!({"message": "Error al consultar RUC", "detail": "ocupado", "ruc": ruc})
-        .to_string()
+    serde_json::json!({"message": "Error al consultar RUC", "detail": "ocupado", "ruc": ruc}).to_string()
 }
 
-async fn write(
-    stream: &mut TcpStream,
-    status: u16,
-    body: &str,
-    announced: usize,
-) -> std::io::Result<()> {
+async fn write(stream: &mut TcpStream, status: u16, body: &str, announced: usize) -> std::io::Result<()> {
     write_with(stream, status, "", body, announced).await
 }
 
