@@ -168,6 +168,10 @@ impl Lease {
 
     /// Opens a session if the slot is empty or its session died with an
     /// older chromedriver.
+    ///
+    /// If the lookup's deadline cancels this while Chrome starts, fantoccini
+    /// finishes creating the session in the background and then deletes it:
+    /// for that moment the slot's old and new browsers may both exist.
     async fn open(&mut self) -> Result<&Session, Fault> {
         let driver = &self.inner.driver;
         if self
