@@ -171,7 +171,7 @@ impl Lease {
     ///
     /// If the lookup's deadline cancels this while Chrome starts, fantoccini
     /// finishes creating the session in the background and then deletes it:
-    /// for that moment the slot's old and new browsers may both exist.
+    /// until then one browser more than the pool size may run.
     async fn open(&mut self) -> Result<&Session, Fault> {
         let driver = &self.inner.driver;
         if self
