@@ -90,7 +90,8 @@ pub async fn method_not_allowed(session: &mut Session) -> Result<()> {
     send(session, header, Bytes::from(body.to_string())).await
 }
 
-async fn json(session: &mut Session, status: u16, body: &Bytes) -> Result<()> {
+/// A JSON body already serialised.
+pub async fn json(session: &mut Session, status: u16, body: &Bytes) -> Result<()> {
     let mut header = ResponseHeader::build(status, Some(2))?;
     header.insert_header("Content-Type", JSON)?;
     send(session, header, body.clone()).await

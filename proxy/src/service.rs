@@ -217,14 +217,14 @@ impl ProxyHttp for RucProxy {
             }
             _ => (502, "No se pudo obtener respuesta del servicio de consulta (scraper)."),
         };
-        warn!(ruc = ?ctx.ruc.map(|r| r.to_string()), %error, status, "scraper gave no answer");
         let ruc = ctx.ruc.map(|r| r.to_string()).unwrap_or_default();
+        warn!(ruc, %error, status, "scraper gave no answer");
         let body = responses::error_body(detail, &ruc);
         if let Some(mut flight) = ctx.flight.take() {
             flight.land(Answer::json(status, body.clone()));
         }
         let code = if session.response_written().is_none() {
-            match responses::error(session, status, detail, &ruc).await {
+            match responses::json(session, status, &body).await {
                 Ok(()) => status,
                 Err(_) => 0,
             }

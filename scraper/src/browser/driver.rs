@@ -212,17 +212,17 @@ impl Driver {
         remove_dir(&tmpdir);
         std::fs::create_dir_all(&tmpdir)
             .map_err(|e| DriverError(format!("cannot create {}: {e}", tmpdir.display())))?;
-        let (process, url) = self.launch(&embedded.chromedriver, tmpdir).await?;
+        let process = self.launch(&embedded.chromedriver, tmpdir).await?;
         embedded.pgid.store(process.pgid.as_raw(), Ordering::SeqCst);
-        *self.url.write().expect("url lock") = url;
         *slot = Some(process);
         self.generation.store(generation, Ordering::SeqCst);
         Ok(())
     }
 
-    /// Starts chromedriver on a free port and waits until it answers. A port
-    /// taken between our probe and chromedriver's bind gets another try.
-    async fn launch(&self, chromedriver: &Path, tmpdir: PathBuf) -> Result<(Process, String), DriverError> {
+    /// Starts chromedriver on a free port, points [`Driver::url`] at it and
+    /// waits until it answers. A port taken between our probe and
+    /// chromedriver's bind gets another try.
+    async fn launch(&self, chromedriver: &Path, tmpdir: PathBuf) -> Result<Process, DriverError> {
         let mut last_error = DriverError("chromedriver did not start".into());
         for _ in 0..3 {
             let port = free_port().map_err(|e| DriverError(format!("no free port: {e}")))?;
@@ -251,7 +251,7 @@ impl Driver {
             match self.wait_ready(process).await {
                 Ok(process) => {
                     debug!(%url, pgid = process.pgid.as_raw(), "chromedriver started");
-                    return Ok((process, url));
+                    return Ok(process);
                 }
                 Err(error) => last_error = error,
             }

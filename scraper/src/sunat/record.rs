@@ -87,15 +87,15 @@ impl std::fmt::Display for RecordError {
 
 /// Builds the record; `consultado_en` is when the page was read.
 pub fn from_pairs(pairs: &[Pair], consultado_en: String) -> Result<Record, RecordError> {
-    let value = |field: Field| -> Option<&Value> {
-        pairs
-            .iter()
-            .find(|pair| field_of(&pair.label) == Some(field))
-            .map(|pair| &pair.value)
-    };
-    for pair in pairs.iter().filter(|p| field_of(&p.label).is_none()) {
-        debug!(label = %pair.label, "ignoring unknown label");
+    // Each label is normalised once; the first row of a field wins.
+    let mut fields: Vec<(Field, &Value)> = Vec::new();
+    for pair in pairs {
+        match field_of(&pair.label) {
+            Some(field) => fields.push((field, &pair.value)),
+            None => debug!(label = %pair.label, "ignoring unknown label"),
+        }
     }
+    let value = |field: Field| fields.iter().find(|(f, _)| *f == field).map(|&(_, value)| value);
     let scalar = |field: Field| value(field).and_then(|v| non_empty(&v.text()));
     let date = |field: Field| value(field).and_then(|v| iso_date(&v.text()));
     let list = |field: Field| value(field).map(list_entries).unwrap_or_default();

@@ -190,12 +190,7 @@ async fn handle(state: Arc<State>, fd: RawFd, request: Request<Incoming>) -> Rep
             Ok(response)
         }
         (Method::POST, SERVLET_PATH) => {
-            let body = request
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let body = body_of(request).await;
             let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
             servlet(&state, &behaviour, fd, &form).await
         }
@@ -259,6 +254,16 @@ async fn search(state: &State, behaviour: &Behaviour, fd: RawFd, ruc: &str, toke
     Ok(html(page, behaviour.charset))
 }
 
+/// The request's body; empty when it cannot be read.
+async fn body_of(request: Request<Incoming>) -> Bytes {
+    request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
 /// Makes the kernel answer the connection's close with RST (`SO_LINGER` 0).
 fn reset(fd: RawFd) {
     // SAFETY: the connection's socket stays open while its request is handled.
@@ -277,12 +282,7 @@ async fn admin(state: &State, method: &Method, path: &str, request: Request<Inco
     match (method, path) {
         (&Method::GET, "/__replica/behaviour") => json(&*state.behaviour.lock().expect("replica lock")),
         (&Method::PUT, "/__replica/behaviour") => {
-            let body = request
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
+            let body = body_of(request).await;
             match serde_json::from_slice::<Behaviour>(&body) {
                 Ok(behaviour) => {
                     *state.behaviour.lock().expect("replica lock") = behaviour.clone();
