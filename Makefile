@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps run demo test check bench-scraper bench-proxy replica scraper proxy
+.PHONY: deps run demo test check bench bench-scraper replica scraper proxy
 
 ## Install the missing system packages (Debian/Ubuntu).
 deps:
@@ -25,16 +25,17 @@ check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-## Scraper benchmark against the replica (results go to BENCHMARKS.md by hand).
+## The benchmark: proxy vs nginx proxy_cache, misses, memory, scraper; writes
+## target/bench/report.md (see BENCHMARKS.md).
+bench:
+	./scripts/install-deps.sh bench
+	$(CARGO) build --release --bin proxy --bin stub-scraper --bin scraper --bin sunat-replica
+	python3 bench/run.py
+
+## The scraper part of it alone.
 bench-scraper: deps
 	$(CARGO) build --release --bin scraper --bin sunat-replica
 	python3 bench/scraper.py
-
-## Proxy hit-path benchmark next to nginx proxy_cache (needs wrk and nginx).
-bench-proxy: deps
-	command -v wrk >/dev/null && command -v nginx >/dev/null || apt-get install -y -qq wrk nginx
-	$(CARGO) build --release --bin proxy
-	./bench/proxy-hits.sh
 
 ## The SUNAT replica on 127.0.0.1:8002 (for trying the scraper offline).
 replica:

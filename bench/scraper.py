@@ -1,25 +1,25 @@
 #!/usr/bin/env python3
-"""Scraper benchmark against the SUNAT replica (run with `make bench-scraper`).
+"""Scraper benchmark against the SUNAT replica (part of `make bench`; alone:
+`make bench-scraper`).
 
-Measures, with the release binaries:
-  1. warm lookup latency (one session, sequential lookups): median and p95;
-  2. throughput with 1, 2 and 3 sessions: lookups per second with twice as
-     many concurrent clients as sessions, so that no session is ever idle.
-
-Prints a Markdown table for BENCHMARKS.md. Standard library only.
+For 1, 2 and 3 sessions, with the release binaries: as many clients as
+sessions send warm lookups back to back for BENCH_SCRAPER_SECONDS (default
+30), rotating over the replica's taxpayers. Reports lookups per second, the
+p50/p95 of the client-side latency, and the peak memory of the browsers
+(chromedriver and Chromium processes under the scraper), as the sum of their
+PSS so that pages shared between Chromium processes count once.
+Standard library only.
 """
 
 import json
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,15 +27,14 @@ RELEASE = os.path.join(ROOT, "target", "release")
 RUCS = ["20440374248", "10401510465", "20987654326", "20550263948",
         "20493919271", "20146806679", "10471234562", "17155542071"]
 WARMUP = 8
-LATENCY_LOOKUPS = int(os.environ.get("BENCH_LATENCY_LOOKUPS", "100"))
-THROUGHPUT_SECONDS = float(os.environ.get("BENCH_THROUGHPUT_SECONDS", "30"))
-
-
+SECONDS = float(os.environ.get("BENCH_SCRAPER_SECONDS", "30"))
+SESSIONS = (1, 2, 3)
 STARTED = []
 
 
 def start(binary, env, marker):
-    """Starts a release binary and returns (process, address from its log)."""
+    """Starts a release binary in its own process group; returns (process,
+    the address it logs in the line containing `marker`)."""
     process = subprocess.Popen([os.path.join(RELEASE, binary)], env={**os.environ, **env},
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
@@ -53,6 +52,12 @@ def stop(process):
     process.wait(timeout=90)
 
 
+def kill_all():
+    for process in STARTED:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 def lookup(base, ruc):
     started = time.perf_counter()
     with urllib.request.urlopen(f"{base}/obtener-ruc/{ruc}", timeout=120) as response:
@@ -66,7 +71,37 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def with_scraper(replica_url, sessions, work):
+def descendants(pid):
+    """PIDs of every process below `pid`."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+        except (ValueError, OSError, IndexError):
+            continue
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def pss_bytes(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def sessions_run(replica_url, sessions):
+    """One scraper with `sessions` browsers, driven by as many clients."""
     tmp = tempfile.mkdtemp(prefix="ruc-bench-")
     env = {"SCRAPER_LISTEN": "127.0.0.1:0", "SUNAT_URL": replica_url,
            "SCRAPER_SESSIONS": str(sessions), "SCRAPER_RECYCLE_AFTER": "1000000",
@@ -76,59 +111,58 @@ def with_scraper(replica_url, sessions, work):
     try:
         for i in range(WARMUP):
             lookup(base, RUCS[i % len(RUCS)])
-        return work(base)
+        return drive(base, process.pid, sessions)
     finally:
         stop(process)
 
 
-def latency(base):
-    times = [lookup(base, RUCS[i % len(RUCS)]) for i in range(LATENCY_LOOKUPS)]
-    return statistics.median(times), percentile(times, 0.95)
+def drive(base, scraper_pid, clients):
+    latencies, peak = [], [0]
+    stop_at = time.perf_counter() + SECONDS
 
+    def client(offset):
+        i = offset
+        while time.perf_counter() < stop_at:
+            latencies.append(lookup(base, RUCS[i % len(RUCS)]))
+            i += clients
 
-def throughput(sessions):
-    def run(base):
-        done = []
-        stop_at = time.perf_counter() + THROUGHPUT_SECONDS
+    def sample():
+        while time.perf_counter() < stop_at:
+            peak[0] = max(peak[0], sum(pss_bytes(pid) for pid in descendants(scraper_pid)))
+            time.sleep(0.5)
 
-        def client(offset):
-            i = offset
-            while time.perf_counter() < stop_at:
-                lookup(base, RUCS[i % len(RUCS)])
-                done.append(time.perf_counter())
-                i += 1
-
-        started = time.perf_counter()
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(2 * sessions)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return len(done) / (time.perf_counter() - started)
-    return run
-
-
-def main():
-    try:
-        measure()
-    finally:
-        for process in STARTED:
-            if process.poll() is None:
-                process.kill()
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    threads.append(threading.Thread(target=sample))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"sessions": clients, "rate": len(latencies) / (time.perf_counter() - started),
+            "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
+            "browsers_bytes": peak[0]}
 
 
 def measure():
+    """Runs every session count; returns one dict per count."""
     replica, address = start("sunat-replica", {"REPLICA_LISTEN": "127.0.0.1:0"}, "SUNAT replica listening")
-    replica_url = f"http://{address}"
     try:
-        median, p95 = with_scraper(replica_url, 1, latency)
-        rates = {n: with_scraper(replica_url, n, throughput(n)) for n in (1, 2, 3)}
+        return [sessions_run(f"http://{address}", n) for n in SESSIONS]
     finally:
         stop(replica)
-    print(f"| warm lookup, 1 session, {LATENCY_LOOKUPS} sequential | median {median * 1000:.0f} ms | p95 {p95 * 1000:.0f} ms |")
-    for n, rate in rates.items():
-        print(f"| throughput, {n} session(s), {2 * n} clients, {THROUGHPUT_SECONDS:.0f} s | {rate:.2f} lookups/s | |")
+
+
+def table(rows):
+    lines = ["| sessions | lookups/s | p50 | p95 | browsers' peak memory (PSS) |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['sessions']} | {row['rate']:.2f} | {row['p50'] * 1000:.0f} ms "
+                     f"| {row['p95'] * 1000:.0f} ms | {row['browsers_bytes'] / 2**20:.0f} MiB |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        print(table(measure()))
+    finally:
+        kill_all()

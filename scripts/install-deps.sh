@@ -3,7 +3,8 @@
 # are missing, on Debian or Ubuntu: a C toolchain and cmake (Pingora's build),
 # Chromium with its matching chromedriver (the scraper), redis-server (the
 # proxy's cache), and the checkers of the operations files: docker-compose
-# (validates docker-compose.yml) and prometheus (its promtool).
+# (validates docker-compose.yml) and prometheus (its promtool). With the
+# argument `bench`, also what `make bench` drives: wrk and nginx.
 set -euo pipefail
 
 declare -A package_of=(
@@ -16,6 +17,10 @@ declare -A package_of=(
   [docker-compose]=docker-compose
   [promtool]=prometheus
 )
+if [[ ${1:-} == bench ]]; then
+  package_of[wrk]=wrk
+  package_of[nginx]=nginx
+fi
 
 missing=()
 for command in "${!package_of[@]}"; do

@@ -1,0 +1,431 @@
+#!/usr/bin/env python3
+"""The benchmark (`make bench`): our proxy next to nginx's proxy_cache, in one
+run on this machine, then the scraper against the SUNAT replica.
+
+Starts on loopback, each in its own process group: redis-server, the proxy
+(release build, conf/proxy.yaml), a stub scraper (a ~2 KB record after a
+configurable delay, counting lookups) and nginx with an equivalent
+proxy_cache (+ proxy_cache_lock) in front of the same stub. Load comes from
+wrk (1 thread). Scenarios, proxy and nginx alternating, BENCH_ROUNDS times:
+
+  hot      hits on one RUC at 1, 32 and 256 connections
+  10k/1M   hits spread uniformly over 10,000 and 1,000,000 cached RUCs
+  misses   500 requests over 50 new RUCs, 10 at once per RUC, 1 s stub
+  memory   the proxy's idle RSS, and its peak RSS over a 60 s hit run
+  scraper  bench/scraper.py (Chromium, 1-3 sessions)
+
+Prints a Markdown report with each target beside its measurement, writes it
+to BENCH_REPORT (default target/bench/report.md) and stops all it started.
+Settings: BENCH_DURATION (s per wrk run, 10), BENCH_ROUNDS (3),
+BENCH_BIG_KEYS (1000000), BENCH_NGINX_WARM_SECONDS (300),
+BENCH_MEMORY_SECONDS (60), BENCH_SCRAPER_SECONDS (30; 0 skips the scraper).
+"""
+
+import asyncio
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import scraper as scraper_bench
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RELEASE = os.path.join(ROOT, "target", "release")
+LUA = os.path.join(ROOT, "bench", "rucs.lua")
+RECORD = open(os.path.join(ROOT, "bench", "record.json"), encoding="utf-8").read().strip()
+TTL = 604800
+
+DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+BIG = int(os.environ.get("BENCH_BIG_KEYS", "1000000"))
+SMALL = 10_000
+NGINX_WARM_SECONDS = int(os.environ.get("BENCH_NGINX_WARM_SECONDS", "300"))
+MEMORY_SECONDS = int(os.environ.get("BENCH_MEMORY_SECONDS", "60"))
+SCRAPER_SECONDS = float(os.environ.get("BENCH_SCRAPER_SECONDS", "30"))
+REPORT = os.environ.get("BENCH_REPORT", os.path.join(ROOT, "target", "bench", "report.md"))
+MISS_RUCS, MISS_PER_RUC, MISS_DELAY_MS = 50, 10, 1000
+
+
+def log(message):
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def valid_ruc(prefix, number):
+    """`prefix` + 8 digits + SUNAT's mod-11 check digit."""
+    digits = f"{prefix}{number:08d}"
+    total = sum(int(d) * w for d, w in zip(digits, (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)))
+    return digits + str((11 - total % 11) % 10)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Processes:
+    """What the benchmark started: each in its own process group, all killed
+    (with their children) and the work directory removed at the end."""
+
+    def __init__(self):
+        self.work = tempfile.mkdtemp(prefix="ruc-bench-")
+        self.started = []
+
+    def start(self, name, argv, env=None):
+        log_file = open(os.path.join(self.work, f"{name}.log"), "w")
+        process = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=log_file,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        self.started.append(process)
+        return process
+
+    def close(self):
+        for process in self.started:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def http(url, method="GET"):
+    request = urllib.request.Request(url, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def wait_until(check, what, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"bench: {what} did not come up within {seconds} s")
+
+
+class Bench:
+    def __init__(self, processes):
+        self.p = processes
+        self.work = processes.work
+        self.redis_port, self.proxy_port, self.metrics_port = free_port(), free_port(), free_port()
+        self.nginx_port, self.stub_port = free_port(), free_port()
+        self.stub = f"http://127.0.0.1:{self.stub_port}"
+        self.targets = {"proxy": f"127.0.0.1:{self.proxy_port}", "nginx": f"127.0.0.1:{self.nginx_port}"}
+        self.lists = {}
+
+    # -- set-up ------------------------------------------------------------
+
+    def start_all(self):
+        self.p.start("stub", [os.path.join(RELEASE, "stub-scraper")],
+                     {"STUB_LISTEN": f"127.0.0.1:{self.stub_port}", "RUST_LOG": "warn"})
+        self.p.start("redis", ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no", "--dir", self.work])
+        wait_until(lambda: http(f"{self.stub}/__stub/lookups")[0] == 200, "the stub scraper")
+        wait_until(lambda: self.redis_cli("PING") == "PONG", "redis-server")
+        self.proxy = self.p.start("proxy", [os.path.join(RELEASE, "proxy"), "-c", os.path.join(ROOT, "conf/proxy.yaml")], {
+            "PROXY_LISTEN": self.targets["proxy"], "METRICS_LISTEN": f"127.0.0.1:{self.metrics_port}",
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}", "SCRAPER_URL": self.stub, "RUST_LOG": "warn"})
+        self.start_nginx()
+        for name, target in self.targets.items():
+            wait_until(lambda: http(f"http://{target}/obtener-ruc/{valid_ruc('10', 1)}")[0] == 200, name)
+
+    def start_nginx(self):
+        cache = os.path.join(self.work, "nginx-cache")
+        os.makedirs(cache)
+        config = os.path.join(self.work, "nginx.conf")
+        with open(config, "w") as f:
+            f.write(f"""
+daemon off;
+worker_processes 1;
+pid {self.work}/nginx.pid;
+error_log {self.work}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  proxy_cache_path {cache} levels=1:2 keys_zone=ruc:256m inactive=7d use_temp_path=off;
+  upstream stub {{ server 127.0.0.1:{self.stub_port}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{self.nginx_port} backlog=4096;
+    location / {{
+      proxy_pass http://stub;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache ruc;
+      proxy_cache_key $uri;
+      proxy_cache_valid 200 7d;
+      proxy_cache_lock on;
+      proxy_cache_lock_timeout 30s;
+      add_header X-Cache $upstream_cache_status;
+    }}
+  }}
+}}
+""")
+        # nginx's worker runs as an unprivileged user when started as root.
+        os.chmod(self.work, 0o777)
+        os.chmod(cache, 0o777)
+        self.p.start("nginx", ["nginx", "-c", config, "-p", self.work])
+
+    def redis_cli(self, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.redis_port), *args], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    def write_lists(self):
+        rucs = [valid_ruc("20", 10_000_000 + n) for n in range(BIG)]
+        for name, subset in (("hot", rucs[:1]), ("10k", rucs[:SMALL]), ("1M", rucs)):
+            path = os.path.join(self.work, f"{name}.txt")
+            with open(path, "w") as f:
+                f.write("\n".join(subset) + "\n")
+            self.lists[name] = path
+        return rucs
+
+    def preload_redis(self, rucs):
+        """SET sunat:ruc:<ruc> <record> EX 7 days for every RUC, through
+        `redis-cli --pipe`, as the proxy itself would have stored them."""
+        log(f"preloading {len(rucs):,} records into Redis")
+        pipe = subprocess.Popen(["redis-cli", "-p", str(self.redis_port), "--pipe"], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL)
+        ttl = str(TTL)
+        for start in range(0, len(rucs), 10_000):
+            chunk = []
+            for ruc in rucs[start:start + 10_000]:
+                key, body = f"sunat:ruc:{ruc}".encode(), RECORD.replace("00000000000", ruc).encode()
+                chunk.append(b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$2\r\nEX\r\n$%d\r\n%s\r\n"
+                             % (len(key), key, len(body), body, len(ttl), ttl.encode()))
+            pipe.stdin.write(b"".join(chunk))
+        pipe.stdin.close()
+        pipe.wait()
+        count = int(self.redis_cli("DBSIZE"))
+        if count < len(rucs):
+            sys.exit(f"bench: Redis holds {count} keys after preloading {len(rucs)}")
+
+    def warm_nginx(self):
+        """Fetches the RUC lists through nginx in order, the 10k list whole,
+        then the 1M list for at most BENCH_NGINX_WARM_SECONDS."""
+        before = self.lookups()
+        self.wrk("nginx", 32, "10k", seconds=120, sequential=True, stop_after=SMALL)
+        self.wrk("nginx", 64, "1M", seconds=NGINX_WARM_SECONDS, sequential=True, stop_after=BIG)
+        warmed = self.lookups() - before
+        log(f"nginx warmed with {warmed:,} records")
+        return warmed
+
+    # -- measuring ---------------------------------------------------------
+
+    def lookups(self):
+        return int(http(f"{self.stub}/__stub/lookups")[2])
+
+    def wrk(self, server, connections, rucs, seconds=DURATION, sequential=False, stop_after=None):
+        argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", LUA,
+                f"http://{self.targets[server]}", "--", self.lists[rucs]]
+        if sequential:
+            argv.append("sequential")
+        if stop_after is None:
+            return parse_wrk(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+        # Warming: stop wrk once the stub has served `stop_after` new lookups.
+        before = self.lookups()
+        run = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        while run.poll() is None and self.lookups() - before < stop_after:
+            time.sleep(0.5)
+        run.terminate()
+        run.wait()
+        return None
+
+    def hits(self, scenarios):
+        """Each scenario, proxy and nginx alternating (who goes first
+        alternates too), BENCH_ROUNDS times."""
+        runs = {}
+        for round_ in range(ROUNDS):
+            for name, connections, rucs in scenarios:
+                order = ("proxy", "nginx") if round_ % 2 == 0 else ("nginx", "proxy")
+                for server in order:
+                    before = self.lookups()
+                    result = self.wrk(server, connections, rucs)
+                    result["upstream"] = self.lookups() - before
+                    runs.setdefault((name, server), []).append(result)
+                    log(f"round {round_ + 1} {name} {server}: {result['rps']:,.0f} req/s")
+        return runs
+
+    def misses(self, server, first_number):
+        """500 requests over 50 RUCs never asked before, 10 at once per RUC,
+        against a stub that takes 1 s: every request is sent at once."""
+        rucs = [valid_ruc("10", first_number + n) for n in range(MISS_RUCS)]
+        http(f"{self.stub}/__stub/delay?ms={MISS_DELAY_MS}", "PUT")
+        before = self.lookups()
+        results = asyncio.run(miss_burst(self.targets[server], rucs * MISS_PER_RUC))
+        upstream = self.lookups() - before
+        http(f"{self.stub}/__stub/delay?ms=0", "PUT")
+        latencies = [latency for ok, latency in results if ok]
+        return {"upstream": upstream, "errors": sum(1 for ok, _ in results if not ok),
+                "p50": percentile(latencies, 0.5) * 1000, "p99": percentile(latencies, 0.99) * 1000}
+
+    def memory(self):
+        """Idle RSS, then the peak RSS while 256 connections hit the 1M RUCs."""
+        idle = rss_bytes(self.proxy.pid)
+        argv = ["wrk", "-t1", "-c256", f"-d{MEMORY_SECONDS}s", "-s", LUA, f"http://{self.targets['proxy']}",
+                "--", self.lists["1M"]]
+        run = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        peak = idle
+        while run.poll() is None:
+            peak = max(peak, rss_bytes(self.proxy.pid))
+            time.sleep(0.2)
+        return {"idle": idle, "peak": peak}
+
+
+async def miss_burst(target, rucs):
+    host, port = target.split(":")
+
+    async def one(ruc):
+        started = time.perf_counter()
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 30)
+            writer.write(f"GET /obtener-ruc/{ruc} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+            answer = await asyncio.wait_for(reader.read(), 30)
+            writer.close()
+            ok = answer.startswith(b"HTTP/1.1 200") and f'"ruc":"{ruc}"'.encode() in answer
+        except (OSError, asyncio.TimeoutError):
+            ok = False
+        return ok, time.perf_counter() - started
+
+    return await asyncio.gather(*(one(ruc) for ruc in rucs))
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def to_ms(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def parse_wrk(out):
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+            "p99": to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
+            "errors": errors + (int(non_2xx.group(1)) if non_2xx else 0)}
+
+
+def percentile(values, fraction):
+    ordered = sorted(values) or [float("nan")]
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+# -- the report ----------------------------------------------------------------
+
+def median_of(runs, field):
+    return statistics.median(run[field] for run in runs)
+
+
+def hit_table(runs, scenarios):
+    lines = ["| scenario | server | requests/s (median) | p50 | p99 | errors | upstream requests | ratio to nginx |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, _, _ in scenarios:
+        ratios = [p["rps"] / n["rps"] for p, n in zip(runs[(name, "proxy")], runs[(name, "nginx")])]
+        for server in ("proxy", "nginx"):
+            r = runs[(name, server)]
+            ratio = f"{statistics.median(ratios):.2f} [{min(ratios):.2f}–{max(ratios):.2f}]" if server == "proxy" else ""
+            lines.append(f"| {name} | {server} | {median_of(r, 'rps'):,.0f} | {median_of(r, 'p50'):.2f} ms "
+                         f"| {median_of(r, 'p99'):.2f} ms | {sum(x['errors'] for x in r)} "
+                         f"| {sum(x['upstream'] for x in r):,} | {ratio} |")
+    return "\n".join(lines)
+
+
+def targets_table(runs, misses, memory):
+    proxy32, nginx32 = runs[("hot, 32 conn.", "proxy")], runs[("hot, 32 conn.", "nginx")]
+    ratio = statistics.median(p["rps"] / n["rps"] for p, n in zip(proxy32, nginx32))
+    p99 = median_of(proxy32, "p99")
+    big = median_of(runs[("1M RUCs, 32 conn.", "proxy")], "rps") / median_of(proxy32, "rps")
+    miss = misses["proxy"]
+    rows = [
+        ("hits at 32 conn.: requests/s ≥ 1.0× nginx", f"{ratio:.2f}×", ratio >= 1.0),
+        ("hits at 32 conn.: p99 ≤ 2 ms", f"{p99:.2f} ms", p99 <= 2.0),
+        ("hits over 1M RUCs within 10% of one hot RUC", f"{big:.2f}×", big >= 0.9),
+        (f"misses: {MISS_RUCS} upstream requests, no errors", f"{miss['upstream']} upstream, {miss['errors']} errors",
+         miss["upstream"] == MISS_RUCS and miss["errors"] == 0),
+        ("proxy peak RSS under hit load ≤ 64 MiB", f"{memory['peak'] / 2**20:.1f} MiB", memory["peak"] <= 64 * 2**20),
+    ]
+    lines = ["| target | measured | |", "|---|---|---|"]
+    lines += [f"| {target} | {value} | {'met' if met else '**not met**'} |" for target, value, met in rows]
+    return "\n".join(lines)
+
+
+def misses_table(misses):
+    lines = ["| server | requests | distinct RUCs | upstream requests | p50 | p99 | errors |", "|---|---|---|---|---|---|---|"]
+    for server, m in misses.items():
+        lines.append(f"| {server} | {MISS_RUCS * MISS_PER_RUC} | {MISS_RUCS} | {m['upstream']} | {m['p50']:.0f} ms "
+                     f"| {m['p99']:.0f} ms | {m['errors']} |")
+    return "\n".join(lines)
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    memory = int(open("/proc/meminfo").readline().split()[1]) // 2**20
+    nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+    redis = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+    return (f"{os.cpu_count()} × {cpu}, {memory} GiB, {platform.platform()}; {nginx}, Redis {redis[2:]}; "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+
+
+def main():
+    processes = Processes()
+    try:
+        bench = Bench(processes)
+        rucs = bench.write_lists()
+        bench.start_all()
+        bench.preload_redis(rucs)
+        warmed = bench.warm_nginx()
+        idle_before = rss_bytes(bench.proxy.pid)
+        scenarios = [("hot, 1 conn.", 1, "hot"), ("hot, 32 conn.", 32, "hot"), ("hot, 256 conn.", 256, "hot"),
+                     ("10k RUCs, 32 conn.", 32, "10k"), ("1M RUCs, 32 conn.", 32, "1M")]
+        runs = bench.hits(scenarios)
+        misses = {"proxy": bench.misses("proxy", 20_000_000), "nginx": bench.misses("nginx", 30_000_000)}
+        memory = bench.memory()
+        memory["idle"] = idle_before
+    finally:
+        processes.close()
+    scraper_rows = []
+    if SCRAPER_SECONDS > 0:
+        try:
+            scraper_rows = scraper_bench.measure()
+        finally:
+            scraper_bench.kill_all()
+    report = "\n\n".join([
+        f"Machine: {machine()}.",
+        f"Command: `make bench` (BENCH_DURATION={DURATION} s per run, BENCH_ROUNDS={ROUNDS}; "
+        f"wrk 1 thread; nginx warmed with {warmed:,} of the {BIG:,} RUCs).",
+        "### Targets",
+        targets_table(runs, misses, memory),
+        "### Hits (medians over rounds; errors and upstream requests summed)",
+        hit_table(runs, scenarios),
+        f"### Misses: {MISS_RUCS * MISS_PER_RUC} requests over {MISS_RUCS} new RUCs, {MISS_PER_RUC} at once per RUC, "
+        f"stub answering after {MISS_DELAY_MS} ms",
+        misses_table(misses),
+        "### Proxy memory",
+        f"Idle RSS {memory['idle'] / 2**20:.1f} MiB; peak RSS {memory['peak'] / 2**20:.1f} MiB over {MEMORY_SECONDS} s "
+        f"of hits at 256 connections spread over {BIG:,} RUCs.",
+    ] + (["### Scraper against the SUNAT replica (Chromium)", scraper_bench.table(scraper_rows)] if scraper_rows else []))
+    os.makedirs(os.path.dirname(REPORT), exist_ok=True)
+    with open(REPORT, "w") as f:
+        f.write(report + "\n")
+    print(report)
+    log(f"report written to {REPORT}")
+
+
+if __name__ == "__main__":
+    main()
