@@ -16,6 +16,8 @@ wrk (1 thread). Scenarios, proxy and nginx alternating, BENCH_ROUNDS times:
 
 Prints a Markdown report with each target beside its measurement, writes it
 to BENCH_REPORT (default target/bench/report.md) and stops all it started.
+Both servers get BENCH_WORKERS (default 1) workers: nginx's
+worker_processes and the proxy's `threads` (conf/proxy.yaml otherwise).
 Settings: BENCH_DURATION (s per wrk run, 10), BENCH_ROUNDS (3),
 BENCH_BIG_KEYS (1000000), BENCH_NGINX_WARM_SECONDS (300),
 BENCH_MEMORY_SECONDS (60), BENCH_SCRAPER_SECONDS (30; 0 skips the scraper).
@@ -43,6 +45,7 @@ LUA = os.path.join(ROOT, "bench", "rucs.lua")
 RECORD = open(os.path.join(ROOT, "bench", "record.json"), encoding="utf-8").read().strip()
 TTL = 604800
 
+WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BIG = int(os.environ.get("BENCH_BIG_KEYS", "1000000"))
@@ -133,7 +136,10 @@ class Bench:
                                "--save", "", "--appendonly", "no", "--dir", self.work])
         wait_until(lambda: http(f"{self.stub}/__stub/lookups")[0] == 200, "the stub scraper")
         wait_until(lambda: self.redis_cli("PING") == "PONG", "redis-server")
-        self.proxy = self.p.start("proxy", [os.path.join(RELEASE, "proxy"), "-c", os.path.join(ROOT, "conf/proxy.yaml")], {
+        pingora_yaml = os.path.join(self.work, "proxy.yaml")
+        with open(os.path.join(ROOT, "conf", "proxy.yaml")) as source, open(pingora_yaml, "w") as target:
+            target.write(re.sub(r"(?m)^threads: \d+$", f"threads: {WORKERS}", source.read()))
+        self.proxy = self.p.start("proxy", [os.path.join(RELEASE, "proxy"), "-c", pingora_yaml], {
             "PROXY_LISTEN": self.targets["proxy"], "METRICS_LISTEN": f"127.0.0.1:{self.metrics_port}",
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}", "SCRAPER_URL": self.stub, "RUST_LOG": "warn"})
         self.start_nginx()
@@ -147,7 +153,7 @@ class Bench:
         with open(config, "w") as f:
             f.write(f"""
 daemon off;
-worker_processes 1;
+worker_processes {WORKERS};
 pid {self.work}/nginx.pid;
 error_log {self.work}/nginx-error.log;
 events {{ worker_connections 4096; }}
@@ -407,8 +413,9 @@ def main():
             scraper_bench.kill_all()
     report = "\n\n".join([
         f"Machine: {machine()}.",
-        f"Command: `make bench` (BENCH_DURATION={DURATION} s per run, BENCH_ROUNDS={ROUNDS}; "
-        f"wrk 1 thread; nginx warmed with {warmed:,} of the {BIG:,} RUCs).",
+        f"Command: `make bench` (BENCH_DURATION={DURATION} s per run, BENCH_ROUNDS={ROUNDS}, "
+        f"BENCH_WORKERS={WORKERS}: nginx worker processes = proxy threads; wrk 1 thread; "
+        f"nginx warmed with {warmed:,} of the {BIG:,} RUCs).",
         "### Targets",
         targets_table(runs, misses, memory),
         "### Hits (medians over rounds; errors and upstream requests summed)",

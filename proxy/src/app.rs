@@ -13,6 +13,7 @@ use pingora::server::Server;
 use pingora::services::background::background_service;
 use tracing::{error, info};
 
+use crate::cache::l1::L1;
 use crate::cache::store::Store;
 use crate::config::Config;
 use crate::health::RedisHealthCheck;
@@ -37,7 +38,8 @@ pub fn main() -> ExitCode {
         }
     };
     server.bootstrap();
-    let store = match Store::new(&config.redis_url, config.redis_timeout, config.cache_ttl) {
+    let l1 = L1::new(config.l1_capacity, config.l1_ttl);
+    let store = match Store::new(&config.redis_url, config.redis_timeout, config.cache_ttl, l1) {
         Ok(store) => Arc::new(store),
         Err(e) => {
             error!("invalid REDIS_URL: {e}");

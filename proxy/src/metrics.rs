@@ -3,18 +3,24 @@
 //! fixed sets (status codes, cache results), never from a RUC.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use pingora_prometheus::prometheus::{
-    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge, HistogramVec,
-    IntCounter, IntCounterVec, IntGauge,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge, Histogram,
+    HistogramVec, IntCounter, IntCounterVec, IntGauge,
 };
 
 pub struct Metrics {
     pub hits: IntCounter,
+    pub l1_hits: IntCounter,
     pub misses: IntCounter,
     pub coalesced: IntCounter,
-    pub requests: IntCounterVec,
-    pub duration: HistogramVec,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    /// The children of `requests` for `STATUSES` and of `duration` for
+    /// `CACHE_RESULTS`, looked up once: the hit path must not hash labels.
+    requests_by_status: Vec<IntCounter>,
+    duration_by_cache: Vec<Histogram>,
     pub upstream_errors: IntCounter,
     pub redis_errors: IntCounter,
     pub redis_up: IntGauge,
@@ -27,6 +33,7 @@ pub const CACHE_RESULTS: [&str; 4] = ["hit", "miss", "coalesced", "none"];
 /// Statuses of `ruc_proxy_requests_total` registered at zero, so that
 /// dashboards and alerts see them before the first occurrence.
 const STATUSES: [&str; 9] = ["200", "400", "404", "405", "500", "502", "503", "504", "0"];
+const STATUS_CODES: [u16; 9] = [200, 400, 404, 405, 500, 502, 503, 504, 0];
 
 impl Metrics {
     /// The process-wide metrics (the default registry is process-wide too).
@@ -36,8 +43,17 @@ impl Metrics {
     }
 
     fn register() -> Metrics {
-        let metrics = Metrics {
-            hits: register_int_counter!("ruc_proxy_cache_hits_total", "Lookups answered from Redis").unwrap(),
+        let mut metrics = Metrics {
+            hits: register_int_counter!(
+                "ruc_proxy_cache_hits_total",
+                "Lookups answered from the cache (Redis or its in-process copy)"
+            )
+            .unwrap(),
+            l1_hits: register_int_counter!(
+                "ruc_proxy_cache_l1_hits_total",
+                "Hits answered from the in-process copy of records read from Redis in the last second"
+            )
+            .unwrap(),
             misses: register_int_counter!(
                 "ruc_proxy_cache_misses_total",
                 "Lookups sent to the scraper (one per coalesced group)"
@@ -78,13 +94,30 @@ impl Metrics {
                 "Distinct RUCs being looked up by the scraper right now"
             )
             .unwrap(),
+            requests_by_status: Vec::new(),
+            duration_by_cache: Vec::new(),
         };
-        for cache in CACHE_RESULTS {
-            metrics.duration.with_label_values(&[cache]);
-        }
-        for status in STATUSES {
-            metrics.requests.with_label_values(&[status]);
-        }
+        metrics.requests_by_status = STATUSES
+            .iter()
+            .map(|s| metrics.requests.with_label_values(&[s]))
+            .collect();
+        metrics.duration_by_cache = CACHE_RESULTS
+            .iter()
+            .map(|c| metrics.duration.with_label_values(&[c]))
+            .collect();
         metrics
+    }
+
+    /// Counts an answered request: its status (0 when none was written) and
+    /// its duration under its cache result.
+    pub fn answered(&self, status: u16, cache: &str, elapsed: Duration) {
+        match STATUS_CODES.iter().position(|&code| code == status) {
+            Some(i) => self.requests_by_status[i].inc(),
+            None => self.requests.with_label_values(&[&status.to_string()]).inc(),
+        }
+        match CACHE_RESULTS.iter().position(|&c| c == cache) {
+            Some(i) => self.duration_by_cache[i].observe(elapsed.as_secs_f64()),
+            None => self.duration.with_label_values(&[cache]).observe(elapsed.as_secs_f64()),
+        }
     }
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use pingora::http::{Method, RequestHeader, ResponseHeader};
+use pingora::modules::http::HttpModules;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
@@ -247,19 +248,18 @@ impl ProxyHttp for RucProxy {
         ctx.flight = None;
         let status = session.response_written().map_or(0, |header| header.status.as_u16());
         let elapsed = ctx.started.elapsed();
-        let metrics = Metrics::get();
-        metrics.requests.with_label_values(&[&status.to_string()]).inc();
-        metrics
-            .duration
-            .with_label_values(&[ctx.cache])
-            .observe(elapsed.as_secs_f64());
-        let ruc = ctx.ruc.map(|r| r.to_string());
+        Metrics::get().answered(status, ctx.cache, elapsed);
+        let ruc = ctx.ruc.as_ref().map(tracing::field::display);
         if ctx.cache == "hit" {
             debug!(ruc, cache = ctx.cache, status, ?elapsed, "answered");
         } else {
             info!(ruc, cache = ctx.cache, status, ?elapsed, "answered");
         }
     }
+
+    /// No compression module: records are small and the original service
+    /// sent them uncompressed; the default (disabled) module costs every hit.
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 }
 
 impl RucProxy {

@@ -93,6 +93,68 @@ async fn age_counts_the_seconds_since_the_record_was_stored() {
     assert!(proxy.stop().await.success());
 }
 
+/// The in-process copy (L1) in front of Redis serves a record for at most
+/// one second after the Redis read that filled it began, and never past
+/// the key's expiry. Two replicas share one Redis, as in production.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_deleted_or_expired_in_redis_stops_being_served_by_every_replica_within_a_second() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let replicas = [
+        Proxy::start(&redis.url(), &stub.url(), &[]).await,
+        Proxy::start(&redis.url(), &stub.url(), &[]).await,
+    ];
+    let set = |px: Option<u64>| {
+        let mut set = redis::cmd("SET");
+        set.arg(key(RUC)).arg(record(RUC).to_string());
+        if let Some(px) = px {
+            set.arg("PX").arg(px);
+        }
+        set.query::<()>(&mut redis.connection().unwrap()).unwrap();
+    };
+
+    // Hot RUC: every replica serves it from memory between Redis reads.
+    set(None);
+    for proxy in &replicas {
+        for _ in 0..50 {
+            if proxy.metric("ruc_proxy_cache_l1_hits_total").await > 0.0 {
+                break;
+            }
+            assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
+        }
+        assert!(
+            proxy.metric("ruc_proxy_cache_l1_hits_total").await > 0.0,
+            "the L1 served"
+        );
+    }
+
+    // Deleted: one second later no replica serves it. The scraper now
+    // answers 404, so that no replica's miss stores the record again.
+    stub.reply(Reply::Status(404, busy_body(RUC)));
+    redis::cmd("DEL")
+        .arg(key(RUC))
+        .query::<()>(&mut redis.connection().unwrap())
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_050)).await;
+    for (i, proxy) in replicas.iter().enumerate() {
+        assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS", "replica {i}");
+    }
+    assert_eq!(stub.lookups(), 2);
+
+    // Expiring in 400 ms: read now, gone from every replica once it expired.
+    set(Some(400));
+    for proxy in &replicas {
+        assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
+    }
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    for (i, proxy) in replicas.iter().enumerate() {
+        assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS", "replica {i}");
+    }
+    assert_eq!(stub.lookups(), 4);
+    for proxy in replicas {
+        assert!(proxy.stop().await.success());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_concurrent_misses_make_one_scraper_request() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);

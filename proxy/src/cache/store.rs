@@ -6,11 +6,12 @@
 //! health check finds Redis down the request path skips it altogether.
 //! The connection is opened lazily and re-opened by the connection manager,
 //! so the proxy starts without Redis and caching resumes when it is back.
+//! Reads go through the [`L1`] first, a copy that is at most a second old.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -18,6 +19,7 @@ use ruc_contract::Ruc;
 use tracing::{debug, info, warn};
 
 use super::key::redis_key;
+use super::l1::L1;
 use crate::metrics::Metrics;
 
 /// A record found in Redis.
@@ -44,16 +46,18 @@ pub struct Store {
     ttl: Duration,
     /// Last health-check result; optimistic at start.
     up: AtomicBool,
+    l1: Option<L1>,
 }
 
 impl Store {
-    pub fn new(redis_url: &str, timeout: Duration, ttl: Duration) -> redis::RedisResult<Store> {
+    pub fn new(redis_url: &str, timeout: Duration, ttl: Duration, l1: Option<L1>) -> redis::RedisResult<Store> {
         Ok(Store {
             client: redis::Client::open(redis_url)?,
             connection: OnceLock::new(),
             timeout,
             ttl,
             up: AtomicBool::new(true),
+            l1,
         })
     }
 
@@ -65,11 +69,16 @@ impl Store {
         self.up.load(Ordering::SeqCst)
     }
 
-    /// `GET` and `PTTL` in one round trip.
+    /// From the L1, or `GET` and `PTTL` in one round trip.
     pub async fn get(&self, ruc: &Ruc) -> Lookup {
+        if let Some(cached) = self.l1.as_ref().and_then(|l1| l1.get(ruc)) {
+            Metrics::get().l1_hits.inc();
+            return Lookup::Hit(cached);
+        }
         if !self.is_up() {
             return Lookup::Unavailable;
         }
+        let read_started = Instant::now();
         let key = redis_key(ruc);
         let reply = self
             .bounded(|mut connection| async move {
@@ -81,12 +90,27 @@ impl Store {
             })
             .await;
         match reply {
-            Some((Some(body), pttl)) => Lookup::Hit(Cached {
-                body: Bytes::from(body),
-                ttl_left: Duration::from_millis(pttl.max(0) as u64),
-            }),
+            Some((Some(body), pttl)) => {
+                let cached = Cached {
+                    body: Bytes::from(body),
+                    ttl_left: self.ttl_left(pttl),
+                };
+                if let Some(l1) = &self.l1 {
+                    l1.fill(ruc, &cached, read_started);
+                }
+                Lookup::Hit(cached)
+            }
             Some((None, _)) => Lookup::Miss,
             None => Lookup::Unavailable,
+        }
+    }
+
+    /// The time left from a `PTTL` reply. A key without expiry (-1, e.g.
+    /// set by hand) counts as just stored.
+    fn ttl_left(&self, pttl: i64) -> Duration {
+        match pttl {
+            -1 => self.ttl,
+            pttl => Duration::from_millis(pttl.max(0) as u64),
         }
     }
 
