@@ -27,6 +27,7 @@ import asyncio
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -132,7 +133,7 @@ class Bench:
     def start_all(self):
         self.p.start("stub", [os.path.join(RELEASE, "stub-scraper")],
                      {"STUB_LISTEN": f"127.0.0.1:{self.stub_port}", "RUST_LOG": "warn"})
-        self.p.start("redis", ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+        self.redis = self.p.start("redis", ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
                                "--save", "", "--appendonly", "no", "--dir", self.work])
         wait_until(lambda: http(f"{self.stub}/__stub/lookups")[0] == 200, "the stub scraper")
         wait_until(lambda: self.redis_cli("PING") == "PONG", "redis-server")
@@ -180,7 +181,7 @@ http {{
         # nginx's worker runs as an unprivileged user when started as root.
         os.chmod(self.work, 0o777)
         os.chmod(cache, 0o777)
-        self.p.start("nginx", ["nginx", "-c", config, "-p", self.work])
+        self.nginx = self.p.start("nginx", ["nginx", "-c", config, "-p", self.work])
 
     def redis_cli(self, *args):
         return subprocess.run(["redis-cli", "-p", str(self.redis_port), *args], capture_output=True,
@@ -236,7 +237,12 @@ http {{
         if sequential:
             argv.append("sequential")
         if stop_after is None:
-            return parse_wrk(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+            server_pid = self.proxy.pid if server == "proxy" else self.nginx.pid
+            before = (cpu_seconds(server_pid), cpu_seconds(self.redis.pid), children_cpu_seconds())
+            result = parse_wrk(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+            after = (cpu_seconds(server_pid), cpu_seconds(self.redis.pid), children_cpu_seconds())
+            result["cpu"] = [(b - a) / seconds for a, b in zip(before, after)]
+            return result
         # Warming: stop wrk once the stub has served `stop_after` new lookups.
         before = self.lookups()
         run = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
@@ -313,6 +319,24 @@ def rss_bytes(pid):
     return 0
 
 
+def cpu_seconds(pid):
+    """CPU time of a process and its descendants (nginx's master and worker)."""
+    total = 0
+    for each in [pid] + scraper_bench.descendants(pid):
+        try:
+            with open(f"/proc/{each}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def to_ms(text):
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
@@ -339,8 +363,9 @@ def median_of(runs, field):
 
 
 def hit_table(runs, scenarios):
-    lines = ["| scenario | server | requests/s (median) | p50 | p99 | errors | upstream requests | ratio to nginx |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| scenario | server | requests/s (median) | p50 | p99 | errors | upstream requests | ratio to nginx "
+             "| CPU cores: server / Redis / wrk |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, _, _ in scenarios:
         ratios = [p["rps"] / n["rps"] for p, n in zip(runs[(name, "proxy")], runs[(name, "nginx")])]
         for server in ("proxy", "nginx"):
@@ -348,8 +373,13 @@ def hit_table(runs, scenarios):
             ratio = f"{statistics.median(ratios):.2f} [{min(ratios):.2f}–{max(ratios):.2f}]" if server == "proxy" else ""
             lines.append(f"| {name} | {server} | {median_of(r, 'rps'):,.0f} | {median_of(r, 'p50'):.2f} ms "
                          f"| {median_of(r, 'p99'):.2f} ms | {sum(x['errors'] for x in r)} "
-                         f"| {sum(x['upstream'] for x in r):,} | {ratio} |")
+                         f"| {sum(x['upstream'] for x in r):,} | {ratio} | {cpu_cores(r)} |")
     return "\n".join(lines)
+
+
+def cpu_cores(runs):
+    """Median CPU use of the server, Redis and wrk, in cores."""
+    return " / ".join(f"{statistics.median(run['cpu'][i] for run in runs):.2f}" for i in range(3))
 
 
 def targets_table(runs, misses, memory):

@@ -6,14 +6,16 @@ For 1, 2 and 3 sessions, with the release binaries: as many clients as
 sessions send warm lookups back to back for BENCH_SCRAPER_SECONDS (default
 30), rotating over the replica's taxpayers. Reports lookups per second, the
 p50/p95 of the client-side latency, and the peak memory of the browsers
-(chromedriver and Chromium processes under the scraper), as the sum of their
-PSS so that pages shared between Chromium processes count once.
+(chromedriver and Chromium processes under the scraper): the sum of their
+RSS, and the sum of their PSS, where pages shared between Chromium's
+processes count once (the better estimate of what they cost).
 Standard library only.
 """
 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,15 +91,18 @@ def descendants(pid):
     return found
 
 
-def pss_bytes(pid):
+def memory_bytes(pid):
+    """(RSS, PSS) of one process; zeros once it is gone."""
+    found = {}
     try:
         with open(f"/proc/{pid}/smaps_rollup") as rollup:
             for line in rollup:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
+                name, _, rest = line.partition(":")
+                if name in ("Rss", "Pss"):
+                    found[name] = int(rest.split()[0]) * 1024
     except OSError:
         pass
-    return 0
+    return found.get("Rss", 0), found.get("Pss", 0)
 
 
 def sessions_run(replica_url, sessions):
@@ -114,10 +119,11 @@ def sessions_run(replica_url, sessions):
         return drive(base, process.pid, sessions)
     finally:
         stop(process)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def drive(base, scraper_pid, clients):
-    latencies, peak = [], [0]
+    latencies, peak = [], [0, 0]
     stop_at = time.perf_counter() + SECONDS
 
     def client(offset):
@@ -128,7 +134,9 @@ def drive(base, scraper_pid, clients):
 
     def sample():
         while time.perf_counter() < stop_at:
-            peak[0] = max(peak[0], sum(pss_bytes(pid) for pid in descendants(scraper_pid)))
+            sizes = [memory_bytes(pid) for pid in descendants(scraper_pid)]
+            peak[0] = max(peak[0], sum(rss for rss, _ in sizes))
+            peak[1] = max(peak[1], sum(pss for _, pss in sizes))
             time.sleep(0.5)
 
     started = time.perf_counter()
@@ -140,7 +148,7 @@ def drive(base, scraper_pid, clients):
         thread.join()
     return {"sessions": clients, "rate": len(latencies) / (time.perf_counter() - started),
             "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
-            "browsers_bytes": peak[0]}
+            "browsers_rss": peak[0], "browsers_pss": peak[1]}
 
 
 def measure():
@@ -153,11 +161,12 @@ def measure():
 
 
 def table(rows):
-    lines = ["| sessions | lookups/s | p50 | p95 | browsers' peak memory (PSS) |",
-             "|---|---|---|---|---|"]
+    lines = ["| sessions | lookups/s | p50 | p95 | browsers' peak RSS (sum) | browsers' peak PSS (sum) |",
+             "|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['sessions']} | {row['rate']:.2f} | {row['p50'] * 1000:.0f} ms "
-                     f"| {row['p95'] * 1000:.0f} ms | {row['browsers_bytes'] / 2**20:.0f} MiB |")
+                     f"| {row['p95'] * 1000:.0f} ms | {row['browsers_rss'] / 2**20:.0f} MiB "
+                     f"| {row['browsers_pss'] / 2**20:.0f} MiB |")
     return "\n".join(lines)
 
 
