@@ -11,12 +11,13 @@ WORKDIR /src
 # Dependency layer: the manifests with empty sources, so that dependencies
 # are rebuilt only when a manifest or the lock file changes.
 COPY Cargo.toml Cargo.lock ./
+COPY bench/Cargo.toml bench/
 COPY contract/Cargo.toml contract/
 COPY proxy/Cargo.toml proxy/
 COPY scraper/Cargo.toml scraper/
 COPY startup/Cargo.toml startup/
 COPY tests/Cargo.toml tests/
-RUN for crate in contract proxy scraper startup tests; do \
+RUN for crate in bench contract proxy scraper startup tests; do \
       mkdir -p $crate/src && touch $crate/src/lib.rs && echo 'fn main() {}' > $crate/src/main.rs; \
     done \
  && cargo build --release --locked --bin scraper

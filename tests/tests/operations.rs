@@ -155,6 +155,17 @@ fn the_dockerfiles_copy_what_exists_and_run_as_non_root() {
                 assert!(repo(source).exists(), "{dockerfile}: {source} does not exist");
             }
         }
+        let stubbed: Vec<&str> = text
+            .lines()
+            .find(|line| line.contains("for crate in"))
+            .map(|line| line.split_whitespace().map(|word| word.trim_end_matches(';')).collect())
+            .unwrap_or_default();
+        for member in workspace_members() {
+            assert!(
+                text.contains(&format!("COPY {member}/Cargo.toml {member}/")) && stubbed.contains(&member.as_str()),
+                "{dockerfile}: cargo needs every workspace member's manifest and sources, {member} is missing"
+            );
+        }
         assert!(text.matches("FROM ").count() >= 2, "{dockerfile} is multi-stage");
         assert!(
             text.contains(&format!("--bin {binary}")),
@@ -173,6 +184,20 @@ fn the_dockerfiles_copy_what_exists_and_run_as_non_root() {
         read("Dockerfiles/scraper.Dockerfile").contains("tini"),
         "an init reaps the browsers"
     );
+}
+
+/// The `members` of the workspace's `Cargo.toml`.
+fn workspace_members() -> Vec<String> {
+    let manifest = read("Cargo.toml");
+    let members = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("members = "))
+        .expect("a members line");
+    members
+        .trim_matches(['[', ']'])
+        .split(',')
+        .map(|member| member.trim().trim_matches('"').to_string())
+        .collect()
 }
 
 /// Real answers of the proxy and the scraper (real Chromium, the SUNAT
