@@ -39,7 +39,13 @@ pub fn main() -> ExitCode {
     };
     server.bootstrap();
     let l1 = L1::new(config.l1_capacity, config.l1_ttl);
-    let store = match Store::new(&config.redis_url, config.redis_timeout, config.cache_ttl, l1) {
+    let store = match Store::new(
+        &config.redis_url,
+        config.redis_timeout,
+        config.cache_ttl,
+        config.negative_ttl,
+        l1,
+    ) {
         Ok(store) => Arc::new(store),
         Err(e) => {
             error!("invalid REDIS_URL: {e}");

@@ -28,6 +28,9 @@ pub struct Config {
     /// `CACHE_MAX_BODY_BYTES`, default 65536: larger answers are passed
     /// through but never stored.
     pub max_body_bytes: usize,
+    /// `NEGATIVE_TTL_SECONDS`, default 3600, 0 turns it off: how long
+    /// SUNAT's "no such RUC" (a 404 from the scraper) is remembered.
+    pub negative_ttl: Duration,
     /// `L1_TTL_MS`, default 1000 (the most allowed), 0 turns the L1 off: how
     /// long a record read from Redis is served from memory.
     pub l1_ttl: Duration,
@@ -68,6 +71,7 @@ impl Config {
             redis_timeout: env.millis("REDIS_TIMEOUT_MS", 100, 1..=10_000)?,
             upstream_timeout: env.seconds("UPSTREAM_TIMEOUT_SECS", 50, 1..=600)?,
             max_body_bytes: env.number("CACHE_MAX_BODY_BYTES", 65_536, 256..=16_777_216)? as usize,
+            negative_ttl: env.seconds("NEGATIVE_TTL_SECONDS", 3600, 0..=604_800)?,
             l1_ttl: env.millis("L1_TTL_MS", 1000, 0..=1000)?,
             l1_capacity: env.number("L1_CAPACITY", 10_000, 0..=1_000_000)? as usize,
         })
@@ -119,6 +123,7 @@ mod tests {
         assert_eq!(config.redis_timeout, Duration::from_millis(100));
         assert_eq!(config.upstream_timeout, Duration::from_secs(50));
         assert_eq!(config.max_body_bytes, 65_536);
+        assert_eq!(config.negative_ttl, Duration::from_secs(3600));
         assert_eq!(config.l1_ttl, Duration::from_secs(1));
         assert_eq!(config.l1_capacity, 10_000);
     }
@@ -135,6 +140,7 @@ mod tests {
             ("REDIS_TIMEOUT_MS", "fast"),
             ("UPSTREAM_TIMEOUT_SECS", "-5"),
             ("CACHE_MAX_BODY_BYTES", "10"),
+            ("NEGATIVE_TTL_SECONDS", "604801"),
             ("L1_TTL_MS", "1001"),
             ("L1_CAPACITY", "many"),
         ] {

@@ -13,6 +13,7 @@ use pingora_prometheus::prometheus::{
 pub struct Metrics {
     pub hits: IntCounter,
     pub l1_hits: IntCounter,
+    pub not_found_hits: IntCounter,
     pub misses: IntCounter,
     pub coalesced: IntCounter,
     requests: IntCounterVec,
@@ -47,6 +48,11 @@ impl Metrics {
             hits: register_int_counter!(
                 "ruc_proxy_cache_hits_total",
                 "Lookups answered from the cache (Redis or its in-process copy)"
+            )
+            .unwrap(),
+            not_found_hits: register_int_counter!(
+                "ruc_proxy_cache_not_found_hits_total",
+                "Hits that were SUNAT's remembered 'no such RUC' answer (a 404)"
             )
             .unwrap(),
             l1_hits: register_int_counter!(

@@ -22,11 +22,12 @@ use crate::cache::store::Cached;
 const CACHE_NAME: &str = "ruc-proxy";
 const JSON: &str = "application/json";
 
-/// A record from Redis. `total_ttl` is the TTL it was stored with, so the
-/// time since storing is `total_ttl - ttl_left`.
-pub async fn hit(session: &mut Session, cached: &Cached, total_ttl: Duration) -> Result<()> {
+/// An answer from Redis: a record (200) or a remembered "no such RUC"
+/// (404). `total_ttl` is the TTL it was stored with, so the time since
+/// storing is `total_ttl - ttl_left`.
+pub async fn hit(session: &mut Session, status: u16, cached: &Cached, total_ttl: Duration) -> Result<()> {
     let age = total_ttl.saturating_sub(cached.ttl_left).as_secs();
-    let mut header = ResponseHeader::build(200, Some(6))?;
+    let mut header = ResponseHeader::build(status, Some(6))?;
     header.insert_header("Content-Type", JSON)?;
     header.insert_header("Age", age.to_string())?;
     header.insert_header("X-Cache", "HIT")?;

@@ -2,7 +2,7 @@
 //! bottom in the order Pingora calls them.
 //!
 //! 1. `request_filter`: routes; answers `/health`, errors and cache hits
-//!    itself; a miss either follows a lookup already in flight or leads a
+//!    (records, and remembered "no such RUC" answers) itself; a miss either follows a lookup already in flight or leads a
 //!    new one to the scraper.
 //! 2. `upstream_peer`, `upstream_request_filter`: the scraper, with a read
 //!    timeout longer than its own lookup deadline.
@@ -27,7 +27,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use ruc_contract::Ruc;
 use tracing::{debug, info, warn};
 
-use crate::cache::admission;
+use crate::cache::admission::{self, Admitted};
 use crate::cache::coalesce::{self, Answer, Flight, Flights, Followed, Role, SHARED_HEADERS};
 use crate::cache::store::{Lookup, Store};
 use crate::config::Config;
@@ -274,7 +274,14 @@ impl RucProxy {
                 Lookup::Hit(cached) => {
                     ctx.cache = "hit";
                     metrics.hits.inc();
-                    responses::hit(session, &cached, self.store.ttl()).await?;
+                    responses::hit(session, 200, &cached, self.store.ttl()).await?;
+                    return Ok(true);
+                }
+                Lookup::NotFound(cached) => {
+                    ctx.cache = "hit";
+                    metrics.hits.inc();
+                    metrics.not_found_hits.inc();
+                    responses::hit(session, 404, &cached, self.store.not_found_ttl()).await?;
                     return Ok(true);
                 }
                 Lookup::Miss => {}
@@ -327,11 +334,14 @@ impl RucProxy {
             body: body.clone(),
         });
         match admission::check(&ruc, upstream.status, &body, self.config.max_body_bytes) {
-            Ok(()) => {
+            Ok(admitted) => {
                 let store = self.store.clone();
                 tokio::spawn(async move {
-                    let stored = store.put(&ruc, body).await;
-                    debug!(%ruc, stored, "record stored");
+                    let stored = match admitted {
+                        Admitted::Record => store.put(&ruc, body).await,
+                        Admitted::NotFound => store.put_not_found(&ruc, body).await,
+                    };
+                    debug!(%ruc, ?admitted, stored, "answer stored");
                     drop(flight);
                 });
             }

@@ -229,6 +229,14 @@ async fn real_answers_match_the_openapi_description() {
         assert_eq!(scraper_status, status);
         conforms(&spec, "ErrorBody", &body);
     }
+    support::wait_until("the 404 is remembered", || {
+        redis.get("sunat:notfound:20000000001").is_some()
+    })
+    .await;
+    let not_found_hit = proxy.lookup("20000000001").await;
+    assert_eq!((not_found_hit.status, not_found_hit.header("x-cache")), (404, "HIT"));
+    conforms(&spec, "ErrorBody", &not_found_hit.json());
+    header_conforms(&spec, "Cache-Status", not_found_hit.header("cache-status"));
     conforms(&spec, "ProxyHealth", &proxy.get("/health").await.json());
     conforms(&spec, "ScraperHealth", &scraper.get("/health").await.1);
     conforms(&spec, "RouteError", &proxy.get("/nope").await.json());

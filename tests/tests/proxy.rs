@@ -128,8 +128,8 @@ async fn a_record_deleted_or_expired_in_redis_stops_being_served_by_every_replic
     }
 
     // Deleted: one second later no replica serves it. The scraper now
-    // answers 404, so that no replica's miss stores the record again.
-    stub.reply(Reply::Status(404, busy_body(RUC)));
+    // fails, so that no replica's miss stores anything again.
+    stub.reply(Reply::Status(500, busy_body(RUC)));
     redis::cmd("DEL")
         .arg(key(RUC))
         .query::<()>(&mut redis.connection().unwrap())
@@ -225,10 +225,6 @@ async fn scraper_errors_are_passed_through_unchanged_and_not_stored() {
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
     for (status, body) in [
         (
-            404,
-            r#"{"message":"Error al consultar RUC","detail":"no existe","ruc":"20131312955"}"#,
-        ),
-        (
             500,
             r#"{"message":"Error al consultar RUC","detail":"interno","ruc":"20131312955"}"#,
         ),
@@ -246,7 +242,7 @@ async fn scraper_errors_are_passed_through_unchanged_and_not_stored() {
             answer.header("cache-status"),
             format!("ruc-proxy; fwd=miss; fwd-status={status}")
         );
-        assert_eq!(redis.get(&key(RUC)), None, "{status} not stored");
+        assert_eq!(redis.keys(), Vec::<String>::new(), "{status} not stored");
         proxy.lookup(RUC).await;
         assert_eq!(
             stub.lookups(),
@@ -254,6 +250,64 @@ async fn scraper_errors_are_passed_through_unchanged_and_not_stored() {
             "{status}: the next lookup goes to the scraper again"
         );
     }
+    assert!(proxy.stop().await.success());
+}
+
+const NOT_FOUND: &str = r#"{"message":"Error al consultar RUC","detail":"no existe","ruc":"20131312955"}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sunats_not_found_is_remembered_apart_from_records_for_an_hour() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    stub.reply(Reply::Status(404, NOT_FOUND.into()));
+
+    let miss = proxy.lookup(RUC).await;
+    assert_eq!(
+        (miss.status, miss.body.as_str(), miss.header("x-cache")),
+        (404, NOT_FOUND, "MISS")
+    );
+    let negative_key = format!("sunat:notfound:{RUC}");
+    support::wait_until("the 404 is remembered", || redis.get(&negative_key).is_some()).await;
+    assert_eq!(redis.get(&negative_key).unwrap(), NOT_FOUND);
+    assert!((3590..=3600).contains(&redis.ttl(&negative_key)));
+    assert_eq!(redis.keys(), vec![negative_key.clone()], "nothing under sunat:ruc:");
+
+    let hit = proxy.lookup(RUC).await;
+    assert_eq!(
+        (hit.status, hit.body.as_str(), hit.header("x-cache")),
+        (404, NOT_FOUND, "HIT")
+    );
+    assert!(
+        hit.header("cache-status").starts_with("ruc-proxy; hit; ttl=3"),
+        "{}",
+        hit.header("cache-status")
+    );
+    assert!(hit.header("age").parse::<u64>().unwrap() <= 10);
+    assert_eq!(stub.lookups(), 1, "SUNAT was asked once");
+    assert_eq!(proxy.metric("ruc_proxy_cache_not_found_hits_total").await, 1.0);
+
+    // A record, e.g. stored by another replica once SUNAT registered the
+    // RUC, wins over the remembered 404.
+    redis::cmd("SET")
+        .arg(key(RUC))
+        .arg(record(RUC).to_string())
+        .query::<()>(&mut redis.connection().unwrap())
+        .unwrap();
+    let record_hit = proxy.lookup(RUC).await;
+    assert_eq!((record_hit.status, record_hit.header("x-cache")), (200, "HIT"));
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn negative_ttl_zero_turns_the_not_found_memory_off() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[("NEGATIVE_TTL_SECONDS", "0")]).await;
+    stub.reply(Reply::Status(404, NOT_FOUND.into()));
+    for _ in 0..2 {
+        assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
+    }
+    assert_eq!(stub.lookups(), 2);
+    assert_eq!(redis.keys(), Vec::<String>::new());
     assert!(proxy.stop().await.success());
 }
 

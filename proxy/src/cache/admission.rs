@@ -1,31 +1,54 @@
-//! Which scraper answers are stored: only a complete record of the RUC that
-//! was asked for. Anything else (errors, a body cut short, another RUC's
-//! record, an oversized body) is passed to the client but never cached, so a
-//! bad answer cannot be served for a week.
+//! Which scraper answers are stored: a complete record of the RUC that was
+//! asked for, or SUNAT's "no such RUC" (a 404 with the error body of that
+//! RUC), kept apart and briefly. Anything else (other errors, a body cut
+//! short, another RUC's answer, an oversized body) is passed to the client
+//! but never cached, so a bad answer cannot be served for a week.
 
-use ruc_contract::{Record, Ruc};
+use ruc_contract::{ErrorBody, Record, Ruc};
+
+/// What an answer may be stored as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    Record,
+    NotFound,
+}
 
 /// Why an answer is not stored, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    /// Neither 200 nor 404: failures are never cached.
     NotOk,
     TooLarge,
     NotARecord,
+    NotAnErrorBody,
     OtherRuc,
 }
 
-pub fn check(ruc: &Ruc, status: u16, body: &[u8], max_bytes: usize) -> Result<(), Refusal> {
-    if status != 200 {
-        return Err(Refusal::NotOk);
-    }
+pub fn check(ruc: &Ruc, status: u16, body: &[u8], max_bytes: usize) -> Result<Admitted, Refusal> {
+    let admitted = match status {
+        200 => Admitted::Record,
+        404 => Admitted::NotFound,
+        _ => return Err(Refusal::NotOk),
+    };
     if body.len() > max_bytes {
         return Err(Refusal::TooLarge);
     }
-    let record: Record = serde_json::from_slice(body).map_err(|_| Refusal::NotARecord)?;
-    if record.ruc != ruc.as_str() {
+    let about = match admitted {
+        Admitted::Record => {
+            serde_json::from_slice::<Record>(body)
+                .map_err(|_| Refusal::NotARecord)?
+                .ruc
+        }
+        Admitted::NotFound => {
+            serde_json::from_slice::<ErrorBody>(body)
+                .map_err(|_| Refusal::NotAnErrorBody)?
+                .ruc
+        }
+    };
+    if about != ruc.as_str() {
         return Err(Refusal::OtherRuc);
     }
-    Ok(())
+    Ok(admitted)
 }
 
 #[cfg(test)]
@@ -45,12 +68,24 @@ mod tests {
 
     #[test]
     fn stores_a_complete_record_of_the_requested_ruc() {
-        assert_eq!(check(&ruc(), 200, RECORD.as_bytes(), 65_536), Ok(()));
+        assert_eq!(check(&ruc(), 200, RECORD.as_bytes(), 65_536), Ok(Admitted::Record));
+    }
+
+    #[test]
+    fn stores_sunats_not_found_answer_for_the_requested_ruc() {
+        let body = br#"{"message":"Error al consultar RUC","detail":"no existe","ruc":"20131312955"}"#;
+        assert_eq!(check(&ruc(), 404, body, 65_536), Ok(Admitted::NotFound));
+        let other = br#"{"message":"Error al consultar RUC","detail":"no existe","ruc":"20100070970"}"#;
+        assert_eq!(check(&ruc(), 404, other, 65_536), Err(Refusal::OtherRuc));
+        assert_eq!(check(&ruc(), 404, b"Not Found", 65_536), Err(Refusal::NotAnErrorBody));
+        assert_eq!(check(&ruc(), 404, body, 10), Err(Refusal::TooLarge));
     }
 
     #[test]
     fn refuses_everything_else() {
-        assert_eq!(check(&ruc(), 404, RECORD.as_bytes(), 65_536), Err(Refusal::NotOk));
+        for status in [400, 500, 502, 503, 504] {
+            assert_eq!(check(&ruc(), status, RECORD.as_bytes(), 65_536), Err(Refusal::NotOk));
+        }
         assert_eq!(check(&ruc(), 200, RECORD.as_bytes(), 100), Err(Refusal::TooLarge));
         assert_eq!(
             check(&ruc(), 200, &RECORD.as_bytes()[..200], 65_536),

@@ -7,6 +7,8 @@
 //! The connection is opened lazily and re-opened by the connection manager,
 //! so the proxy starts without Redis and caching resumes when it is back.
 //! Reads go through the [`L1`] first, a copy that is at most a second old.
+//! SUNAT's "no such RUC" answers are kept apart, for `NEGATIVE_TTL_SECONDS`,
+//! and read only when there is no record, so they never shadow one.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +20,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ruc_contract::Ruc;
 use tracing::{debug, info, warn};
 
-use super::key::redis_key;
+use super::key::{not_found_key, redis_key};
 use super::l1::L1;
 use crate::metrics::Metrics;
 
@@ -34,6 +36,8 @@ pub struct Cached {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     Hit(Cached),
+    /// No record, but SUNAT recently said it has no such RUC: its 404 body.
+    NotFound(Cached),
     Miss,
     /// Redis is down or did not answer in time: treat as a miss.
     Unavailable,
@@ -44,18 +48,27 @@ pub struct Store {
     connection: OnceLock<ConnectionManager>,
     timeout: Duration,
     ttl: Duration,
+    /// Zero: "not found" answers are not kept.
+    not_found_ttl: Duration,
     /// Last health-check result; optimistic at start.
     up: AtomicBool,
     l1: Option<L1>,
 }
 
 impl Store {
-    pub fn new(redis_url: &str, timeout: Duration, ttl: Duration, l1: Option<L1>) -> redis::RedisResult<Store> {
+    pub fn new(
+        redis_url: &str,
+        timeout: Duration,
+        ttl: Duration,
+        not_found_ttl: Duration,
+        l1: Option<L1>,
+    ) -> redis::RedisResult<Store> {
         Ok(Store {
             client: redis::Client::open(redis_url)?,
             connection: OnceLock::new(),
             timeout,
             ttl,
+            not_found_ttl,
             up: AtomicBool::new(true),
             l1,
         })
@@ -65,11 +78,16 @@ impl Store {
         self.ttl
     }
 
+    pub fn not_found_ttl(&self) -> Duration {
+        self.not_found_ttl
+    }
+
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::SeqCst)
     }
 
-    /// From the L1, or `GET` and `PTTL` in one round trip.
+    /// From the L1, or `GET` and `PTTL` in one round trip; without a record,
+    /// a second one for a remembered "not found".
     pub async fn get(&self, ruc: &Ruc) -> Lookup {
         if let Some(cached) = self.l1.as_ref().and_then(|l1| l1.get(ruc)) {
             Metrics::get().l1_hits.inc();
@@ -79,8 +97,26 @@ impl Store {
             return Lookup::Unavailable;
         }
         let read_started = Instant::now();
-        let key = redis_key(ruc);
-        let reply = self
+        match self.read(redis_key(ruc), self.ttl).await {
+            Some(Some(cached)) => {
+                if let Some(l1) = &self.l1 {
+                    l1.fill(ruc, &cached, read_started);
+                }
+                Lookup::Hit(cached)
+            }
+            Some(None) if self.not_found_ttl.is_zero() => Lookup::Miss,
+            Some(None) => match self.read(not_found_key(ruc), self.not_found_ttl).await {
+                Some(Some(cached)) => Lookup::NotFound(cached),
+                Some(None) => Lookup::Miss,
+                None => Lookup::Unavailable,
+            },
+            None => Lookup::Unavailable,
+        }
+    }
+
+    /// `GET` and `PTTL` of one key; `None` when Redis failed.
+    async fn read(&self, key: String, ttl: Duration) -> Option<Option<Cached>> {
+        let (body, pttl) = self
             .bounded(|mut connection| async move {
                 redis::pipe()
                     .get(&key)
@@ -88,39 +124,29 @@ impl Store {
                     .query_async::<(Option<Vec<u8>>, i64)>(&mut connection)
                     .await
             })
-            .await;
-        match reply {
-            Some((Some(body), pttl)) => {
-                let cached = Cached {
-                    body: Bytes::from(body),
-                    ttl_left: self.ttl_left(pttl),
-                };
-                if let Some(l1) = &self.l1 {
-                    l1.fill(ruc, &cached, read_started);
-                }
-                Lookup::Hit(cached)
-            }
-            Some((None, _)) => Lookup::Miss,
-            None => Lookup::Unavailable,
-        }
+            .await?;
+        Some(body.map(|body| Cached {
+            body: Bytes::from(body),
+            ttl_left: ttl_left(pttl, ttl),
+        }))
     }
 
-    /// The time left from a `PTTL` reply. A key without expiry (-1, e.g.
-    /// set by hand) counts as just stored.
-    fn ttl_left(&self, pttl: i64) -> Duration {
-        match pttl {
-            -1 => self.ttl,
-            pttl => Duration::from_millis(pttl.max(0) as u64),
-        }
-    }
-
-    /// `SET key body EX ttl`; false when Redis is down or did not answer.
+    /// Stores a record; false when Redis is down or did not answer.
     pub async fn put(&self, ruc: &Ruc, body: Bytes) -> bool {
+        self.set(redis_key(ruc), body, self.ttl).await
+    }
+
+    /// Remembers SUNAT's "no such RUC" answer (when that is turned on).
+    pub async fn put_not_found(&self, ruc: &Ruc, body: Bytes) -> bool {
+        !self.not_found_ttl.is_zero() && self.set(not_found_key(ruc), body, self.not_found_ttl).await
+    }
+
+    /// `SET key body EX ttl`.
+    async fn set(&self, key: String, body: Bytes, ttl: Duration) -> bool {
         if !self.is_up() {
             return false;
         }
-        let key = redis_key(ruc);
-        let ttl = self.ttl.as_secs();
+        let ttl = ttl.as_secs();
         self.bounded(|mut connection| async move {
             redis::cmd("SET")
                 .arg(&key)
@@ -189,5 +215,14 @@ impl Store {
             .set_max_delay(Duration::from_secs(1));
         let connection = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
         Ok(self.connection.get_or_init(|| connection).clone())
+    }
+}
+
+/// The time left from a `PTTL` reply. A key without expiry (-1, e.g. set
+/// by hand) counts as just stored, with the full `ttl`.
+fn ttl_left(pttl: i64, ttl: Duration) -> Duration {
+    match pttl {
+        -1 => ttl,
+        pttl => Duration::from_millis(pttl.max(0) as u64),
     }
 }

@@ -97,6 +97,16 @@ impl RedisServer {
             .expect("GET")
     }
 
+    /// Every key, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query(&mut self.connection().expect("Redis answers"))
+            .expect("KEYS works");
+        keys.sort();
+        keys
+    }
+
     /// `TTL key` in seconds (-2: no key).
     pub fn ttl(&self, key: &str) -> i64 {
         redis::cmd("TTL")
