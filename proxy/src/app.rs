@@ -14,7 +14,7 @@ use pingora::services::background::background_service;
 use tracing::{error, info};
 
 use crate::cache::l1::L1;
-use crate::cache::store::Store;
+use crate::cache::store::{Lifetimes, Store};
 use crate::config::Config;
 use crate::health::RedisHealthCheck;
 use crate::metrics::Metrics;
@@ -39,13 +39,12 @@ pub fn main() -> ExitCode {
     };
     server.bootstrap();
     let l1 = L1::new(config.l1_capacity, config.l1_ttl);
-    let store = match Store::new(
-        &config.redis_url,
-        config.redis_timeout,
-        config.cache_ttl,
-        config.negative_ttl,
-        l1,
-    ) {
+    let lifetimes = Lifetimes {
+        fresh: config.cache_ttl,
+        stale: config.stale_if_error,
+        not_found: config.negative_ttl,
+    };
+    let store = match Store::new(&config.redis_url, config.redis_timeout, lifetimes, l1) {
         Ok(store) => Arc::new(store),
         Err(e) => {
             error!("invalid REDIS_URL: {e}");

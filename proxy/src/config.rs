@@ -28,6 +28,14 @@ pub struct Config {
     /// `CACHE_MAX_BODY_BYTES`, default 65536: larger answers are passed
     /// through but never stored.
     pub max_body_bytes: usize,
+    /// `STALE_IF_ERROR_SECONDS`, default 604800 (7 days): how long a record
+    /// stays in Redis after `CACHE_TTL_SECONDS`, stale, to be served when
+    /// the scraper fails.
+    pub stale_if_error: Duration,
+    /// `STALE_WHILE_REVALIDATE_SECONDS`, default 0, at most
+    /// `STALE_IF_ERROR_SECONDS`: for this long after going stale a record
+    /// is served at once and refreshed in the background.
+    pub stale_while_revalidate: Duration,
     /// `NEGATIVE_TTL_SECONDS`, default 3600, 0 turns it off: how long
     /// SUNAT's "no such RUC" (a 404 from the scraper) is remembered.
     pub negative_ttl: Duration,
@@ -62,6 +70,7 @@ impl Config {
         let redis_url = env.text_or("REDIS_URL", "redis://127.0.0.1:6379");
         redis::Client::open(redis_url.as_str())
             .map_err(|e| ConfigError::new("REDIS_URL", format!("{redis_url:?} is not a Redis URL ({e})")))?;
+        let stale_if_error = env.seconds("STALE_IF_ERROR_SECONDS", 604_800, 0..=31_536_000)?;
         Ok(Config {
             listen: env.parse("PROXY_LISTEN", "0.0.0.0:8000", "an address such as 0.0.0.0:8000")?,
             metrics_listen: env.parse("METRICS_LISTEN", "0.0.0.0:9091", "an address such as 0.0.0.0:9091")?,
@@ -71,6 +80,8 @@ impl Config {
             redis_timeout: env.millis("REDIS_TIMEOUT_MS", 100, 1..=10_000)?,
             upstream_timeout: env.seconds("UPSTREAM_TIMEOUT_SECS", 50, 1..=600)?,
             max_body_bytes: env.number("CACHE_MAX_BODY_BYTES", 65_536, 256..=16_777_216)? as usize,
+            stale_if_error,
+            stale_while_revalidate: env.seconds("STALE_WHILE_REVALIDATE_SECONDS", 0, 0..=stale_if_error.as_secs())?,
             negative_ttl: env.seconds("NEGATIVE_TTL_SECONDS", 3600, 0..=604_800)?,
             l1_ttl: env.millis("L1_TTL_MS", 1000, 0..=1000)?,
             l1_capacity: env.number("L1_CAPACITY", 10_000, 0..=1_000_000)? as usize,
@@ -123,6 +134,8 @@ mod tests {
         assert_eq!(config.redis_timeout, Duration::from_millis(100));
         assert_eq!(config.upstream_timeout, Duration::from_secs(50));
         assert_eq!(config.max_body_bytes, 65_536);
+        assert_eq!(config.stale_if_error, Duration::from_secs(604_800));
+        assert_eq!(config.stale_while_revalidate, Duration::ZERO);
         assert_eq!(config.negative_ttl, Duration::from_secs(3600));
         assert_eq!(config.l1_ttl, Duration::from_secs(1));
         assert_eq!(config.l1_capacity, 10_000);
@@ -140,6 +153,8 @@ mod tests {
             ("REDIS_TIMEOUT_MS", "fast"),
             ("UPSTREAM_TIMEOUT_SECS", "-5"),
             ("CACHE_MAX_BODY_BYTES", "10"),
+            ("STALE_IF_ERROR_SECONDS", "-1"),
+            ("STALE_WHILE_REVALIDATE_SECONDS", "604801"),
             ("NEGATIVE_TTL_SECONDS", "604801"),
             ("L1_TTL_MS", "1001"),
             ("L1_CAPACITY", "many"),

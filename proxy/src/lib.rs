@@ -12,13 +12,15 @@
 //!
 //! Reading order: [`app`] (start-up) → [`service`] (the Pingora hooks, top to
 //! bottom) → [`cache`] (Redis key, store, admission, coalescing) →
-//! [`responses`], [`routes`], [`health`], [`metrics`], [`config`].
+//! [`refresh`] (stale-while-revalidate) → [`responses`], [`routes`],
+//! [`health`], [`metrics`], [`config`].
 
 pub mod app;
 pub mod cache;
 pub mod config;
 pub mod health;
 pub mod metrics;
+pub mod refresh;
 pub mod responses;
 pub mod routes;
 pub mod service;

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub hits: IntCounter,
     pub l1_hits: IntCounter,
     pub not_found_hits: IntCounter,
+    pub stale: IntCounter,
+    pub refreshes: IntCounterVec,
     pub misses: IntCounter,
     pub coalesced: IntCounter,
     requests: IntCounterVec,
@@ -29,7 +31,7 @@ pub struct Metrics {
 }
 
 /// The `cache` label of `ruc_proxy_request_duration_seconds`.
-pub const CACHE_RESULTS: [&str; 4] = ["hit", "miss", "coalesced", "none"];
+pub const CACHE_RESULTS: [&str; 5] = ["hit", "stale", "miss", "coalesced", "none"];
 
 /// Statuses of `ruc_proxy_requests_total` registered at zero, so that
 /// dashboards and alerts see them before the first occurrence.
@@ -53,6 +55,17 @@ impl Metrics {
             not_found_hits: register_int_counter!(
                 "ruc_proxy_cache_not_found_hits_total",
                 "Hits that were SUNAT's remembered 'no such RUC' answer (a 404)"
+            )
+            .unwrap(),
+            stale: register_int_counter!(
+                "ruc_proxy_cache_stale_total",
+                "Lookups answered with a record past its freshness (the scraper failed, or it is being refreshed)"
+            )
+            .unwrap(),
+            refreshes: register_int_counter_vec!(
+                "ruc_proxy_background_refreshes_total",
+                "Background refreshes of stale records, by outcome",
+                &["outcome"]
             )
             .unwrap(),
             l1_hits: register_int_counter!(
@@ -103,6 +116,9 @@ impl Metrics {
             requests_by_status: Vec::new(),
             duration_by_cache: Vec::new(),
         };
+        for outcome in ["stored", "not_stored", "failed"] {
+            metrics.refreshes.with_label_values(&[outcome]);
+        }
         metrics.requests_by_status = STATUSES
             .iter()
             .map(|s| metrics.requests.with_label_values(&[s]))

@@ -1,12 +1,12 @@
 //! The answers the proxy writes itself (hits, shared answers, errors) and the
 //! cache headers every lookup answer carries:
 //!
-//! - `X-Cache: HIT` or `MISS`, as the original service's clients expect;
-//! - `Cache-Status` (RFC 9211), e.g. `ruc-proxy; hit; ttl=604795` or
-//!   `ruc-proxy; fwd=miss; fwd-status=200; collapsed`;
-//! - `Age` on hits: seconds since the record was stored.
-
-use std::time::Duration;
+//! - `X-Cache: HIT` or `MISS`, as the original service's clients expect,
+//!   or `STALE` for a record past its freshness;
+//! - `Cache-Status` (RFC 9211), e.g. `ruc-proxy; hit; ttl=604795`,
+//!   `ruc-proxy; fwd=miss; fwd-status=200; collapsed` or
+//!   `ruc-proxy; fwd=stale; ttl=-3600; detail=stale-if-error`;
+//! - `Age` on answers from the cache: seconds since they were stored.
 
 use bytes::Bytes;
 use pingora::http::{Method, ResponseHeader};
@@ -23,18 +23,44 @@ const CACHE_NAME: &str = "ruc-proxy";
 const JSON: &str = "application/json";
 
 /// An answer from Redis: a record (200) or a remembered "no such RUC"
-/// (404). `total_ttl` is the TTL it was stored with, so the time since
-/// storing is `total_ttl - ttl_left`.
-pub async fn hit(session: &mut Session, status: u16, cached: &Cached, total_ttl: Duration) -> Result<()> {
-    let age = total_ttl.saturating_sub(cached.ttl_left).as_secs();
+/// (404).
+pub async fn hit(session: &mut Session, status: u16, cached: &Cached) -> Result<()> {
+    let cache_status = format!("{CACHE_NAME}; hit; ttl={}", cached.ttl_ms / 1000);
+    from_cache(session, status, cached, "HIT", cache_status).await
+}
+
+/// Why a record past its freshness is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// The scraper failed (an error status, no answer, or no answer in time).
+    IfError,
+    /// Served at once while one background request refreshes it.
+    WhileRevalidate,
+}
+
+/// A stale record. `Cache-Status` carries its negative `ttl` (how long ago
+/// it went stale) and why it was served.
+pub async fn stale(session: &mut Session, cached: &Cached, why: Stale) -> Result<()> {
+    let stale_for = cached.ttl_ms.unsigned_abs().div_ceil(1000).max(1);
+    let cache_status = match why {
+        Stale::IfError => format!("{CACHE_NAME}; fwd=stale; ttl=-{stale_for}; detail=stale-if-error"),
+        Stale::WhileRevalidate => format!("{CACHE_NAME}; hit; ttl=-{stale_for}; detail=stale-while-revalidate"),
+    };
+    from_cache(session, 200, cached, "STALE", cache_status).await
+}
+
+async fn from_cache(
+    session: &mut Session,
+    status: u16,
+    cached: &Cached,
+    x_cache: &'static str,
+    cache_status: String,
+) -> Result<()> {
     let mut header = ResponseHeader::build(status, Some(6))?;
     header.insert_header("Content-Type", JSON)?;
-    header.insert_header("Age", age.to_string())?;
-    header.insert_header("X-Cache", "HIT")?;
-    header.insert_header(
-        "Cache-Status",
-        format!("{CACHE_NAME}; hit; ttl={}", cached.ttl_left.as_secs()),
-    )?;
+    header.insert_header("Age", cached.age.as_secs().to_string())?;
+    header.insert_header("X-Cache", x_cache)?;
+    header.insert_header("Cache-Status", cache_status)?;
     send(session, header, cached.body.clone()).await
 }
 

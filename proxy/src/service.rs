@@ -29,11 +29,12 @@ use tracing::{debug, info, warn};
 
 use crate::cache::admission::{self, Admitted};
 use crate::cache::coalesce::{self, Answer, Flight, Flights, Followed, Role, SHARED_HEADERS};
-use crate::cache::store::{Lookup, Store};
+use crate::cache::store::{Cached, Lookup, Store};
 use crate::config::Config;
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::responses;
+use crate::refresh::Refresher;
+use crate::responses::{self, Stale};
 use crate::routes::{self, Route};
 
 /// How long a follower waits for its leader, beyond the upstream timeout.
@@ -50,6 +51,7 @@ pub struct RucProxy {
     store: Arc<Store>,
     flights: Arc<Flights>,
     health: Health,
+    refresher: Arc<Refresher>,
     /// Rotates over the scraper's addresses.
     next_scraper: AtomicUsize,
 }
@@ -58,9 +60,11 @@ pub struct RucProxy {
 pub struct Ctx {
     started: Instant,
     ruc: Option<Ruc>,
-    /// The `cache` label: `hit`, `miss`, `coalesced` or `none`.
+    /// The `cache` label: `hit`, `stale`, `miss`, `coalesced` or `none`.
     cache: &'static str,
     store_unavailable: bool,
+    /// A record past its freshness, served if the scraper fails.
+    stale: Option<Cached>,
     /// Set when this request leads a lookup to the scraper.
     flight: Option<Flight>,
     /// The scraper's answer, as it arrives.
@@ -78,11 +82,13 @@ struct UpstreamAnswer {
 impl RucProxy {
     pub fn new(config: Config, store: Arc<Store>) -> RucProxy {
         let health = Health::new(store.clone(), &config.scraper);
+        let refresher = Refresher::new(store.clone(), config.clone());
         RucProxy {
             config,
             store,
             flights: Arc::default(),
             health,
+            refresher,
             next_scraper: AtomicUsize::new(0),
         }
     }
@@ -98,6 +104,7 @@ impl ProxyHttp for RucProxy {
             ruc: None,
             cache: "none",
             store_unavailable: false,
+            stale: None,
             flight: None,
             upstream: None,
         }
@@ -169,8 +176,15 @@ impl ProxyHttp for RucProxy {
         response: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        let status = response.status.as_u16();
+        if status >= 500 && ctx.stale.is_some() {
+            // Nothing was sent yet: `fail_to_proxy` serves the stale record.
+            let mut error = Error::explain(ErrorType::HTTPStatus(status), "the scraper failed");
+            error.esource = ErrorSource::Upstream;
+            return Err(error);
+        }
         ctx.upstream = Some(UpstreamAnswer {
-            status: response.status.as_u16(),
+            status,
             headers: SHARED_HEADERS
                 .iter()
                 .filter_map(|&name| Some((name, response.headers.get(name)?.to_str().ok()?.to_string())))
@@ -216,6 +230,7 @@ impl ProxyHttp for RucProxy {
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
                 (504, "El servicio de consulta (scraper) no respondió a tiempo.")
             }
+            ErrorType::HTTPStatus(status) => (*status, "El servicio de consulta (scraper) falló."),
             _ => (502, "No se pudo obtener respuesta del servicio de consulta (scraper)."),
         };
         let ruc = ctx.ruc.map(|r| r.to_string()).unwrap_or_default();
@@ -224,13 +239,16 @@ impl ProxyHttp for RucProxy {
         if let Some(mut flight) = ctx.flight.take() {
             flight.land(Answer::json(status, body.clone()));
         }
-        let code = if session.response_written().is_none() {
-            match responses::json(session, status, &body).await {
+        let code = match (session.response_written(), ctx.stale.take()) {
+            (Some(_), _) => 0,
+            (None, Some(stale)) => match self.serve_stale(session, ctx, &stale, Stale::IfError).await {
+                Ok(_) => 200,
+                Err(_) => 0,
+            },
+            (None, None) => match responses::json(session, status, &body).await {
                 Ok(()) => status,
                 Err(_) => 0,
-            }
-        } else {
-            0
+            },
         };
         FailToProxy {
             error_code: code,
@@ -274,16 +292,23 @@ impl RucProxy {
                 Lookup::Hit(cached) => {
                     ctx.cache = "hit";
                     metrics.hits.inc();
-                    responses::hit(session, 200, &cached, self.store.ttl()).await?;
+                    responses::hit(session, 200, &cached).await?;
                     return Ok(true);
                 }
                 Lookup::NotFound(cached) => {
                     ctx.cache = "hit";
                     metrics.hits.inc();
                     metrics.not_found_hits.inc();
-                    responses::hit(session, 404, &cached, self.store.not_found_ttl()).await?;
+                    responses::hit(session, 404, &cached).await?;
                     return Ok(true);
                 }
+                Lookup::Stale(cached) if self.revalidates_in_background(&cached) => {
+                    if let Role::Leader(flight) = self.flights.join(ruc.as_str()) {
+                        self.refresher.start(ruc, flight);
+                    }
+                    return self.serve_stale(session, ctx, &cached, Stale::WhileRevalidate).await;
+                }
+                Lookup::Stale(cached) => ctx.stale = Some(cached),
                 Lookup::Miss => {}
                 Lookup::Unavailable => ctx.store_unavailable = true,
             }
@@ -298,6 +323,10 @@ impl RucProxy {
             };
             let wait = deadline.saturating_duration_since(Instant::now());
             match coalesce::follow(follower, wait).await {
+                Followed::Answer(answer) if answer.status >= 500 && ctx.stale.is_some() => {
+                    let stale = ctx.stale.take().expect("checked");
+                    return self.serve_stale(session, ctx, &stale, Stale::IfError).await;
+                }
                 Followed::Answer(answer) => {
                     ctx.cache = "coalesced";
                     metrics.coalesced.inc();
@@ -305,6 +334,10 @@ impl RucProxy {
                     return Ok(true);
                 }
                 Followed::Abandoned => continue,
+                Followed::TimedOut if ctx.stale.is_some() => {
+                    let stale = ctx.stale.take().expect("checked");
+                    return self.serve_stale(session, ctx, &stale, Stale::IfError).await;
+                }
                 Followed::TimedOut => {
                     let detail = "La consulta en curso para este RUC no terminó a tiempo.";
                     responses::error(session, 504, detail, ruc.as_str()).await?;
@@ -312,6 +345,20 @@ impl RucProxy {
                 }
             }
         }
+    }
+
+    /// Whether a stale record is still within `STALE_WHILE_REVALIDATE_SECONDS`.
+    fn revalidates_in_background(&self, stale: &Cached) -> bool {
+        let stale_for = stale.ttl_ms.unsigned_abs() as u128;
+        stale_for <= self.config.stale_while_revalidate.as_millis()
+    }
+
+    /// Answers with a record past its freshness (never counted as a hit).
+    async fn serve_stale(&self, session: &mut Session, ctx: &mut Ctx, stale: &Cached, why: Stale) -> Result<bool> {
+        ctx.cache = "stale";
+        Metrics::get().stale.inc();
+        responses::stale(session, stale, why).await?;
+        Ok(true)
     }
 
     /// The scraper's answer is complete: share it with the followers, and

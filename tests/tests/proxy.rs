@@ -36,7 +36,10 @@ async fn a_miss_is_stored_and_the_next_lookup_is_a_hit() {
     support::wait_until("the record is stored", || redis.get(&key(RUC)).is_some()).await;
     assert_eq!(redis.get(&key(RUC)).unwrap(), miss.body);
     let ttl = redis.ttl(&key(RUC));
-    assert!((604_790..=604_800).contains(&ttl), "TTL {ttl}");
+    assert!(
+        (1_209_590..=1_209_600).contains(&ttl),
+        "TTL {ttl}: 7 days fresh, 7 stale"
+    );
 
     let hit = proxy.lookup(RUC).await;
     assert_eq!(hit.status, 200);
@@ -77,12 +80,12 @@ async fn a_miss_is_stored_and_the_next_lookup_is_a_hit() {
 async fn age_counts_the_seconds_since_the_record_was_stored() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
-    // Stored 100 s ago: TTL left is the full TTL minus 100 s.
+    // Stored 100 s ago: TTL left is 7 + 7 days minus 100 s.
     redis::cmd("SET")
         .arg(key(RUC))
         .arg(record(RUC).to_string())
         .arg("EX")
-        .arg(604_700)
+        .arg(1_209_500)
         .query::<()>(&mut redis.connection().unwrap())
         .unwrap();
     let hit = proxy.lookup(RUC).await;
@@ -99,9 +102,11 @@ async fn age_counts_the_seconds_since_the_record_was_stored() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_record_deleted_or_expired_in_redis_stops_being_served_by_every_replica_within_a_second() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    // Without a stale window, an expired key is gone rather than stale.
+    let no_stale = [("STALE_IF_ERROR_SECONDS", "0")];
     let replicas = [
-        Proxy::start(&redis.url(), &stub.url(), &[]).await,
-        Proxy::start(&redis.url(), &stub.url(), &[]).await,
+        Proxy::start(&redis.url(), &stub.url(), &no_stale).await,
+        Proxy::start(&redis.url(), &stub.url(), &no_stale).await,
     ];
     let set = |px: Option<u64>| {
         let mut set = redis::cmd("SET");
@@ -153,6 +158,109 @@ async fn a_record_deleted_or_expired_in_redis_stops_being_served_by_every_replic
     for proxy in replicas {
         assert!(proxy.stop().await.success());
     }
+}
+
+/// A record stored 7 days and 1 hour... ago: past `CACHE_TTL_SECONDS`, an
+/// hour into its default 7-day stale window.
+fn store_stale_record(redis: &RedisServer) {
+    redis::cmd("SET")
+        .arg(key(RUC))
+        .arg(record(RUC).to_string())
+        .arg("EX")
+        .arg(604_800 - 3600)
+        .query::<()>(&mut redis.connection().unwrap())
+        .unwrap();
+}
+
+fn assert_stale(answer: &support::proxy::Answer, detail: &str) {
+    assert_eq!(
+        (answer.status, answer.header("x-cache")),
+        (200, "STALE"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.json(), record(RUC));
+    let cache_status = answer.header("cache-status");
+    assert!(
+        cache_status.contains("; ttl=-") && cache_status.ends_with(&format!("; detail={detail}")),
+        "{cache_status}"
+    );
+    assert!(answer.header("age").parse::<u64>().unwrap() >= 608_400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_record_is_refreshed_first_and_served_when_the_scraper_fails() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[("UPSTREAM_TIMEOUT_SECS", "1")]).await;
+
+    // The scraper answers: a normal miss, and the record is fresh again.
+    store_stale_record(&redis);
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
+    support::wait_until("the refreshed record is stored", || redis.ttl(&key(RUC)) > 1_209_000).await;
+
+    // The scraper fails with a 5xx, or does not answer in time: the stale
+    // record is served, and stays in Redis as it was.
+    for (reply, delay) in [
+        (Reply::Status(502, busy_body(RUC)), Duration::ZERO),
+        (Reply::Busy, Duration::ZERO),
+        (Reply::Record, Duration::from_secs(3)),
+    ] {
+        store_stale_record(&redis);
+        stub.reply(reply);
+        stub.delay(delay);
+        assert_stale(&proxy.lookup(RUC).await, "stale-if-error");
+        assert!(redis.ttl(&key(RUC)) <= 604_800 - 3600, "not overwritten");
+    }
+    assert_eq!(stub.lookups(), 4);
+    assert_eq!(proxy.metric("ruc_proxy_cache_stale_total").await, 3.0);
+    assert_eq!(
+        proxy.metric("ruc_proxy_cache_hits_total").await,
+        0.0,
+        "a stale serve is no hit"
+    );
+
+    // Concurrent lookups share the one failing scraper request; each gets
+    // the stale record.
+    stub.reply(Reply::Status(500, busy_body(RUC)));
+    stub.delay(Duration::from_millis(500));
+    let proxy = Arc::new(proxy);
+    for answer in concurrent_lookups(&proxy, 10).await {
+        assert_stale(&answer, "stale-if-error");
+    }
+    assert_eq!(stub.lookups(), 5);
+    Arc::into_inner(proxy).unwrap().stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_record_is_served_when_the_scraper_refuses_connections() {
+    let redis = RedisServer::start();
+    let proxy = Proxy::start(&redis.url(), &format!("http://127.0.0.1:{}", free_port()), &[]).await;
+    store_stale_record(&redis);
+    assert_stale(&proxy.lookup(RUC).await, "stale-if-error");
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn within_stale_while_revalidate_the_stale_record_is_served_at_once_and_refreshed_once() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let env = [("STALE_WHILE_REVALIDATE_SECONDS", "86400")];
+    let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &env).await);
+    stub.delay(Duration::from_secs(1));
+    store_stale_record(&redis);
+
+    for answer in concurrent_lookups(&proxy, 10).await {
+        assert_stale(&answer, "stale-while-revalidate");
+    }
+    support::wait_until("the record is refreshed", || redis.ttl(&key(RUC)) > 1_209_000).await;
+    assert_eq!(stub.lookups(), 1, "one background request");
+    assert_eq!(
+        proxy
+            .metric(r#"ruc_proxy_background_refreshes_total{outcome="stored"}"#)
+            .await,
+        1.0
+    );
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
+    Arc::into_inner(proxy).unwrap().stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

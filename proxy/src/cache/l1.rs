@@ -40,15 +40,12 @@ impl L1 {
 
     pub fn get(&self, ruc: &Ruc) -> Option<Cached> {
         let entry = self.entries.get(ruc).0.filter(|entry| entry.ruc == *ruc)?;
-        Some(Cached {
-            body: entry.cached.body,
-            ttl_left: entry.cached.ttl_left.saturating_sub(entry.read_started.elapsed()),
-        })
+        Some(entry.cached.aged(entry.read_started.elapsed()))
     }
 
     /// Keeps a record read from Redis by a read that began at `read_started`.
     pub fn fill(&self, ruc: &Ruc, cached: &Cached, read_started: Instant) {
-        let lifetime = self.ttl.min(cached.ttl_left).saturating_sub(read_started.elapsed());
+        let lifetime = self.ttl.min(cached.fresh_for()).saturating_sub(read_started.elapsed());
         let entry = Entry {
             ruc: *ruc,
             cached: cached.clone(),
@@ -68,10 +65,11 @@ mod tests {
         Ruc::parse("20131312955").unwrap()
     }
 
-    fn cached(ttl_left: Duration) -> Cached {
+    fn cached(fresh_for: Duration) -> Cached {
         Cached {
             body: Bytes::from_static(b"{}"),
-            ttl_left,
+            age: Duration::ZERO,
+            ttl_ms: fresh_for.as_millis() as i64,
         }
     }
 
@@ -82,7 +80,7 @@ mod tests {
         l1.fill(&ruc(), &cached(Duration::from_secs(100)), read_started);
         let served = l1.get(&ruc()).expect("filled 300 ms into a 1 s lifetime");
         assert_eq!(served.body, Bytes::from_static(b"{}"));
-        assert!(served.ttl_left <= Duration::from_millis(99_700));
+        assert!(served.ttl_ms <= 99_700 && served.age >= Duration::from_millis(300));
     }
 
     #[test]

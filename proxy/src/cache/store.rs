@@ -24,18 +24,37 @@ use super::key::{not_found_key, redis_key};
 use super::l1::L1;
 use crate::metrics::Metrics;
 
-/// A record found in Redis.
+/// An answer found in Redis.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cached {
     pub body: Bytes,
-    /// Time left before the key expires.
-    pub ttl_left: Duration,
+    /// Time since it was stored (`Age`).
+    pub age: Duration,
+    /// Freshness left in milliseconds; negative once stale (RFC 9211's
+    /// `ttl`, which may be negative too).
+    pub ttl_ms: i64,
+}
+
+impl Cached {
+    /// Freshness left, zero once stale.
+    pub fn fresh_for(&self) -> Duration {
+        Duration::from_millis(self.ttl_ms.max(0) as u64)
+    }
+
+    /// The same answer `elapsed` later.
+    pub fn aged(mut self, elapsed: Duration) -> Cached {
+        self.age += elapsed;
+        self.ttl_ms -= elapsed.as_millis() as i64;
+        self
+    }
 }
 
 /// The result of a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     Hit(Cached),
+    /// A record past its freshness, kept to be served when the scraper fails.
+    Stale(Cached),
     /// No record, but SUNAT recently said it has no such RUC: its 404 body.
     NotFound(Cached),
     Miss,
@@ -43,43 +62,41 @@ pub enum Lookup {
     Unavailable,
 }
 
+/// How long answers stay in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// A record is fresh this long (`CACHE_TTL_SECONDS`)…
+    pub fresh: Duration,
+    /// …then stays this much longer, stale (`STALE_IF_ERROR_SECONDS`).
+    pub stale: Duration,
+    /// SUNAT's "no such RUC" (`NEGATIVE_TTL_SECONDS`); zero: not kept.
+    pub not_found: Duration,
+}
+
 pub struct Store {
     client: redis::Client,
     connection: OnceLock<ConnectionManager>,
     timeout: Duration,
-    ttl: Duration,
-    /// Zero: "not found" answers are not kept.
-    not_found_ttl: Duration,
+    lifetimes: Lifetimes,
     /// Last health-check result; optimistic at start.
     up: AtomicBool,
     l1: Option<L1>,
 }
 
 impl Store {
-    pub fn new(
-        redis_url: &str,
-        timeout: Duration,
-        ttl: Duration,
-        not_found_ttl: Duration,
-        l1: Option<L1>,
-    ) -> redis::RedisResult<Store> {
+    pub fn new(redis_url: &str, timeout: Duration, lifetimes: Lifetimes, l1: Option<L1>) -> redis::RedisResult<Store> {
         Ok(Store {
             client: redis::Client::open(redis_url)?,
             connection: OnceLock::new(),
             timeout,
-            ttl,
-            not_found_ttl,
+            lifetimes,
             up: AtomicBool::new(true),
             l1,
         })
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
-    pub fn not_found_ttl(&self) -> Duration {
-        self.not_found_ttl
+    pub fn lifetimes(&self) -> Lifetimes {
+        self.lifetimes
     }
 
     pub fn is_up(&self) -> bool {
@@ -97,25 +114,32 @@ impl Store {
             return Lookup::Unavailable;
         }
         let read_started = Instant::now();
-        match self.read(redis_key(ruc), self.ttl).await {
-            Some(Some(cached)) => {
+        let Lifetimes {
+            fresh,
+            stale,
+            not_found,
+        } = self.lifetimes;
+        match self.read(redis_key(ruc), fresh, stale).await {
+            Some(Some(cached)) if cached.ttl_ms > 0 => {
                 if let Some(l1) = &self.l1 {
                     l1.fill(ruc, &cached, read_started);
                 }
                 Lookup::Hit(cached)
             }
-            Some(None) if self.not_found_ttl.is_zero() => Lookup::Miss,
-            Some(None) => match self.read(not_found_key(ruc), self.not_found_ttl).await {
-                Some(Some(cached)) => Lookup::NotFound(cached),
-                Some(None) => Lookup::Miss,
+            Some(Some(cached)) => Lookup::Stale(cached),
+            Some(None) if not_found.is_zero() => Lookup::Miss,
+            Some(None) => match self.read(not_found_key(ruc), not_found, Duration::ZERO).await {
+                Some(Some(cached)) if cached.ttl_ms > 0 => Lookup::NotFound(cached),
+                Some(_) => Lookup::Miss,
                 None => Lookup::Unavailable,
             },
             None => Lookup::Unavailable,
         }
     }
 
-    /// `GET` and `PTTL` of one key; `None` when Redis failed.
-    async fn read(&self, key: String, ttl: Duration) -> Option<Option<Cached>> {
+    /// `GET` and `PTTL` of a key stored for `fresh + stale`; `None` when
+    /// Redis failed.
+    async fn read(&self, key: String, fresh: Duration, stale: Duration) -> Option<Option<Cached>> {
         let (body, pttl) = self
             .bounded(|mut connection| async move {
                 redis::pipe()
@@ -125,20 +149,20 @@ impl Store {
                     .await
             })
             .await?;
-        Some(body.map(|body| Cached {
-            body: Bytes::from(body),
-            ttl_left: ttl_left(pttl, ttl),
-        }))
+        Some(body.map(|body| cached(Bytes::from(body), pttl, fresh, stale)))
     }
 
-    /// Stores a record; false when Redis is down or did not answer.
+    /// Stores a record, fresh then stale; false when Redis is down or did
+    /// not answer.
     pub async fn put(&self, ruc: &Ruc, body: Bytes) -> bool {
-        self.set(redis_key(ruc), body, self.ttl).await
+        let Lifetimes { fresh, stale, .. } = self.lifetimes;
+        self.set(redis_key(ruc), body, fresh + stale).await
     }
 
     /// Remembers SUNAT's "no such RUC" answer (when that is turned on).
     pub async fn put_not_found(&self, ruc: &Ruc, body: Bytes) -> bool {
-        !self.not_found_ttl.is_zero() && self.set(not_found_key(ruc), body, self.not_found_ttl).await
+        let ttl = self.lifetimes.not_found;
+        !ttl.is_zero() && self.set(not_found_key(ruc), body, ttl).await
     }
 
     /// `SET key body EX ttl`.
@@ -218,11 +242,35 @@ impl Store {
     }
 }
 
-/// The time left from a `PTTL` reply. A key without expiry (-1, e.g. set
-/// by hand) counts as just stored, with the full `ttl`.
-fn ttl_left(pttl: i64, ttl: Duration) -> Duration {
-    match pttl {
-        -1 => ttl,
-        pttl => Duration::from_millis(pttl.max(0) as u64),
+/// An answer read from a key stored for `fresh + stale`, with `pttl` (ms)
+/// left. A key without expiry (-1, e.g. set by hand) counts as just stored.
+fn cached(body: Bytes, pttl: i64, fresh: Duration, stale: Duration) -> Cached {
+    let stored_for = (fresh + stale).as_millis() as i64;
+    let left = if pttl == -1 { stored_for } else { pttl.max(0) };
+    Cached {
+        body,
+        age: Duration::from_millis((stored_for - left).max(0) as u64),
+        ttl_ms: left - stale.as_millis() as i64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn a_record_is_fresh_then_stale_within_its_redis_ttl() {
+        let fresh = cached(Bytes::new(), 10 * 86_400_000, 7 * DAY, 7 * DAY);
+        assert_eq!((fresh.age, fresh.ttl_ms), (4 * DAY, 3 * 86_400_000));
+        let stale = cached(Bytes::new(), 2 * 86_400_000, 7 * DAY, 7 * DAY);
+        assert_eq!((stale.age, stale.ttl_ms), (12 * DAY, -5 * 86_400_000));
+    }
+
+    #[test]
+    fn a_key_without_expiry_counts_as_just_stored() {
+        let cached = cached(Bytes::new(), -1, 7 * DAY, 7 * DAY);
+        assert_eq!((cached.age, cached.fresh_for()), (Duration::ZERO, 7 * DAY));
     }
 }
