@@ -1,5 +1,5 @@
 //! Start-up: settings, logs, and the Pingora server with its three services
-//! (the proxy, the metrics endpoint, the Redis health check). Pingora handles
+//! (the proxy, the metrics and admin listener, the Redis health check). Pingora handles
 //! the signals: SIGTERM stops accepting and drains for the grace period of
 //! `conf/proxy.yaml`.
 
@@ -11,8 +11,10 @@ use pingora::proxy::http_proxy_service;
 use pingora::server::configuration::Opt;
 use pingora::server::Server;
 use pingora::services::background::background_service;
+use pingora::services::listening::Service;
 use tracing::{error, info};
 
+use crate::admin::Admin;
 use crate::cache::l1::L1;
 use crate::cache::store::{Lifetimes, Store};
 use crate::config::Config;
@@ -53,11 +55,14 @@ pub fn main() -> ExitCode {
     };
     Metrics::get();
 
-    let mut proxy = http_proxy_service(&server.configuration, RucProxy::new(config.clone(), store.clone()));
+    let ruc_proxy = RucProxy::new(config.clone(), store.clone());
+    let (flights, refresher) = ruc_proxy.shared();
+    let admin = Admin::server(config.admin_token.clone(), store.clone(), flights, refresher);
+    let mut proxy = http_proxy_service(&server.configuration, ruc_proxy);
     proxy.add_listener(
         ListenerConfig::tcp(config.listen.to_string()).l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER_BYTES)),
     );
-    let mut metrics = pingora_prometheus::prometheus_http_service();
+    let mut metrics = Service::new("metrics and admin".to_string(), admin);
     metrics.add_tcp(&config.metrics_listen.to_string());
     let health_check = background_service("Redis health check", RedisHealthCheck(store));
     server.add_service(proxy);

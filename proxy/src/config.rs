@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use startup::{ConfigError, Env};
 
+use crate::admin::{AdminToken, MIN_TOKEN_LEN};
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `PROXY_LISTEN`, default `0.0.0.0:8000`.
@@ -39,6 +41,9 @@ pub struct Config {
     /// `NEGATIVE_TTL_SECONDS`, default 3600, 0 turns it off: how long
     /// SUNAT's "no such RUC" (a 404 from the scraper) is remembered.
     pub negative_ttl: Duration,
+    /// `ADMIN_TOKEN`, unset by default: the bearer token of the cache
+    /// operations on the admin listener, which do not exist without it.
+    pub admin_token: Option<AdminToken>,
     /// `L1_TTL_MS`, default 1000 (the most allowed), 0 turns the L1 off: how
     /// long a record read from Redis is served from memory.
     pub l1_ttl: Duration,
@@ -83,9 +88,20 @@ impl Config {
             stale_if_error,
             stale_while_revalidate: env.seconds("STALE_WHILE_REVALIDATE_SECONDS", 0, 0..=stale_if_error.as_secs())?,
             negative_ttl: env.seconds("NEGATIVE_TTL_SECONDS", 3600, 0..=604_800)?,
+            admin_token: admin_token(env.text("ADMIN_TOKEN"))?,
             l1_ttl: env.millis("L1_TTL_MS", 1000, 0..=1000)?,
             l1_capacity: env.number("L1_CAPACITY", 10_000, 0..=1_000_000)? as usize,
         })
+    }
+}
+
+fn admin_token(value: Option<String>) -> Result<Option<AdminToken>, ConfigError> {
+    match value {
+        Some(token) if token.len() < MIN_TOKEN_LEN => Err(ConfigError::new(
+            "ADMIN_TOKEN",
+            format!("too short: use at least {MIN_TOKEN_LEN} characters"),
+        )),
+        token => Ok(token.map(AdminToken::new)),
     }
 }
 
@@ -137,6 +153,7 @@ mod tests {
         assert_eq!(config.stale_if_error, Duration::from_secs(604_800));
         assert_eq!(config.stale_while_revalidate, Duration::ZERO);
         assert_eq!(config.negative_ttl, Duration::from_secs(3600));
+        assert_eq!(config.admin_token, None);
         assert_eq!(config.l1_ttl, Duration::from_secs(1));
         assert_eq!(config.l1_capacity, 10_000);
     }
@@ -156,6 +173,7 @@ mod tests {
             ("STALE_IF_ERROR_SECONDS", "-1"),
             ("STALE_WHILE_REVALIDATE_SECONDS", "604801"),
             ("NEGATIVE_TTL_SECONDS", "604801"),
+            ("ADMIN_TOKEN", "short"),
             ("L1_TTL_MS", "1001"),
             ("L1_CAPACITY", "many"),
         ] {

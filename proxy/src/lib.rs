@@ -12,9 +12,10 @@
 //!
 //! Reading order: [`app`] (start-up) → [`service`] (the Pingora hooks, top to
 //! bottom) → [`cache`] (Redis key, store, admission, coalescing) →
-//! [`refresh`] (stale-while-revalidate) → [`responses`], [`routes`],
-//! [`health`], [`metrics`], [`config`].
+//! [`refresh`] (stale-while-revalidate) → [`admin`] (metrics, purge and
+//! refresh) → [`responses`], [`routes`], [`health`], [`metrics`], [`config`].
 
+pub mod admin;
 pub mod app;
 pub mod cache;
 pub mod config;

@@ -16,6 +16,7 @@ pub struct Metrics {
     pub not_found_hits: IntCounter,
     pub stale: IntCounter,
     pub refreshes: IntCounterVec,
+    pub admin: IntCounterVec,
     pub misses: IntCounter,
     pub coalesced: IntCounter,
     requests: IntCounterVec,
@@ -68,6 +69,12 @@ impl Metrics {
                 &["outcome"]
             )
             .unwrap(),
+            admin: register_int_counter_vec!(
+                "ruc_proxy_admin_requests_total",
+                "Cache operations on the admin listener, by result",
+                &["result"]
+            )
+            .unwrap(),
             l1_hits: register_int_counter!(
                 "ruc_proxy_cache_l1_hits_total",
                 "Hits answered from the in-process copy of records read from Redis in the last second"
@@ -118,6 +125,9 @@ impl Metrics {
         };
         for outcome in ["stored", "not_stored", "failed"] {
             metrics.refreshes.with_label_values(&[outcome]);
+        }
+        for result in ["purged", "refresh", "unauthorized"] {
+            metrics.admin.with_label_values(&[result]);
         }
         metrics.requests_by_status = STATUSES
             .iter()

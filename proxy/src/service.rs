@@ -80,6 +80,12 @@ struct UpstreamAnswer {
 }
 
 impl RucProxy {
+    /// What the admin listener shares with the proxy: the lookups in
+    /// flight and the background refresher.
+    pub fn shared(&self) -> (Arc<Flights>, Arc<Refresher>) {
+        (self.flights.clone(), self.refresher.clone())
+    }
+
     pub fn new(config: Config, store: Arc<Store>) -> RucProxy {
         let health = Health::new(store.clone(), &config.scraper);
         let refresher = Refresher::new(store.clone(), config.clone());

@@ -43,6 +43,10 @@ impl L1 {
         Some(entry.cached.aged(entry.read_started.elapsed()))
     }
 
+    pub fn forget(&self, ruc: &Ruc) {
+        self.entries.remove(ruc);
+    }
+
     /// Keeps a record read from Redis by a read that began at `read_started`.
     pub fn fill(&self, ruc: &Ruc, cached: &Cached, read_started: Instant) {
         let lifetime = self.ttl.min(cached.fresh_for()).saturating_sub(read_started.elapsed());

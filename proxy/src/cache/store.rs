@@ -165,6 +165,19 @@ impl Store {
         !ttl.is_zero() && self.set(not_found_key(ruc), body, ttl).await
     }
 
+    /// Deletes the record and the remembered "not found" (and this
+    /// process's L1 copy); how many keys existed, `None` when Redis failed.
+    pub async fn purge(&self, ruc: &Ruc) -> Option<u64> {
+        if let Some(l1) = &self.l1 {
+            l1.forget(ruc);
+        }
+        let keys = [redis_key(ruc), not_found_key(ruc)];
+        self.bounded(
+            |mut connection| async move { redis::cmd("DEL").arg(&keys).query_async::<u64>(&mut connection).await },
+        )
+        .await
+    }
+
     /// `SET key body EX ttl`.
     async fn set(&self, key: String, body: Bytes, ttl: Duration) -> bool {
         if !self.is_up() {

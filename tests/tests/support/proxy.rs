@@ -104,6 +104,21 @@ impl Proxy {
         self.get(&format!("/obtener-ruc/{ruc}")).await
     }
 
+    /// A request to the admin listener (`METRICS_LISTEN`), with a bearer
+    /// token when given.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> Answer {
+        let mut request = self.http.request(method, format!("{}{path}", self.metrics_base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the admin listener answers");
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("a whole body"),
+        }
+    }
+
     /// One sample of the metrics endpoint.
     pub async fn metric(&self, name: &str) -> f64 {
         let page = self

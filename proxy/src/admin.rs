@@ -1,0 +1,199 @@
+//! The admin listener (`METRICS_LISTEN`, never the main one): Prometheus
+//! metrics on any path, and, once `ADMIN_TOKEN` is set, two cache
+//! operations for operators:
+//!
+//! - `DELETE /cache/<ruc>`: forgets the record and the remembered "not
+//!   found" (other replicas stop serving it within the L1's second);
+//! - `POST /cache/<ruc>/refresh`: fetches a fresh record in the background
+//!   while the current one keeps being served.
+//!
+//! Both need `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant
+//! time; a missing or wrong token gets 401 and a log line. Without
+//! `ADMIN_TOKEN` the routes do not exist (404).
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{Method, Response};
+use pingora::apps::http_app::{HttpServer, ServeHttp};
+use pingora::modules::http::compression::ResponseCompressionBuilder;
+use pingora::protocols::http::ServerSession;
+use pingora_prometheus::PrometheusHttpApp;
+use ruc_contract::{ErrorBody, Ruc};
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+use tracing::{info, warn};
+
+use crate::cache::coalesce::{Flights, Role};
+use crate::cache::store::Store;
+use crate::metrics::Metrics;
+use crate::refresh::Refresher;
+
+/// The shortest `ADMIN_TOKEN` accepted.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// `ADMIN_TOKEN`; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    pub fn new(token: String) -> AdminToken {
+        AdminToken(token)
+    }
+
+    /// Whether an `Authorization` header value carries this token.
+    fn authorizes(&self, authorization: Option<&[u8]>) -> bool {
+        let presented = authorization
+            .and_then(|value| value.strip_prefix(b"Bearer "))
+            .unwrap_or_default();
+        presented.ct_eq(self.0.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+pub struct Admin {
+    token: Option<AdminToken>,
+    store: Arc<Store>,
+    flights: Arc<Flights>,
+    refresher: Arc<Refresher>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Purge,
+    Refresh,
+}
+
+impl Admin {
+    /// The HTTP app of the admin listener, gzip for the metrics as before.
+    pub fn server(
+        token: Option<AdminToken>,
+        store: Arc<Store>,
+        flights: Arc<Flights>,
+        refresher: Arc<Refresher>,
+    ) -> HttpServer<Admin> {
+        let mut server = HttpServer::new_app(Admin {
+            token,
+            store,
+            flights,
+            refresher,
+        });
+        server.add_module(ResponseCompressionBuilder::enable(7));
+        server
+    }
+
+    async fn cache_operation(&self, session: &ServerSession, token: &AdminToken, path: &str) -> Response<Vec<u8>> {
+        let request = session.req_header();
+        let (action, text) = match (&request.method, path.strip_suffix("/refresh")) {
+            (&Method::POST, Some(text)) => (Action::Refresh, text),
+            (&Method::DELETE, None) => (Action::Purge, path),
+            _ => {
+                return answer(
+                    405,
+                    json!({"message": "Method Not Allowed", "detail": "DELETE /cache/<ruc> o POST /cache/<ruc>/refresh"}),
+                )
+            }
+        };
+        let authorization = request.headers.get("Authorization").map(|value| value.as_bytes());
+        if !token.authorizes(authorization) {
+            Metrics::get().admin.with_label_values(&["unauthorized"]).inc();
+            warn!(?action, client = ?session.client_addr(), "admin request without a valid token");
+            let mut response = answer(
+                401,
+                json!({"message": "Unauthorized", "detail": "Authorization: Bearer <ADMIN_TOKEN>"}),
+            );
+            response
+                .headers_mut()
+                .insert("WWW-Authenticate", http::HeaderValue::from_static("Bearer"));
+            return response;
+        }
+        let ruc = match Ruc::parse(text) {
+            Ok(ruc) => ruc,
+            Err(invalid) => return answer(400, json!(ErrorBody::new(invalid.detail(), text))),
+        };
+        match action {
+            Action::Purge => self.purge(ruc).await,
+            Action::Refresh => self.refresh(ruc),
+        }
+    }
+
+    async fn purge(&self, ruc: Ruc) -> Response<Vec<u8>> {
+        let Some(deleted) = self.store.purge(&ruc).await else {
+            return answer(503, json!(ErrorBody::new("Redis no respondió.", ruc.as_str())));
+        };
+        Metrics::get().admin.with_label_values(&["purged"]).inc();
+        info!(%ruc, deleted, "cache entries purged");
+        answer(200, json!({"ruc": ruc.as_str(), "deleted": deleted}))
+    }
+
+    fn refresh(&self, ruc: Ruc) -> Response<Vec<u8>> {
+        let refresh = match self.flights.join(ruc.as_str()) {
+            Role::Leader(flight) => {
+                self.refresher.start(ruc, flight);
+                "started"
+            }
+            Role::Follower(_) => "already_running",
+        };
+        Metrics::get().admin.with_label_values(&["refresh"]).inc();
+        info!(%ruc, refresh, "refresh requested");
+        answer(202, json!({"ruc": ruc.as_str(), "refresh": refresh}))
+    }
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let path = session.req_header().uri.path().to_string();
+        match (path.strip_prefix("/cache/"), &self.token) {
+            (None, _) => PrometheusHttpApp.response(session).await,
+            (Some(_), None) => answer(
+                404,
+                json!({"message": "Not Found", "detail": "ADMIN_TOKEN no está configurado"}),
+            ),
+            (Some(rest), Some(token)) => self.cache_operation(session, token, rest).await,
+        }
+    }
+}
+
+fn answer(status: u16, body: Value) -> Response<Vec<u8>> {
+    let body = body.to_string().into_bytes();
+    Response::builder()
+        .status(status)
+        .header("Content-Type", "application/json")
+        .header("Content-Length", body.len())
+        .body(body)
+        .expect("a valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_bearer_token_authorizes() {
+        let token = AdminToken::new("s3cret-token-0123456789".into());
+        assert!(token.authorizes(Some(b"Bearer s3cret-token-0123456789")));
+        for presented in [
+            None,
+            Some(&b""[..]),
+            Some(b"s3cret-token-0123456789"),
+            Some(b"Bearer s3cret-token-012345678"),
+            Some(b"Bearer s3cret-token-01234567890"),
+            Some(b"Basic s3cret-token-0123456789"),
+        ] {
+            assert!(!token.authorizes(presented), "{presented:?}");
+        }
+    }
+
+    #[test]
+    fn the_token_is_never_printed() {
+        let token = AdminToken::new("s3cret-token-0123456789".into());
+        assert!(!format!("{token:?}").contains("s3cret"));
+    }
+}

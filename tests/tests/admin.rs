@@ -1,0 +1,129 @@
+//! The cache operations on the admin listener (`METRICS_LISTEN`): purge and
+//! background refresh behind `ADMIN_TOKEN`, with the real proxy, a real
+//! `redis-server` and a counting stub of the scraper.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::Method;
+use support::proxy::Proxy;
+use support::redis::RedisServer;
+use support::stub::{record, StubScraper};
+
+const RUC: &str = "20131312955";
+const TOKEN: &str = "admin-token-for-tests-0123";
+
+fn store(redis: &RedisServer, key: &str, value: &str) {
+    redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .query::<()>(&mut redis.connection().unwrap())
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_admin_token_there_are_no_cache_operations_and_metrics_still_work() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    store(&redis, &format!("sunat:ruc:{RUC}"), &record(RUC).to_string());
+    let purge = proxy.admin(Method::DELETE, &format!("/cache/{RUC}"), Some(TOKEN)).await;
+    assert_eq!(purge.status, 404);
+    assert!(redis.get(&format!("sunat:ruc:{RUC}")).is_some());
+    assert!(proxy.metrics_page().await.contains("ruc_proxy_requests_total"));
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_or_wrong_token_is_refused_and_changes_nothing() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[("ADMIN_TOKEN", TOKEN)]).await;
+    store(&redis, &format!("sunat:ruc:{RUC}"), &record(RUC).to_string());
+    for (method, path) in [
+        (Method::DELETE, format!("/cache/{RUC}")),
+        (Method::POST, format!("/cache/{RUC}/refresh")),
+    ] {
+        for token in [None, Some("wrong-token-0123456789"), Some(&TOKEN[1..])] {
+            let answer = proxy.admin(method.clone(), &path, token).await;
+            assert_eq!(
+                (answer.status, answer.header("www-authenticate")),
+                (401, "Bearer"),
+                "{path} {token:?}"
+            );
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(stub.lookups(), 0, "no refresh ran");
+    assert!(redis.get(&format!("sunat:ruc:{RUC}")).is_some(), "nothing purged");
+    assert_eq!(
+        proxy
+            .metric(r#"ruc_proxy_admin_requests_total{result="unauthorized"}"#)
+            .await,
+        6.0
+    );
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purge_removes_the_record_and_the_remembered_not_found() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[("ADMIN_TOKEN", TOKEN)]).await;
+    store(&redis, &format!("sunat:ruc:{RUC}"), &record(RUC).to_string());
+    store(&redis, &format!("sunat:notfound:{RUC}"), "{}");
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
+
+    let purge = proxy.admin(Method::DELETE, &format!("/cache/{RUC}"), Some(TOKEN)).await;
+    assert_eq!(purge.status, 200, "{}", purge.body);
+    assert_eq!(purge.json()["deleted"], 2);
+    assert_eq!(redis.keys(), Vec::<String>::new());
+    assert_eq!(
+        proxy.lookup(RUC).await.header("x-cache"),
+        "MISS",
+        "read from SUNAT again"
+    );
+    assert_eq!(stub.lookups(), 1);
+
+    let invalid = proxy.admin(Method::DELETE, "/cache/12345", Some(TOKEN)).await;
+    assert_eq!(invalid.status, 400);
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refresh_fetches_in_the_background_while_the_current_record_is_served() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[("ADMIN_TOKEN", TOKEN)]).await;
+    let mut old = record(RUC);
+    old["razonSocial"] = "NOMBRE ANTERIOR".into();
+    store(&redis, &format!("sunat:ruc:{RUC}"), &old.to_string());
+    stub.delay(Duration::from_secs(1));
+
+    let refresh = proxy
+        .admin(Method::POST, &format!("/cache/{RUC}/refresh"), Some(TOKEN))
+        .await;
+    assert_eq!(
+        (refresh.status, refresh.json()["refresh"].as_str()),
+        (202, Some("started"))
+    );
+    let during = proxy.lookup(RUC).await;
+    assert_eq!((during.header("x-cache"), during.json()), ("HIT", old.clone()));
+
+    support::wait_until("the refreshed record is stored", || {
+        redis.get(&format!("sunat:ruc:{RUC}")) == Some(record(RUC).to_string())
+    })
+    .await;
+    assert_eq!(stub.lookups(), 1);
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_main_listener_never_exposes_cache_operations() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[("ADMIN_TOKEN", TOKEN)]).await;
+    store(&redis, &format!("sunat:ruc:{RUC}"), &record(RUC).to_string());
+    for method in [Method::DELETE, Method::POST] {
+        let answer = proxy.send(method, &format!("/cache/{RUC}")).await;
+        assert_eq!(answer.status, 404);
+    }
+    assert!(redis.get(&format!("sunat:ruc:{RUC}")).is_some());
+    assert!(proxy.stop().await.success());
+}
