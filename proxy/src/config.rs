@@ -30,6 +30,17 @@ pub struct Config {
     /// `CACHE_MAX_BODY_BYTES`, default 65536: larger answers are passed
     /// through but never stored.
     pub max_body_bytes: usize,
+    /// `UPSTREAM_MAX_INFLIGHT`, default 2: lookups sent to the scraper at
+    /// once by this proxy.
+    pub upstream_max_in_flight: usize,
+    /// `UPSTREAM_QUEUE_TIMEOUT_SECS`, default 10: how long a lookup waits
+    /// for one of those slots before a 503 (or the stale record).
+    pub upstream_queue_timeout: Duration,
+    /// `BREAKER_FAILURES`, default 5, 0 turns the breaker off: failed
+    /// lookups in a row that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// `BREAKER_OPEN_SECS`, default 30: how long it stays open.
+    pub breaker_open: Duration,
     /// `STALE_IF_ERROR_SECONDS`, default 604800 (7 days): how long a record
     /// stays in Redis after `CACHE_TTL_SECONDS`, stale, to be served when
     /// the scraper fails.
@@ -85,6 +96,10 @@ impl Config {
             redis_timeout: env.millis("REDIS_TIMEOUT_MS", 100, 1..=10_000)?,
             upstream_timeout: env.seconds("UPSTREAM_TIMEOUT_SECS", 50, 1..=600)?,
             max_body_bytes: env.number("CACHE_MAX_BODY_BYTES", 65_536, 256..=16_777_216)? as usize,
+            upstream_max_in_flight: env.number("UPSTREAM_MAX_INFLIGHT", 2, 1..=1000)? as usize,
+            upstream_queue_timeout: env.seconds("UPSTREAM_QUEUE_TIMEOUT_SECS", 10, 1..=600)?,
+            breaker_failures: env.number("BREAKER_FAILURES", 5, 0..=1000)? as u32,
+            breaker_open: env.seconds("BREAKER_OPEN_SECS", 30, 1..=3600)?,
             stale_if_error,
             stale_while_revalidate: env.seconds("STALE_WHILE_REVALIDATE_SECONDS", 0, 0..=stale_if_error.as_secs())?,
             negative_ttl: env.seconds("NEGATIVE_TTL_SECONDS", 3600, 0..=604_800)?,
@@ -150,6 +165,10 @@ mod tests {
         assert_eq!(config.redis_timeout, Duration::from_millis(100));
         assert_eq!(config.upstream_timeout, Duration::from_secs(50));
         assert_eq!(config.max_body_bytes, 65_536);
+        assert_eq!(config.upstream_max_in_flight, 2);
+        assert_eq!(config.upstream_queue_timeout, Duration::from_secs(10));
+        assert_eq!(config.breaker_failures, 5);
+        assert_eq!(config.breaker_open, Duration::from_secs(30));
         assert_eq!(config.stale_if_error, Duration::from_secs(604_800));
         assert_eq!(config.stale_while_revalidate, Duration::ZERO);
         assert_eq!(config.negative_ttl, Duration::from_secs(3600));
@@ -170,6 +189,10 @@ mod tests {
             ("REDIS_TIMEOUT_MS", "fast"),
             ("UPSTREAM_TIMEOUT_SECS", "-5"),
             ("CACHE_MAX_BODY_BYTES", "10"),
+            ("UPSTREAM_MAX_INFLIGHT", "0"),
+            ("UPSTREAM_QUEUE_TIMEOUT_SECS", "0"),
+            ("BREAKER_FAILURES", "many"),
+            ("BREAKER_OPEN_SECS", "0"),
             ("STALE_IF_ERROR_SECONDS", "-1"),
             ("STALE_WHILE_REVALIDATE_SECONDS", "604801"),
             ("NEGATIVE_TTL_SECONDS", "604801"),

@@ -12,6 +12,7 @@
 //!
 //! Reading order: [`app`] (start-up) → [`service`] (the Pingora hooks, top to
 //! bottom) → [`cache`] (Redis key, store, admission, coalescing) →
+//! [`upstream`] (slots and circuit breaker toward the scraper) →
 //! [`refresh`] (stale-while-revalidate) → [`admin`] (metrics, purge and
 //! refresh) → [`responses`], [`routes`], [`health`], [`metrics`], [`config`].
 
@@ -25,3 +26,4 @@ pub mod refresh;
 pub mod responses;
 pub mod routes;
 pub mod service;
+pub mod upstream;

@@ -17,6 +17,10 @@ pub struct Metrics {
     pub stale: IntCounter,
     pub refreshes: IntCounterVec,
     pub admin: IntCounterVec,
+    pub upstream_waiting: IntGauge,
+    pub upstream_refused: IntCounterVec,
+    pub breaker_state: IntGauge,
+    pub breaker_opened: IntCounter,
     pub misses: IntCounter,
     pub coalesced: IntCounter,
     requests: IntCounterVec,
@@ -75,6 +79,27 @@ impl Metrics {
                 &["result"]
             )
             .unwrap(),
+            upstream_waiting: register_int_gauge!(
+                "ruc_proxy_upstream_waiting",
+                "Lookups waiting for one of the UPSTREAM_MAX_INFLIGHT slots toward the scraper"
+            )
+            .unwrap(),
+            upstream_refused: register_int_counter_vec!(
+                "ruc_proxy_upstream_refused_total",
+                "Lookups not sent to the scraper, by reason (breaker-open, upstream-queue-full)",
+                &["reason"]
+            )
+            .unwrap(),
+            breaker_state: register_int_gauge!(
+                "ruc_proxy_breaker_state",
+                "The circuit breaker toward the scraper: 0 closed, 1 open, 2 half-open (one probe out)"
+            )
+            .unwrap(),
+            breaker_opened: register_int_counter!(
+                "ruc_proxy_breaker_opened_total",
+                "Times the circuit breaker opened after consecutive scraper failures"
+            )
+            .unwrap(),
             l1_hits: register_int_counter!(
                 "ruc_proxy_cache_l1_hits_total",
                 "Hits answered from the in-process copy of records read from Redis in the last second"
@@ -125,6 +150,9 @@ impl Metrics {
         };
         for outcome in ["stored", "not_stored", "failed"] {
             metrics.refreshes.with_label_values(&[outcome]);
+        }
+        for reason in ["breaker-open", "upstream-queue-full"] {
+            metrics.upstream_refused.with_label_values(&[reason]);
         }
         for result in ["purged", "refresh", "unauthorized"] {
             metrics.admin.with_label_values(&[result]);

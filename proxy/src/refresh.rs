@@ -2,7 +2,8 @@
 //! client already got the stale record; one request to the scraper, outside
 //! any client's request, fetches the current one and stores it when it is a
 //! complete record. It holds the RUC's flight, so concurrent misses of that
-//! RUC wait for it instead of asking SUNAT again.
+//! RUC wait for it instead of asking SUNAT again, and it passes the same
+//! guard (slots, circuit breaker) as every other lookup.
 
 use std::sync::Arc;
 
@@ -18,17 +19,20 @@ use crate::cache::coalesce::{Answer, Flight};
 use crate::cache::store::Store;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::upstream::Guard;
 
 pub struct Refresher {
     store: Arc<Store>,
+    guard: Arc<Guard>,
     config: Config,
     http: Client<HttpConnector, Empty<Bytes>>,
 }
 
 impl Refresher {
-    pub fn new(store: Arc<Store>, config: Config) -> Arc<Refresher> {
+    pub fn new(store: Arc<Store>, guard: Arc<Guard>, config: Config) -> Arc<Refresher> {
         Arc::new(Refresher {
             store,
+            guard,
             config,
             http: Client::builder(TokioExecutor::new()).build_http(),
         })
@@ -41,11 +45,19 @@ impl Refresher {
     }
 
     async fn refresh(&self, ruc: Ruc, mut flight: Flight) {
-        let (status, body) = match self.fetch(&ruc).await {
+        let fetched = match self.guard.admit().await {
+            Ok(pass) => {
+                let fetched = self.fetch(&ruc).await;
+                pass.finish(matches!(fetched, Ok((status, _)) if status < 500));
+                fetched
+            }
+            Err(refusal) => Err(format!("not sent to the scraper ({})", refusal.reason())),
+        };
+        let (status, body) = match fetched {
             Ok(answer) => answer,
             Err(error) => {
                 Metrics::get().refreshes.with_label_values(&["failed"]).inc();
-                warn!(%ruc, error, "background refresh failed; the stale record stays");
+                warn!(%ruc, error, "background refresh failed; the current record stays");
                 return;
             }
         };

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::cache::coalesce::Answer;
 use crate::cache::store::Cached;
+use crate::upstream::Refusal;
 
 /// This cache's name in `Cache-Status`.
 const CACHE_NAME: &str = "ruc-proxy";
@@ -76,6 +77,31 @@ pub async fn shared(session: &mut Session, answer: &Answer) -> Result<()> {
         format!("{CACHE_NAME}; fwd=miss; fwd-status={}; collapsed", answer.status),
     )?;
     send(session, header, answer.body.clone()).await
+}
+
+/// The scraper was not asked: its breaker is open or no slot became free.
+pub async fn refused(session: &mut Session, refusal: Refusal, ruc: &str) -> Result<()> {
+    let answer = refused_answer(refusal, ruc);
+    let mut header = ResponseHeader::build(answer.status, Some(5))?;
+    for (name, value) in &answer.headers {
+        header.insert_header(*name, value.as_str())?;
+    }
+    header.insert_header("X-Cache", "MISS")?;
+    header.insert_header("Cache-Status", format!("{CACHE_NAME}; detail={}", refusal.reason()))?;
+    send(session, header, answer.body).await
+}
+
+/// The 503 of a refusal, also shared with the lookups that waited for it.
+pub fn refused_answer(refusal: Refusal, ruc: &str) -> Answer {
+    let detail = match refusal {
+        Refusal::BreakerOpen(_) => "El servicio de consulta falló varias veces seguidas; se reintentará en breve.",
+        Refusal::QueueFull => "Hay demasiadas consultas en curso; intente de nuevo en unos segundos.",
+    };
+    let mut answer = Answer::json(503, error_body(detail, ruc));
+    answer
+        .headers
+        .push(("Retry-After", refusal.retry_after_secs().to_string()));
+    answer
 }
 
 /// Marks an answer coming from the scraper.

@@ -36,8 +36,10 @@ use crate::metrics::Metrics;
 use crate::refresh::Refresher;
 use crate::responses::{self, Stale};
 use crate::routes::{self, Route};
+use crate::upstream::{Guard, Pass};
 
-/// How long a follower waits for its leader, beyond the upstream timeout.
+/// How long a follower waits for its leader, beyond the leader's queue wait
+/// and upstream timeout.
 const FOLLOW_MARGIN: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -51,6 +53,7 @@ pub struct RucProxy {
     store: Arc<Store>,
     flights: Arc<Flights>,
     health: Health,
+    guard: Arc<Guard>,
     refresher: Arc<Refresher>,
     /// Rotates over the scraper's addresses.
     next_scraper: AtomicUsize,
@@ -67,6 +70,8 @@ pub struct Ctx {
     stale: Option<Cached>,
     /// Set when this request leads a lookup to the scraper.
     flight: Option<Flight>,
+    /// Its leave from the guard, told the outcome when the scraper answers.
+    pass: Option<Pass>,
     /// The scraper's answer, as it arrives.
     upstream: Option<UpstreamAnswer>,
 }
@@ -88,12 +93,19 @@ impl RucProxy {
 
     pub fn new(config: Config, store: Arc<Store>) -> RucProxy {
         let health = Health::new(store.clone(), &config.scraper);
-        let refresher = Refresher::new(store.clone(), config.clone());
+        let guard = Arc::new(Guard::new(
+            config.upstream_max_in_flight,
+            config.upstream_queue_timeout,
+            config.breaker_failures,
+            config.breaker_open,
+        ));
+        let refresher = Refresher::new(store.clone(), guard.clone(), config.clone());
         RucProxy {
             config,
             store,
             flights: Arc::default(),
             health,
+            guard,
             refresher,
             next_scraper: AtomicUsize::new(0),
         }
@@ -112,6 +124,7 @@ impl ProxyHttp for RucProxy {
             store_unavailable: false,
             stale: None,
             flight: None,
+            pass: None,
             upstream: None,
         }
     }
@@ -232,6 +245,9 @@ impl ProxyHttp for RucProxy {
             };
         }
         Metrics::get().upstream_errors.inc();
+        if let Some(pass) = ctx.pass.take() {
+            pass.finish(false);
+        }
         let (status, detail) = match error.etype() {
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
                 (504, "El servicio de consulta (scraper) no respondió a tiempo.")
@@ -292,7 +308,8 @@ impl RucProxy {
     async fn lookup(&self, session: &mut Session, ctx: &mut Ctx, ruc: Ruc) -> Result<bool> {
         ctx.ruc = Some(ruc);
         let metrics = Metrics::get();
-        let deadline = Instant::now() + self.config.upstream_timeout + FOLLOW_MARGIN;
+        let deadline =
+            Instant::now() + self.config.upstream_queue_timeout + self.config.upstream_timeout + FOLLOW_MARGIN;
         loop {
             match self.store.get(&ruc).await {
                 Lookup::Hit(cached) => {
@@ -319,12 +336,7 @@ impl RucProxy {
                 Lookup::Unavailable => ctx.store_unavailable = true,
             }
             let follower = match self.flights.join(ruc.as_str()) {
-                Role::Leader(flight) => {
-                    ctx.flight = Some(flight);
-                    ctx.cache = "miss";
-                    metrics.misses.inc();
-                    return Ok(false);
-                }
+                Role::Leader(flight) => return self.lead(session, ctx, ruc, flight).await,
                 Role::Follower(follower) => follower,
             };
             let wait = deadline.saturating_duration_since(Instant::now());
@@ -353,6 +365,30 @@ impl RucProxy {
         }
     }
 
+    /// This request leads the lookup of `ruc`: to the scraper (`Ok(false)`)
+    /// when the guard lets it, otherwise a 503 (or the stale record) for it
+    /// and its followers.
+    async fn lead(&self, session: &mut Session, ctx: &mut Ctx, ruc: Ruc, mut flight: Flight) -> Result<bool> {
+        match self.guard.admit().await {
+            Ok(pass) => {
+                ctx.pass = Some(pass);
+                ctx.flight = Some(flight);
+                ctx.cache = "miss";
+                Metrics::get().misses.inc();
+                Ok(false)
+            }
+            Err(refusal) => {
+                warn!(%ruc, reason = refusal.reason(), "lookup not sent to the scraper");
+                flight.land(responses::refused_answer(refusal, ruc.as_str()));
+                if let Some(stale) = ctx.stale.take() {
+                    return self.serve_stale(session, ctx, &stale, Stale::IfError).await;
+                }
+                responses::refused(session, refusal, ruc.as_str()).await?;
+                Ok(true)
+            }
+        }
+    }
+
     /// Whether a stale record is still within `STALE_WHILE_REVALIDATE_SECONDS`.
     fn revalidates_in_background(&self, stale: &Cached) -> bool {
         let stale_for = stale.ttl_ms.unsigned_abs() as u128;
@@ -375,6 +411,9 @@ impl RucProxy {
         let (Some(mut flight), Some(upstream), Some(ruc)) = (ctx.flight.take(), ctx.upstream.take(), ctx.ruc) else {
             return;
         };
+        if let Some(pass) = ctx.pass.take() {
+            pass.finish(upstream.status < 500);
+        }
         if upstream.too_large {
             let body = responses::error_body("La respuesta del scraper es demasiado grande.", ruc.as_str());
             flight.land(Answer::json(502, body));

@@ -224,7 +224,7 @@ async fn a_stale_record_is_refreshed_first_and_served_when_the_scraper_fails() {
     stub.reply(Reply::Status(500, busy_body(RUC)));
     stub.delay(Duration::from_millis(500));
     let proxy = Arc::new(proxy);
-    for answer in concurrent_lookups(&proxy, 10).await {
+    for answer in concurrent_lookups(&proxy, same_ruc(10)).await {
         assert_stale(&answer, "stale-if-error");
     }
     assert_eq!(stub.lookups(), 5);
@@ -248,7 +248,7 @@ async fn within_stale_while_revalidate_the_stale_record_is_served_at_once_and_re
     stub.delay(Duration::from_secs(1));
     store_stale_record(&redis);
 
-    for answer in concurrent_lookups(&proxy, 10).await {
+    for answer in concurrent_lookups(&proxy, same_ruc(10)).await {
         assert_stale(&answer, "stale-while-revalidate");
     }
     support::wait_until("the record is refreshed", || redis.ttl(&key(RUC)) > 1_209_000).await;
@@ -264,13 +264,86 @@ async fn within_stale_while_revalidate_the_stale_record_is_served_at_once_and_re
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn at_most_upstream_max_inflight_lookups_reach_the_scraper_and_the_rest_wait_then_get_503() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    stub.delay(Duration::from_millis(1500));
+    let env = [("UPSTREAM_MAX_INFLIGHT", "2"), ("UPSTREAM_QUEUE_TIMEOUT_SECS", "1")];
+    let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &env).await);
+
+    let answers = concurrent_lookups(&proxy, distinct_rucs(5)).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 2, "{statuses:?}");
+    for refused in answers.iter().filter(|a| a.status != 200) {
+        assert_eq!(refused.status, 503);
+        assert_eq!(refused.header("retry-after"), "5");
+        assert_eq!(refused.header("cache-status"), "ruc-proxy; detail=upstream-queue-full");
+        assert_eq!(refused.json()["message"], "Error al consultar RUC");
+    }
+    assert_eq!((stub.lookups(), stub.most_concurrent()), (2, 2));
+    assert_eq!(
+        proxy
+            .metric(r#"ruc_proxy_upstream_refused_total{reason="upstream-queue-full"}"#)
+            .await,
+        3.0
+    );
+    Arc::into_inner(proxy).unwrap().stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lookups_that_wait_long_enough_all_go_through_two_at_a_time() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    stub.delay(Duration::from_millis(300));
+    let env = [("UPSTREAM_MAX_INFLIGHT", "2"), ("UPSTREAM_QUEUE_TIMEOUT_SECS", "30")];
+    let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &env).await);
+    let answers = concurrent_lookups(&proxy, distinct_rucs(6)).await;
+    assert!(answers.iter().all(|a| a.status == 200));
+    assert_eq!((stub.lookups(), stub.most_concurrent()), (6, 2));
+    Arc::into_inner(proxy).unwrap().stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_breaker_opens_after_consecutive_failures_serves_stale_then_probes() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let env = [("BREAKER_FAILURES", "3"), ("BREAKER_OPEN_SECS", "2")];
+    let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &env).await);
+    stub.reply(Reply::Status(502, busy_body(RUC)));
+    for answer in concurrent_lookups(&proxy, distinct_rucs(3)).await {
+        assert_eq!(answer.status, 502);
+    }
+    assert_eq!(proxy.metric("ruc_proxy_breaker_state").await, 1.0, "open");
+
+    // Open: the scraper is not asked; a stale record is served, otherwise
+    // a quick 503 says when to come back.
+    let refused = proxy.lookup(&valid_ruc(20_000_000)).await;
+    assert_eq!(
+        (refused.status, refused.header("cache-status")),
+        (503, "ruc-proxy; detail=breaker-open")
+    );
+    let retry_after: u64 = refused.header("retry-after").parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    store_stale_record(&redis);
+    assert_stale(&proxy.lookup(RUC).await, "stale-if-error");
+    assert_eq!(stub.lookups(), 3, "nothing reached the scraper while open");
+
+    // After BREAKER_OPEN_SECS one probe goes; its success closes the breaker.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    stub.reply(Reply::Record);
+    assert_eq!(proxy.lookup(&valid_ruc(20_000_001)).await.status, 200);
+    assert_eq!(proxy.metric("ruc_proxy_breaker_state").await, 0.0, "closed");
+    assert_eq!(proxy.lookup(&valid_ruc(20_000_002)).await.status, 200);
+    assert_eq!(stub.lookups(), 5);
+    assert_eq!(proxy.metric("ruc_proxy_breaker_opened_total").await, 1.0);
+    Arc::into_inner(proxy).unwrap().stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn fifty_concurrent_misses_make_one_scraper_request() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     stub.delay(Duration::from_secs(2));
     let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &[]).await);
 
     let mut bodies = Vec::new();
-    for answer in concurrent_lookups(&proxy, 50).await {
+    for answer in concurrent_lookups(&proxy, same_ruc(50)).await {
         assert_eq!(answer.status, 200, "{}", answer.body);
         bodies.push(answer.body);
     }
@@ -299,7 +372,7 @@ async fn a_failed_lookup_is_shared_by_the_requests_that_waited_for_it() {
     stub.delay(Duration::from_secs(1));
     let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &[]).await);
 
-    for answer in concurrent_lookups(&proxy, 20).await {
+    for answer in concurrent_lookups(&proxy, same_ruc(20)).await {
         assert_eq!((answer.status, answer.body.as_str()), (502, error));
     }
     assert_eq!(stub.lookups(), 1, "the failure did not send a herd to the scraper");
@@ -319,7 +392,7 @@ async fn waiters_of_a_busy_scraper_get_its_retry_after_too() {
     stub.reply(Reply::Busy);
     stub.delay(Duration::from_secs(1));
     let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &[]).await);
-    for answer in concurrent_lookups(&proxy, 5).await {
+    for answer in concurrent_lookups(&proxy, same_ruc(5)).await {
         assert_eq!((answer.status, answer.body.as_str()), (503, busy_body(RUC).as_str()));
         assert_eq!(answer.header("retry-after"), "5");
     }
@@ -708,12 +781,13 @@ async fn wait_for_redis(proxy: &Proxy) {
     panic!("the proxy never saw Redis again");
 }
 
-/// `count` lookups of [`RUC`] at the same time; their answers.
-async fn concurrent_lookups(proxy: &Arc<Proxy>, count: usize) -> Vec<support::proxy::Answer> {
-    let lookups: Vec<_> = (0..count)
-        .map(|_| {
+/// Lookups of `rucs`, all at the same time; their answers, in order.
+async fn concurrent_lookups(proxy: &Arc<Proxy>, rucs: Vec<String>) -> Vec<support::proxy::Answer> {
+    let lookups: Vec<_> = rucs
+        .into_iter()
+        .map(|ruc| {
             let proxy = proxy.clone();
-            tokio::spawn(async move { proxy.lookup(RUC).await })
+            tokio::spawn(async move { proxy.lookup(&ruc).await })
         })
         .collect();
     let mut answers = Vec::new();
@@ -721,4 +795,25 @@ async fn concurrent_lookups(proxy: &Arc<Proxy>, count: usize) -> Vec<support::pr
         answers.push(lookup.await.unwrap());
     }
     answers
+}
+
+/// `count` distinct valid RUCs.
+fn distinct_rucs(count: u64) -> Vec<String> {
+    (0..count).map(|n| valid_ruc(10_000_000 + n)).collect()
+}
+
+/// `count` lookups of [`RUC`].
+fn same_ruc(count: usize) -> Vec<String> {
+    vec![RUC.to_string(); count]
+}
+
+/// `20` + 8 digits + the check digit.
+fn valid_ruc(number: u64) -> String {
+    let digits = format!("20{number:08}");
+    let sum: u32 = digits
+        .bytes()
+        .zip([5, 4, 3, 2, 7, 6, 5, 4, 3, 2])
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    format!("{digits}{}", (11 - sum % 11) % 10)
 }

@@ -35,6 +35,9 @@ struct State {
     reply: Mutex<Reply>,
     delay: Mutex<Duration>,
     lookups: AtomicU64,
+    /// Lookups being answered now, and the most at any time.
+    active: AtomicU64,
+    most_active: AtomicU64,
 }
 
 impl StubScraper {
@@ -45,6 +48,8 @@ impl StubScraper {
             reply: Mutex::new(Reply::Record),
             delay: Mutex::new(Duration::ZERO),
             lookups: AtomicU64::new(0),
+            active: AtomicU64::new(0),
+            most_active: AtomicU64::new(0),
         });
         let task = tokio::spawn(accept(listener, state.clone()));
         StubScraper { port, state, task }
@@ -67,6 +72,11 @@ impl StubScraper {
     /// `/obtener-ruc/…` requests received so far.
     pub fn lookups(&self) -> u64 {
         self.state.lookups.load(Ordering::SeqCst)
+    }
+
+    /// The most lookups it was answering at the same time.
+    pub fn most_concurrent(&self) -> u64 {
+        self.state.most_active.load(Ordering::SeqCst)
     }
 }
 
@@ -107,8 +117,11 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
             continue;
         };
         state.lookups.fetch_add(1, Ordering::SeqCst);
+        let active = state.active.fetch_add(1, Ordering::SeqCst) + 1;
+        state.most_active.fetch_max(active, Ordering::SeqCst);
         let delay = *state.delay.lock().unwrap();
         tokio::time::sleep(delay).await;
+        state.active.fetch_sub(1, Ordering::SeqCst);
         let reply = state.reply.lock().unwrap().clone();
         let written = match reply {
             Reply::Record => {
