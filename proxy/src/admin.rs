@@ -27,8 +27,8 @@ use tracing::{info, warn};
 
 use crate::cache::coalesce::{Flights, Role};
 use crate::cache::store::Store;
+use crate::direct::Direct;
 use crate::metrics::Metrics;
-use crate::refresh::Refresher;
 
 /// The shortest `ADMIN_TOKEN` accepted.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -61,7 +61,7 @@ pub struct Admin {
     token: Option<AdminToken>,
     store: Arc<Store>,
     flights: Arc<Flights>,
-    refresher: Arc<Refresher>,
+    direct: Arc<Direct>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -76,13 +76,13 @@ impl Admin {
         token: Option<AdminToken>,
         store: Arc<Store>,
         flights: Arc<Flights>,
-        refresher: Arc<Refresher>,
+        direct: Arc<Direct>,
     ) -> HttpServer<Admin> {
         let mut server = HttpServer::new_app(Admin {
             token,
             store,
             flights,
-            refresher,
+            direct,
         });
         server.add_module(ResponseCompressionBuilder::enable(7));
         server
@@ -135,7 +135,7 @@ impl Admin {
     fn refresh(&self, ruc: Ruc) -> Response<Vec<u8>> {
         let refresh = match self.flights.join(ruc.as_str()) {
             Role::Leader(flight) => {
-                self.refresher.start(ruc, flight);
+                self.direct.refresh_in_background(ruc, flight);
                 "started"
             }
             Role::Follower(_) => "already_running",

@@ -56,8 +56,8 @@ pub fn main() -> ExitCode {
     Metrics::get();
 
     let ruc_proxy = RucProxy::new(config.clone(), store.clone());
-    let (flights, refresher) = ruc_proxy.shared();
-    let admin = Admin::server(config.admin_token.clone(), store.clone(), flights, refresher);
+    let (flights, direct) = ruc_proxy.shared();
+    let admin = Admin::server(config.admin_token.clone(), store.clone(), flights, direct);
     let mut proxy = http_proxy_service(&server.configuration, ruc_proxy);
     proxy.add_listener(
         ListenerConfig::tcp(config.listen.to_string()).l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER_BYTES)),

@@ -13,16 +13,16 @@
 //! Reading order: [`app`] (start-up) → [`service`] (the Pingora hooks, top to
 //! bottom) → [`cache`] (Redis key, store, admission, coalescing) →
 //! [`upstream`] (slots and circuit breaker toward the scraper) →
-//! [`refresh`] (stale-while-revalidate) → [`admin`] (metrics, purge and
+//! [`direct`] (refreshes, HEAD misses) → [`admin`] (metrics, purge and
 //! refresh) → [`responses`], [`routes`], [`health`], [`metrics`], [`config`].
 
 pub mod admin;
 pub mod app;
 pub mod cache;
 pub mod config;
+pub mod direct;
 pub mod health;
 pub mod metrics;
-pub mod refresh;
 pub mod responses;
 pub mod routes;
 pub mod service;

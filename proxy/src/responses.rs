@@ -65,16 +65,18 @@ async fn from_cache(
     send(session, header, cached.body.clone()).await
 }
 
-/// The answer of the lookup this request was coalesced with.
-pub async fn shared(session: &mut Session, answer: &Answer) -> Result<()> {
+/// A scraper answer the proxy holds whole: the one of the lookup this
+/// request was `collapsed` into, or of its own direct lookup.
+pub async fn shared(session: &mut Session, answer: &Answer, collapsed: bool) -> Result<()> {
     let mut header = ResponseHeader::build(answer.status, Some(5))?;
     for (name, value) in &answer.headers {
         header.insert_header(*name, value.as_str())?;
     }
+    let collapsed = if collapsed { "; collapsed" } else { "" };
     header.insert_header("X-Cache", "MISS")?;
     header.insert_header(
         "Cache-Status",
-        format!("{CACHE_NAME}; fwd=miss; fwd-status={}; collapsed", answer.status),
+        format!("{CACHE_NAME}; fwd=miss; fwd-status={}{collapsed}", answer.status),
     )?;
     send(session, header, answer.body.clone()).await
 }

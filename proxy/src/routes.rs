@@ -1,6 +1,6 @@
 //! Which of the proxy's routes a request is for.
 
-use pingora::http::Method;
+use pingora::http::{Method, RequestHeader};
 
 pub const LOOKUP_PREFIX: &str = "/obtener-ruc/";
 
@@ -29,6 +29,18 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
     }
 }
 
+/// Whether a request announces a body. A lookup never has one, and one
+/// that does (above all with both `Content-Length` and `Transfer-Encoding`,
+/// the request-smuggling pattern) is refused rather than passed on.
+pub fn has_body(request: &RequestHeader) -> bool {
+    let announced_length = request
+        .headers
+        .get_all("Content-Length")
+        .iter()
+        .any(|length| length.as_bytes() != b"0");
+    announced_length || request.headers.contains_key("Transfer-Encoding")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +60,21 @@ mod tests {
         assert_eq!(route(&Method::DELETE, "/health"), Route::MethodNotAllowed);
         assert_eq!(route(&Method::GET, "/obtener-ruc"), Route::NotFound);
         assert_eq!(route(&Method::POST, "/other"), Route::NotFound);
+    }
+
+    #[test]
+    fn a_request_with_a_body_is_recognised() {
+        let request = |headers: &[(&str, &str)]| {
+            let mut request = RequestHeader::build("GET", b"/obtener-ruc/20131312955", None).unwrap();
+            for (name, value) in headers {
+                request.append_header(name.to_string(), *value).unwrap();
+            }
+            request
+        };
+        assert!(!has_body(&request(&[])));
+        assert!(!has_body(&request(&[("Content-Length", "0")])));
+        assert!(has_body(&request(&[("Content-Length", "5")])));
+        assert!(has_body(&request(&[("Transfer-Encoding", "chunked")])));
+        assert!(has_body(&request(&[("Content-Length", "0"), ("Content-Length", "7")])));
     }
 }

@@ -2,15 +2,18 @@
 //! bottom in the order Pingora calls them.
 //!
 //! 1. `request_filter`: routes; answers `/health`, errors and cache hits
-//!    (records, and remembered "no such RUC" answers) itself; a miss either follows a lookup already in flight or leads a
-//!    new one to the scraper.
+//!    (records, remembered "no such RUC" answers, stale records) itself; a
+//!    miss either follows a lookup already in flight or leads a new one to
+//!    the scraper once the upstream guard lets it (a HEAD miss as a direct
+//!    lookup, see `direct`).
 //! 2. `upstream_peer`, `upstream_request_filter`: the scraper, with a read
 //!    timeout longer than its own lookup deadline.
 //! 3. `upstream_response_filter`, `upstream_response_body_filter`: marks the
 //!    answer as a miss, collects its body, and at its end shares it with the
 //!    followers and stores it if it is a complete record of this RUC.
-//! 4. `fail_to_proxy`: the scraper gave no answer; a JSON 502/504, shared
-//!    with the followers as well.
+//! 4. `fail_to_proxy`: the scraper gave no answer (or a 5xx while a stale
+//!    record waits): the stale record, or a JSON 502/504, shared with the
+//!    followers as well.
 //! 5. `logging`: metrics and the access log.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,13 +30,13 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use ruc_contract::Ruc;
 use tracing::{debug, info, warn};
 
-use crate::cache::admission::{self, Admitted};
+use crate::cache::admission;
 use crate::cache::coalesce::{self, Answer, Flight, Flights, Followed, Role, SHARED_HEADERS};
 use crate::cache::store::{Cached, Lookup, Store};
 use crate::config::Config;
+use crate::direct::Direct;
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::refresh::Refresher;
 use crate::responses::{self, Stale};
 use crate::routes::{self, Route};
 use crate::upstream::{Guard, Pass};
@@ -54,7 +57,7 @@ pub struct RucProxy {
     flights: Arc<Flights>,
     health: Health,
     guard: Arc<Guard>,
-    refresher: Arc<Refresher>,
+    direct: Arc<Direct>,
     /// Rotates over the scraper's addresses.
     next_scraper: AtomicUsize,
 }
@@ -86,9 +89,9 @@ struct UpstreamAnswer {
 
 impl RucProxy {
     /// What the admin listener shares with the proxy: the lookups in
-    /// flight and the background refresher.
-    pub fn shared(&self) -> (Arc<Flights>, Arc<Refresher>) {
-        (self.flights.clone(), self.refresher.clone())
+    /// flight and the direct lookups (for refreshes).
+    pub fn shared(&self) -> (Arc<Flights>, Arc<Direct>) {
+        (self.flights.clone(), self.direct.clone())
     }
 
     pub fn new(config: Config, store: Arc<Store>) -> RucProxy {
@@ -99,14 +102,14 @@ impl RucProxy {
             config.breaker_failures,
             config.breaker_open,
         ));
-        let refresher = Refresher::new(store.clone(), guard.clone(), config.clone());
+        let direct = Direct::new(store.clone(), guard.clone(), config.clone());
         RucProxy {
             config,
             store,
             flights: Arc::default(),
             health,
             guard,
-            refresher,
+            direct,
             next_scraper: AtomicUsize::new(0),
         }
     }
@@ -133,6 +136,10 @@ impl ProxyHttp for RucProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let path = session.req_header().uri.path().to_string();
         match routes::route(&session.req_header().method, &path) {
+            Route::Lookup(text) if routes::has_body(session.req_header()) => {
+                let detail = "Una consulta no lleva cuerpo (Content-Length o Transfer-Encoding).";
+                responses::error(session, 400, detail, text).await.map(|_| true)
+            }
             Route::Lookup(text) => match Ruc::parse(text) {
                 Ok(ruc) => self.lookup(session, ctx, ruc).await,
                 Err(invalid) => responses::error(session, 400, invalid.detail(), text)
@@ -181,11 +188,6 @@ impl ProxyHttp for RucProxy {
         request: &mut RequestHeader,
         _ctx: &mut Ctx,
     ) -> Result<()> {
-        // A HEAD miss still fetches the record, to store it and to answer
-        // the GETs that follow it; the client gets the headers only.
-        if request.method == Method::HEAD {
-            request.set_method(Method::GET);
-        }
         request.insert_header("Host", self.config.scraper.authority())
     }
 
@@ -327,7 +329,7 @@ impl RucProxy {
                 }
                 Lookup::Stale(cached) if self.revalidates_in_background(&cached) => {
                     if let Role::Leader(flight) = self.flights.join(ruc.as_str()) {
-                        self.refresher.start(ruc, flight);
+                        self.direct.refresh_in_background(ruc, flight);
                     }
                     return self.serve_stale(session, ctx, &cached, Stale::WhileRevalidate).await;
                 }
@@ -348,7 +350,7 @@ impl RucProxy {
                 Followed::Answer(answer) => {
                     ctx.cache = "coalesced";
                     metrics.coalesced.inc();
-                    responses::shared(session, &answer).await?;
+                    responses::shared(session, &answer, true).await?;
                     return Ok(true);
                 }
                 Followed::Abandoned => continue,
@@ -369,6 +371,9 @@ impl RucProxy {
     /// when the guard lets it, otherwise a 503 (or the stale record) for it
     /// and its followers.
     async fn lead(&self, session: &mut Session, ctx: &mut Ctx, ruc: Ruc, mut flight: Flight) -> Result<bool> {
+        if session.req_header().method == Method::HEAD {
+            return self.lead_head(session, ctx, ruc, flight).await;
+        }
         match self.guard.admit().await {
             Ok(pass) => {
                 ctx.pass = Some(pass);
@@ -386,6 +391,21 @@ impl RucProxy {
                 responses::refused(session, refusal, ruc.as_str()).await?;
                 Ok(true)
             }
+        }
+    }
+
+    /// A HEAD miss: a direct lookup, stored like any other, and its headers.
+    async fn lead_head(&self, session: &mut Session, ctx: &mut Ctx, ruc: Ruc, flight: Flight) -> Result<bool> {
+        ctx.cache = "miss";
+        Metrics::get().misses.inc();
+        let answer = self.direct.lookup(ruc, flight).await;
+        match (answer, ctx.stale.take()) {
+            (Ok((answer, _)), Some(stale)) if answer.status >= 500 => {
+                self.serve_stale(session, ctx, &stale, Stale::IfError).await
+            }
+            (Err(_), Some(stale)) => self.serve_stale(session, ctx, &stale, Stale::IfError).await,
+            (Ok((answer, _)), _) => responses::shared(session, &answer, false).await.map(|_| true),
+            (Err(refusal), None) => responses::refused(session, refusal, ruc.as_str()).await.map(|_| true),
         }
     }
 
@@ -429,10 +449,7 @@ impl RucProxy {
             Ok(admitted) => {
                 let store = self.store.clone();
                 tokio::spawn(async move {
-                    let stored = match admitted {
-                        Admitted::Record => store.put(&ruc, body).await,
-                        Admitted::NotFound => store.put_not_found(&ruc, body).await,
-                    };
+                    let stored = store.keep(&ruc, admitted, body).await;
                     debug!(%ruc, ?admitted, stored, "answer stored");
                     drop(flight);
                 });

@@ -20,6 +20,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ruc_contract::Ruc;
 use tracing::{debug, info, warn};
 
+use super::admission::Admitted;
 use super::key::{not_found_key, redis_key};
 use super::l1::L1;
 use crate::metrics::Metrics;
@@ -157,6 +158,14 @@ impl Store {
     pub async fn put(&self, ruc: &Ruc, body: Bytes) -> bool {
         let Lifetimes { fresh, stale, .. } = self.lifetimes;
         self.set(redis_key(ruc), body, fresh + stale).await
+    }
+
+    /// Stores an answer as what the admission check found it to be.
+    pub async fn keep(&self, ruc: &Ruc, admitted: Admitted, body: Bytes) -> bool {
+        match admitted {
+            Admitted::Record => self.put(ruc, body).await,
+            Admitted::NotFound => self.put_not_found(ruc, body).await,
+        }
     }
 
     /// Remembers SUNAT's "no such RUC" answer (when that is turned on).
