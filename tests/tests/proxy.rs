@@ -12,7 +12,7 @@ use support::proxy::Proxy;
 use support::redis::RedisServer;
 use support::scraper::Scraper;
 use support::stub::{busy_body, record, Reply, StubScraper};
-use support::{assert_record, expected_record, free_port, replica};
+use support::{assert_record, expected_record, free_port, replica, valid_ruc};
 
 const RUC: &str = "20131312955";
 
@@ -805,15 +805,4 @@ fn distinct_rucs(count: u64) -> Vec<String> {
 /// `count` lookups of [`RUC`].
 fn same_ruc(count: usize) -> Vec<String> {
     vec![RUC.to_string(); count]
-}
-
-/// `20` + 8 digits + the check digit.
-fn valid_ruc(number: u64) -> String {
-    let digits = format!("20{number:08}");
-    let sum: u32 = digits
-        .bytes()
-        .zip([5, 4, 3, 2, 7, 6, 5, 4, 3, 2])
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    format!("{digits}{}", (11 - sum % 11) % 10)
 }

@@ -65,6 +65,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A valid RUC for generated load: `20`, `number` in 8 digits, and the
+/// check digit.
+pub fn valid_ruc(number: u64) -> String {
+    let digits = format!("20{number:08}");
+    let sum: u32 = digits
+        .bytes()
+        .zip([5, 4, 3, 2, 7, 6, 5, 4, 3, 2])
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    format!("{digits}{}", (11 - sum % 11) % 10)
+}
+
 /// Polls `condition` for up to 30 s (a bound against hangs, not a timing).
 pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
     let started = Instant::now();

@@ -1,6 +1,7 @@
-//! A real `redis-server` on a free loopback port, without persistence, in
-//! its own process group; killed when dropped. It can be killed and
-//! restarted on the same port to test the proxy's fail-open behaviour.
+//! A real `redis-server` on a free loopback port, without persistence (or
+//! with an fsync'd append-only file, as in production), in its own process
+//! group; killed when dropped. It can be killed and restarted on the same
+//! port to test the proxy's fail-open behaviour.
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// `appendonly yes` with `appendfsync always`: survives a SIGKILL.
+    persistent: bool,
 }
 
 impl RedisServer {
@@ -25,11 +28,21 @@ impl RedisServer {
 
     /// A server on `port`, which may be one a proxy already points at.
     pub fn on_port(port: u16) -> RedisServer {
+        RedisServer::launch(port, false)
+    }
+
+    /// A server that keeps its data across a SIGKILL and restart.
+    pub fn start_persistent() -> RedisServer {
+        RedisServer::launch(free_port(), true)
+    }
+
+    fn launch(port: u16, persistent: bool) -> RedisServer {
         require_program("redis-server", "redis-server");
         let mut server = RedisServer {
             port,
             dir: unique_tmpdir(),
             child: None,
+            persistent,
         };
         server.restart();
         server
@@ -64,7 +77,9 @@ impl RedisServer {
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                if self.persistent { "yes" } else { "no" },
+                "--appendfsync",
+                "always",
             ])
             .arg("--dir")
             .arg(&self.dir)
