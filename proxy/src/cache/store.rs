@@ -96,10 +96,6 @@ impl Store {
         })
     }
 
-    pub fn lifetimes(&self) -> Lifetimes {
-        self.lifetimes
-    }
-
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::SeqCst)
     }
@@ -155,7 +151,7 @@ impl Store {
 
     /// Stores a record, fresh then stale; false when Redis is down or did
     /// not answer.
-    pub async fn put(&self, ruc: &Ruc, body: Bytes) -> bool {
+    async fn put(&self, ruc: &Ruc, body: Bytes) -> bool {
         let Lifetimes { fresh, stale, .. } = self.lifetimes;
         self.set(redis_key(ruc), body, fresh + stale).await
     }
@@ -169,7 +165,7 @@ impl Store {
     }
 
     /// Remembers SUNAT's "no such RUC" answer (when that is turned on).
-    pub async fn put_not_found(&self, ruc: &Ruc, body: Bytes) -> bool {
+    async fn put_not_found(&self, ruc: &Ruc, body: Bytes) -> bool {
         let ttl = self.lifetimes.not_found;
         !ttl.is_zero() && self.set(not_found_key(ruc), body, ttl).await
     }

@@ -66,9 +66,8 @@ impl Breaker {
         let mut state = self.state.lock().expect("breaker lock");
         let next = match (*state, ok) {
             (_, true) => State::Closed { failures: 0 },
-            (State::Closed { failures }, false)
-                if failures + 1 < self.failures_to_open || self.failures_to_open == 0 =>
-            {
+            (State::Closed { failures }, false) if self.failures_to_open == 0 => State::Closed { failures },
+            (State::Closed { failures }, false) if failures + 1 < self.failures_to_open => {
                 State::Closed { failures: failures + 1 }
             }
             (_, false) => {
