@@ -1,6 +1,7 @@
 //! The caching proxy: `GET /obtener-ruc/<ruc>` answered from Redis when it
-//! can, otherwise by the scraper (one lookup per RUC at a time), with the
-//! record stored for the cache TTL.
+//! can, otherwise by the scraper (one lookup per RUC at a time, within the
+//! upstream guard's limits), with the record stored fresh for the cache TTL
+//! and kept stale after it, to be served when the scraper fails.
 //!
 //! The cache is written on Pingora's core hooks rather than on
 //! `pingora-cache`: the cache API is marked experimental and changed in every
@@ -11,7 +12,7 @@
 //! the failure behaviour under our control.
 //!
 //! Reading order: [`app`] (start-up) → [`service`] (the Pingora hooks, top to
-//! bottom) → [`cache`] (Redis key, store, admission, coalescing) →
+//! bottom) → [`cache`] (Redis keys, store, L1, admission, coalescing) →
 //! [`upstream`] (slots and circuit breaker toward the scraper) →
 //! [`direct`] (refreshes, HEAD misses) → [`admin`] (metrics, purge and
 //! refresh) → [`responses`], [`routes`], [`health`], [`metrics`], [`config`].
