@@ -82,13 +82,10 @@ impl Direct {
             Ok((status, body)) => Answer::json(status, body),
             Err(no_answer) => {
                 Metrics::get().upstream_errors.inc();
-                let (status, detail) = match no_answer {
-                    NoAnswer::TimedOut => (504, "El servicio de consulta (scraper) no respondió a tiempo."),
-                    NoAnswer::Failed(error) => {
-                        warn!(%ruc, error, "scraper gave no answer");
-                        (502, "No se pudo obtener respuesta del servicio de consulta (scraper).")
-                    }
-                };
+                if let NoAnswer::Failed(error) = &no_answer {
+                    warn!(%ruc, error, "scraper gave no answer");
+                }
+                let (status, detail) = responses::no_answer(matches!(no_answer, NoAnswer::TimedOut));
                 Answer::json(status, responses::error_body(detail, ruc.as_str()))
             }
         };

@@ -126,6 +126,16 @@ pub async fn error(session: &mut Session, status: u16, detail: &str, ruc: &str) 
     json(session, status, &error_body(detail, ruc)).await
 }
 
+/// The status and detail when the scraper gave no answer: in time (504)
+/// or at all (502).
+pub fn no_answer(timed_out: bool) -> (u16, &'static str) {
+    if timed_out {
+        (504, "El servicio de consulta (scraper) no respondió a tiempo.")
+    } else {
+        (502, "No se pudo obtener respuesta del servicio de consulta (scraper).")
+    }
+}
+
 pub fn error_body(detail: &str, ruc: &str) -> Bytes {
     Bytes::from(serde_json::to_vec(&ErrorBody::new(detail, ruc)).expect("serialisable"))
 }

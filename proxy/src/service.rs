@@ -251,11 +251,11 @@ impl ProxyHttp for RucProxy {
             pass.finish(false);
         }
         let (status, detail) = match error.etype() {
-            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
-                (504, "El servicio de consulta (scraper) no respondió a tiempo.")
-            }
             ErrorType::HTTPStatus(status) => (*status, "El servicio de consulta (scraper) falló."),
-            _ => (502, "No se pudo obtener respuesta del servicio de consulta (scraper)."),
+            etype => responses::no_answer(matches!(
+                etype,
+                ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            )),
         };
         let ruc = ctx.ruc.map(|r| r.to_string()).unwrap_or_default();
         warn!(ruc, %error, status, "scraper gave no answer");

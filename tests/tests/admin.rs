@@ -14,19 +14,11 @@ use support::stub::{record, StubScraper};
 const RUC: &str = "20131312955";
 const TOKEN: &str = "admin-token-for-tests-0123";
 
-fn store(redis: &RedisServer, key: &str, value: &str) {
-    redis::cmd("SET")
-        .arg(key)
-        .arg(value)
-        .query::<()>(&mut redis.connection().unwrap())
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn without_admin_token_there_are_no_cache_operations_and_metrics_still_work() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
-    store(&redis, &format!("sunat:ruc:{RUC}"), &record(RUC).to_string());
+    redis.set(&format!("sunat:ruc:{RUC}"), &record(RUC).to_string(), None);
     let purge = proxy.admin(Method::DELETE, &format!("/cache/{RUC}"), Some(TOKEN)).await;
     assert_eq!(purge.status, 404);
     assert!(redis.get(&format!("sunat:ruc:{RUC}")).is_some());
@@ -38,7 +30,7 @@ async fn without_admin_token_there_are_no_cache_operations_and_metrics_still_wor
 async fn a_missing_or_wrong_token_is_refused_and_changes_nothing() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[("ADMIN_TOKEN", TOKEN)]).await;
-    store(&redis, &format!("sunat:ruc:{RUC}"), &record(RUC).to_string());
+    redis.set(&format!("sunat:ruc:{RUC}"), &record(RUC).to_string(), None);
     for (method, path) in [
         (Method::DELETE, format!("/cache/{RUC}")),
         (Method::POST, format!("/cache/{RUC}/refresh")),
@@ -68,8 +60,8 @@ async fn a_missing_or_wrong_token_is_refused_and_changes_nothing() {
 async fn purge_removes_the_record_and_the_remembered_not_found() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[("ADMIN_TOKEN", TOKEN)]).await;
-    store(&redis, &format!("sunat:ruc:{RUC}"), &record(RUC).to_string());
-    store(&redis, &format!("sunat:notfound:{RUC}"), "{}");
+    redis.set(&format!("sunat:ruc:{RUC}"), &record(RUC).to_string(), None);
+    redis.set(&format!("sunat:notfound:{RUC}"), "{}", None);
     assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
 
     let purge = proxy.admin(Method::DELETE, &format!("/cache/{RUC}"), Some(TOKEN)).await;
@@ -94,7 +86,7 @@ async fn refresh_fetches_in_the_background_while_the_current_record_is_served() 
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[("ADMIN_TOKEN", TOKEN)]).await;
     let mut old = record(RUC);
     old["razonSocial"] = "NOMBRE ANTERIOR".into();
-    store(&redis, &format!("sunat:ruc:{RUC}"), &old.to_string());
+    redis.set(&format!("sunat:ruc:{RUC}"), &old.to_string(), None);
     stub.delay(Duration::from_secs(1));
 
     let refresh = proxy
@@ -119,7 +111,7 @@ async fn refresh_fetches_in_the_background_while_the_current_record_is_served() 
 async fn the_main_listener_never_exposes_cache_operations() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[("ADMIN_TOKEN", TOKEN)]).await;
-    store(&redis, &format!("sunat:ruc:{RUC}"), &record(RUC).to_string());
+    redis.set(&format!("sunat:ruc:{RUC}"), &record(RUC).to_string(), None);
     for method in [Method::DELETE, Method::POST] {
         let answer = proxy.send(method, &format!("/cache/{RUC}")).await;
         assert_eq!(answer.status, 404);

@@ -20,15 +20,6 @@ use support::stub::{record, StubScraper};
 use support::{assert_record, expected_record, replica, valid_ruc};
 use tokio::net::TcpStream;
 
-fn set(redis: &RedisServer, key: &str, value: &str, ex: Option<u64>) {
-    let mut set = redis::cmd("SET");
-    set.arg(key).arg(value);
-    if let Some(ex) = ex {
-        set.arg("EX").arg(ex);
-    }
-    set.query::<()>(&mut redis.connection().unwrap()).unwrap();
-}
-
 /// Every key is a complete record of its RUC (or a remembered 404).
 fn assert_only_complete_records(redis: &RedisServer) {
     for key in redis.keys() {
@@ -57,8 +48,7 @@ async fn redis_killed_under_mixed_load_costs_no_answer_and_leaves_only_complete_
     let env = [("UPSTREAM_MAX_INFLIGHT", "50"), ("UPSTREAM_QUEUE_TIMEOUT_SECS", "30")];
     let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &env).await);
     for n in 0..20 {
-        set(
-            &redis,
+        redis.set(
             &format!("sunat:ruc:{}", valid_ruc(n)),
             &record(&valid_ruc(n)).to_string(),
             None,
@@ -115,7 +105,7 @@ async fn a_scraper_killed_mid_request_gives_502_or_the_stale_record_and_stores_n
     let proxy = Arc::new(Proxy::start(&redis.url(), &scraper.base, &[]).await);
     let (uncached, stale) = ("20440374248", "10401510465");
     let stale_record = expected_record(stale).to_string();
-    set(&redis, &format!("sunat:ruc:{stale}"), &stale_record, Some(3600));
+    redis.set(&format!("sunat:ruc:{stale}"), &stale_record, Some(3600));
     replica.set_behaviour(Behaviour {
         delay_ms: 30_000,
         ..Behaviour::default()
@@ -224,8 +214,7 @@ async fn a_firewalled_sunat_opens_the_breaker_stops_scraper_traffic_and_stale_re
     let visits = (replica.searches(), replica.form_loads());
 
     let stale = "10401510465";
-    set(
-        &redis,
+    redis.set(
         &format!("sunat:ruc:{stale}"),
         &expected_record(stale).to_string(),
         Some(3600),

@@ -81,13 +81,7 @@ async fn age_counts_the_seconds_since_the_record_was_stored() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
     // Stored 100 s ago: TTL left is 7 + 7 days minus 100 s.
-    redis::cmd("SET")
-        .arg(key(RUC))
-        .arg(record(RUC).to_string())
-        .arg("EX")
-        .arg(1_209_500)
-        .query::<()>(&mut redis.connection().unwrap())
-        .unwrap();
+    redis.set(&key(RUC), &record(RUC).to_string(), Some(1_209_500));
     let hit = proxy.lookup(RUC).await;
     assert_eq!(hit.header("x-cache"), "HIT");
     let age: u64 = hit.header("age").parse().unwrap();
@@ -163,13 +157,7 @@ async fn a_record_deleted_or_expired_in_redis_stops_being_served_by_every_replic
 /// A record stored 7 days and 1 hour... ago: past `CACHE_TTL_SECONDS`, an
 /// hour into its default 7-day stale window.
 fn store_stale_record(redis: &RedisServer) {
-    redis::cmd("SET")
-        .arg(key(RUC))
-        .arg(record(RUC).to_string())
-        .arg("EX")
-        .arg(604_800 - 3600)
-        .query::<()>(&mut redis.connection().unwrap())
-        .unwrap();
+    redis.set(&key(RUC), &record(RUC).to_string(), Some(604_800 - 3600));
 }
 
 fn assert_stale(answer: &support::proxy::Answer, detail: &str) {
@@ -469,11 +457,7 @@ async fn sunats_not_found_is_remembered_apart_from_records_for_an_hour() {
 
     // A record, e.g. stored by another replica once SUNAT registered the
     // RUC, wins over the remembered 404.
-    redis::cmd("SET")
-        .arg(key(RUC))
-        .arg(record(RUC).to_string())
-        .query::<()>(&mut redis.connection().unwrap())
-        .unwrap();
+    redis.set(&key(RUC), &record(RUC).to_string(), None);
     let record_hit = proxy.lookup(RUC).await;
     assert_eq!((record_hit.status, record_hit.header("x-cache")), (200, "HIT"));
     assert!(proxy.stop().await.success());

@@ -112,6 +112,17 @@ impl RedisServer {
             .expect("GET")
     }
 
+    /// `SET key value`, with `EX seconds` when given.
+    pub fn set(&self, key: &str, value: &str, expire_secs: Option<u64>) {
+        let mut set = redis::cmd("SET");
+        set.arg(key).arg(value);
+        if let Some(seconds) = expire_secs {
+            set.arg("EX").arg(seconds);
+        }
+        set.query::<()>(&mut self.connection().expect("Redis answers"))
+            .expect("SET works");
+    }
+
     /// Every key, sorted.
     pub fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = redis::cmd("KEYS")
