@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use startup::{ConfigError, Env};
 
-use crate::admin::{AdminToken, MIN_TOKEN_LEN};
+use crate::admin::token::AdminToken;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -53,7 +53,8 @@ pub struct Config {
     /// SUNAT's "no such RUC" (a 404 from the scraper) is remembered.
     pub negative_ttl: Duration,
     /// `ADMIN_TOKEN`, unset by default: the bearer token of the cache
-    /// operations on the admin listener, which do not exist without it.
+    /// operations on the admin listener, which do not exist without it. A
+    /// token that could be guessed stops the start (`admin::token`).
     pub admin_token: Option<AdminToken>,
     /// `L1_TTL_MS`, default 1000 (the most allowed), 0 turns the L1 off: how
     /// long a record read from Redis is served from memory.
@@ -103,20 +104,14 @@ impl Config {
             stale_if_error,
             stale_while_revalidate: env.seconds("STALE_WHILE_REVALIDATE_SECONDS", 0, 0..=stale_if_error.as_secs())?,
             negative_ttl: env.seconds("NEGATIVE_TTL_SECONDS", 3600, 0..=604_800)?,
-            admin_token: admin_token(env.text("ADMIN_TOKEN"))?,
+            admin_token: env
+                .text("ADMIN_TOKEN")
+                .map(AdminToken::parse)
+                .transpose()
+                .map_err(|weakness| ConfigError::new("ADMIN_TOKEN", weakness))?,
             l1_ttl: env.millis("L1_TTL_MS", 1000, 0..=1000)?,
             l1_capacity: env.number("L1_CAPACITY", 10_000, 0..=1_000_000)? as usize,
         })
-    }
-}
-
-fn admin_token(value: Option<String>) -> Result<Option<AdminToken>, ConfigError> {
-    match value {
-        Some(token) if token.len() < MIN_TOKEN_LEN => Err(ConfigError::new(
-            "ADMIN_TOKEN",
-            format!("too short: use at least {MIN_TOKEN_LEN} characters"),
-        )),
-        token => Ok(token.map(AdminToken::new)),
     }
 }
 
@@ -197,6 +192,7 @@ mod tests {
             ("STALE_WHILE_REVALIDATE_SECONDS", "604801"),
             ("NEGATIVE_TTL_SECONDS", "604801"),
             ("ADMIN_TOKEN", "short"),
+            ("ADMIN_TOKEN", "${ADMIN_TOKEN:-}"),
             ("L1_TTL_MS", "1001"),
             ("L1_CAPACITY", "many"),
         ] {

@@ -12,18 +12,52 @@ use support::redis::RedisServer;
 use support::stub::{record, StubScraper};
 
 const RUC: &str = "20131312955";
-const TOKEN: &str = "admin-token-for-tests-0123";
+const TOKEN: &str = "5d0c8a7e3f19b246e8a1c07d94f3b62a";
 
+/// Unset and empty are the same: what Compose passes when the shell has no
+/// `ADMIN_TOKEN`.
 #[tokio::test(flavor = "multi_thread")]
 async fn without_admin_token_there_are_no_cache_operations_and_metrics_still_work() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
-    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
     redis.set(&format!("sunat:ruc:{RUC}"), &record(RUC).to_string(), None);
-    let purge = proxy.admin(Method::DELETE, &format!("/cache/{RUC}"), Some(TOKEN)).await;
-    assert_eq!(purge.status, 404);
-    assert!(redis.get(&format!("sunat:ruc:{RUC}")).is_some());
-    assert!(proxy.metrics_page().await.contains("ruc_proxy_requests_total"));
-    assert!(proxy.stop().await.success());
+    for env in [&[][..], &[("ADMIN_TOKEN", "")]] {
+        let proxy = Proxy::start(&redis.url(), &stub.url(), env).await;
+        let purge = proxy.admin(Method::DELETE, &format!("/cache/{RUC}"), Some(TOKEN)).await;
+        assert_eq!(purge.status, 404, "{env:?}");
+        assert!(redis.get(&format!("sunat:ruc:{RUC}")).is_some());
+        assert!(proxy.metrics_page().await.contains("ruc_proxy_requests_total"));
+        assert!(proxy.stop().await.success());
+    }
+}
+
+/// A token that could be guessed never switches the cache operations on:
+/// the proxy does not start (exit 2), names the variable, and does not
+/// print the token.
+#[test]
+fn a_weak_admin_token_stops_the_proxy_at_start() {
+    let conf = support::repo_file("conf/proxy.yaml");
+    let uniform = "x".repeat(40);
+    for token in [
+        "${ADMIN_TOKEN:-}",
+        "$ADMIN_TOKEN",
+        "admin-token-for-tests-0123",
+        &uniform,
+        "abcdefghijklmnopqrstuvwxyz0123456789",
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_proxy-under-test"))
+            .arg("-c")
+            .arg(&conf)
+            .env("ADMIN_TOKEN", token)
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{token}: {stderr}");
+        assert!(stderr.contains("invalid ADMIN_TOKEN"), "{stderr}");
+        assert!(stderr.contains("openssl rand -hex 32"), "{stderr}");
+        if !token.contains('$') {
+            assert!(!stderr.contains(token), "the token is printed: {stderr}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,7 +11,8 @@
 //! time; a missing or wrong token gets 401 and a log line. Without
 //! `ADMIN_TOKEN` the routes do not exist (404).
 
-use std::fmt;
+pub mod token;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -22,41 +23,16 @@ use pingora::protocols::http::ServerSession;
 use pingora_prometheus::PrometheusHttpApp;
 use ruc_contract::{ErrorBody, Ruc};
 use serde_json::{json, Value};
-use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
 use crate::cache::coalesce::{Flights, Role};
 use crate::cache::store::Store;
 use crate::direct::Direct;
 use crate::metrics::Metrics;
+use token::AdminToken;
 
-/// The shortest `ADMIN_TOKEN` accepted.
-pub const MIN_TOKEN_LEN: usize = 16;
-
-/// `ADMIN_TOKEN`; never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AdminToken(String);
-
-impl AdminToken {
-    pub fn new(token: String) -> AdminToken {
-        AdminToken(token)
-    }
-
-    /// Whether an `Authorization` header value carries this token.
-    fn authorizes(&self, authorization: Option<&[u8]>) -> bool {
-        let presented = authorization
-            .and_then(|value| value.strip_prefix(b"Bearer "))
-            .unwrap_or_default();
-        presented.ct_eq(self.0.as_bytes()).into()
-    }
-}
-
-impl fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AdminToken(<redacted>)")
-    }
-}
-
+/// The admin listener's HTTP app: metrics, and the cache operations
+/// when a token is set.
 pub struct Admin {
     token: Option<AdminToken>,
     store: Arc<Store>,
@@ -169,31 +145,4 @@ fn answer(status: u16, body: Value) -> Response<Vec<u8>> {
         .header("Content-Length", body.len())
         .body(body)
         .expect("a valid response")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_exact_bearer_token_authorizes() {
-        let token = AdminToken::new("s3cret-token-0123456789".into());
-        assert!(token.authorizes(Some(b"Bearer s3cret-token-0123456789")));
-        for presented in [
-            None,
-            Some(&b""[..]),
-            Some(b"s3cret-token-0123456789"),
-            Some(b"Bearer s3cret-token-012345678"),
-            Some(b"Bearer s3cret-token-01234567890"),
-            Some(b"Basic s3cret-token-0123456789"),
-        ] {
-            assert!(!token.authorizes(presented), "{presented:?}");
-        }
-    }
-
-    #[test]
-    fn the_token_is_never_printed() {
-        let token = AdminToken::new("s3cret-token-0123456789".into());
-        assert!(!format!("{token:?}").contains("s3cret"));
-    }
 }
