@@ -1,12 +1,19 @@
 # The scraper: the Rust binary, Debian's Chromium and chromedriver, and tini
-# as PID 1 so that killed browsers are reaped.
+# as PID 1 so that killed browsers are reaped; run as the unprivileged user
+# `ruc` (uid 10001).
 # Build from the repository root: docker build -f Dockerfiles/scraper.Dockerfile .
+# (or `make images`).
 
+# The builder stage is the same in both Dockerfiles (a test checks it), so
+# that building the two images compiles the workspace once.
 FROM rust:1-bookworm AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# Stripped binaries without debug info: the images carry only what runs.
+ENV CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_PROFILE_RELEASE_STRIP=symbols
 
 # Dependency layer: the manifests with empty sources, so that dependencies
 # are rebuilt only when a manifest or the lock file changes.
@@ -20,26 +27,31 @@ COPY tests/Cargo.toml tests/
 RUN for crate in bench contract proxy scraper startup tests; do \
       mkdir -p $crate/src && touch $crate/src/lib.rs && echo 'fn main() {}' > $crate/src/main.rs; \
     done \
- && cargo build --release --locked --bin scraper
+ && cargo build --release --locked --bin proxy --bin scraper
 
 COPY contract contract
 COPY startup startup
+COPY proxy proxy
 COPY scraper scraper
-RUN touch contract/src/lib.rs startup/src/lib.rs scraper/src/lib.rs scraper/src/main.rs \
- && cargo build --release --locked --bin scraper
+RUN touch contract/src/lib.rs startup/src/lib.rs proxy/src/lib.rs proxy/src/main.rs scraper/src/lib.rs scraper/src/main.rs \
+ && cargo build --release --locked --bin proxy --bin scraper
 
 FROM debian:bookworm-slim
+# uid/gid 10001 and the name `ruc` are free in Debian's base-passwd (a test
+# checks it). Chromium needs a writable home.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends chromium chromium-driver tini curl ca-certificates fonts-liberation \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --create-home --uid 10001 scraper
+ && groupadd --system --gid 10001 ruc \
+ && useradd --system --uid 10001 --gid ruc --create-home --home-dir /home/ruc --shell /usr/sbin/nologin ruc
 COPY --from=builder /src/target/release/scraper /usr/local/bin/scraper
-USER scraper
+# Numeric, so that Kubernetes' runAsNonRoot can verify it.
+USER 10001:10001
 ENV SCRAPER_LISTEN=0.0.0.0:8001 \
     RUST_LOG=info
 EXPOSE 8001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD curl -fsS http://127.0.0.1:8001/health || exit 1
+  CMD ["curl", "-fsS", "http://127.0.0.1:8001/health"]
 # SIGTERM: finish lookups in flight, close the browsers, stop chromedriver.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/scraper"]

@@ -3,7 +3,8 @@
 # are missing, on Debian or Ubuntu: a C toolchain and cmake (Pingora's build),
 # Chromium with its matching chromedriver (the scraper), redis-server (the
 # proxy's cache), and the checkers of the operations files: docker-compose
-# (validates docker-compose.yml) and prometheus (its promtool). With the
+# (validates docker-compose.yml), podman-compose (what it passes to the
+# containers) and prometheus (its promtool). With the
 # argument `bench`, also what `make bench` drives: wrk and nginx.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ declare -A package_of=(
   [redis-server]=redis-server
   [curl]=curl
   [docker-compose]=docker-compose
+  [podman-compose]=podman-compose
   [promtool]=prometheus
 )
 if [[ ${1:-} == bench ]]; then

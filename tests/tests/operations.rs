@@ -1,49 +1,26 @@
-//! Checks of the files operators touch: the Compose file, the Prometheus
-//! and Grafana configuration, the Pingora YAML, the Dockerfiles and the
-//! OpenAPI description, against the real programs and the real answers.
+//! Checks of the files operators touch: the Prometheus and Grafana
+//! configuration, the Pingora YAML and the OpenAPI description, against the
+//! real programs and the real answers (the Compose file and the Dockerfiles:
+//! `containers.rs`).
 
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
 use support::proxy::Proxy;
 use support::redis::RedisServer;
 use support::scraper::Scraper;
-use support::{replica, require_program};
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn run(program: &str, args: &[&str]) -> std::process::Output {
-    Command::new(program)
-        .args(args)
-        .current_dir(repo(""))
-        .output()
-        .expect("the program runs")
-}
-
-#[test]
-fn docker_compose_accepts_the_compose_file() {
-    require_program("docker-compose", "docker-compose");
-    let output = run("docker-compose", &["-f", "docker-compose.yml", "config", "-q"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-}
+use support::{read_repo_file, replica, repo_file, require_program, run_in_repo};
 
 #[test]
 fn promtool_accepts_the_prometheus_config_and_it_scrapes_both_services() {
     require_program("promtool", "prometheus");
-    let output = run("promtool", &["check", "config", "conf/prometheus.yml"]);
+    let output = run_in_repo("promtool", &["check", "config", "conf/prometheus.yml"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let config = read("conf/prometheus.yml");
-    let compose = read("docker-compose.yml");
+    let config = read_repo_file("conf/prometheus.yml");
+    let compose = read_repo_file("docker-compose.yml");
     // The targets are the ports the services listen on in the compose file.
     assert!(config.contains(r#""proxy:9091""#) && compose.contains("METRICS_LISTEN: 0.0.0.0:9091"));
     assert!(config.contains(r#""scraper:8001""#) && compose.contains("SCRAPER_LISTEN: 0.0.0.0:8001"));
@@ -54,7 +31,7 @@ fn the_proxy_loads_its_pingora_yaml_and_refuses_a_broken_one() {
     let proxy = env!("CARGO_BIN_EXE_proxy-under-test");
     let ok = Command::new(proxy)
         .args(["-t", "-c"])
-        .arg(repo("conf/proxy.yaml"))
+        .arg(repo_file("conf/proxy.yaml"))
         .output()
         .unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
@@ -68,7 +45,8 @@ fn the_proxy_loads_its_pingora_yaml_and_refuses_a_broken_one() {
 
 #[test]
 fn the_dashboard_queries_only_metrics_the_services_export() {
-    let dashboard: Value = serde_json::from_str(&read("conf/grafana/dashboards/ruc.json")).expect("valid JSON");
+    let dashboard: Value =
+        serde_json::from_str(&read_repo_file("conf/grafana/dashboards/ruc.json")).expect("valid JSON");
     let panels = dashboard["panels"].as_array().expect("panels");
     let mut queried = BTreeSet::new();
     for panel in panels.iter().filter(|p| p["type"] != "row") {
@@ -103,9 +81,11 @@ fn the_dashboard_queries_only_metrics_the_services_export() {
         assert!(queried.contains(wanted), "the dashboard shows {wanted}");
     }
     // The provisioning points Grafana at this file and this datasource.
-    assert!(read("conf/grafana/provisioning/datasources/prometheus.yml").contains("uid: prometheus"));
-    assert!(read("conf/grafana/provisioning/dashboards/ruc.yml").contains("path: /var/lib/grafana/dashboards"));
-    assert!(read("docker-compose.yml").contains("./conf/grafana/dashboards:/var/lib/grafana/dashboards:ro"));
+    assert!(read_repo_file("conf/grafana/provisioning/datasources/prometheus.yml").contains("uid: prometheus"));
+    assert!(
+        read_repo_file("conf/grafana/provisioning/dashboards/ruc.yml").contains("path: /var/lib/grafana/dashboards")
+    );
+    assert!(read_repo_file("docker-compose.yml").contains("./conf/grafana/dashboards:/var/lib/grafana/dashboards:ro"));
 }
 
 /// Families in the text format of both services' registries.
@@ -139,72 +119,11 @@ fn metric_names(expr: &str) -> Vec<String> {
     names
 }
 
-#[test]
-fn the_dockerfiles_copy_what_exists_and_run_as_non_root() {
-    for (dockerfile, binary) in [
-        ("Dockerfiles/proxy.Dockerfile", "proxy"),
-        ("Dockerfiles/scraper.Dockerfile", "scraper"),
-    ] {
-        let text = read(dockerfile);
-        for line in text
-            .lines()
-            .filter(|l| l.starts_with("COPY ") && !l.contains("--from="))
-        {
-            let sources: Vec<&str> = line.split_whitespace().skip(1).collect();
-            for source in &sources[..sources.len() - 1] {
-                assert!(repo(source).exists(), "{dockerfile}: {source} does not exist");
-            }
-        }
-        let stubbed: Vec<&str> = text
-            .lines()
-            .find(|line| line.contains("for crate in"))
-            .map(|line| line.split_whitespace().map(|word| word.trim_end_matches(';')).collect())
-            .unwrap_or_default();
-        for member in workspace_members() {
-            assert!(
-                text.contains(&format!("COPY {member}/Cargo.toml {member}/")) && stubbed.contains(&member.as_str()),
-                "{dockerfile}: cargo needs every workspace member's manifest and sources, {member} is missing"
-            );
-        }
-        assert!(text.matches("FROM ").count() >= 2, "{dockerfile} is multi-stage");
-        assert!(
-            text.contains(&format!("--bin {binary}")),
-            "{dockerfile} builds {binary}"
-        );
-        assert!(
-            text.contains("USER ") && !text.contains("USER root"),
-            "{dockerfile} runs as non-root"
-        );
-        assert!(
-            text.contains("HEALTHCHECK") && text.contains("STOPSIGNAL SIGTERM"),
-            "{dockerfile}"
-        );
-    }
-    assert!(
-        read("Dockerfiles/scraper.Dockerfile").contains("tini"),
-        "an init reaps the browsers"
-    );
-}
-
-/// The `members` of the workspace's `Cargo.toml`.
-fn workspace_members() -> Vec<String> {
-    let manifest = read("Cargo.toml");
-    let members = manifest
-        .lines()
-        .find_map(|line| line.strip_prefix("members = "))
-        .expect("a members line");
-    members
-        .trim_matches(['[', ']'])
-        .split(',')
-        .map(|member| member.trim().trim_matches('"').to_string())
-        .collect()
-}
-
 /// Real answers of the proxy and the scraper (real Chromium, the SUNAT
 /// replica, Redis) validated against `openapi.json`.
 #[tokio::test(flavor = "multi_thread")]
 async fn real_answers_match_the_openapi_description() {
-    let spec: Value = serde_json::from_str(&read("openapi.json")).expect("valid JSON");
+    let spec: Value = serde_json::from_str(&read_repo_file("openapi.json")).expect("valid JSON");
     assert_eq!(spec["openapi"], "3.1.0");
     let replica = replica().await;
     let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1")]).await;

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod dockerfile;
 pub mod procfs;
 pub mod proxy;
 pub mod redis;
@@ -35,6 +36,25 @@ pub fn require_program(program: &str, package: &str) {
         "`{program}` is not installed and this test needs it. \
          Install it with `apt-get install {package}` (or run `make test`, which installs what is missing)."
     );
+}
+
+/// A path in the repository.
+pub fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// A file of the repository, whole.
+pub fn read_repo_file(path: &str) -> String {
+    std::fs::read_to_string(repo_file(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Runs a program in the repository's root and returns what it printed.
+pub fn run_in_repo(program: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(program)
+        .args(args)
+        .current_dir(repo_file(""))
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"))
 }
 
 /// Starts a replica on a free loopback port.
