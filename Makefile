@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps run demo test check bench bench-scraper replica scraper proxy
+.PHONY: deps run demo test check bench bench-scraper images images-check replica scraper proxy
 
 ## Install the missing system packages (Debian/Ubuntu).
 deps:
@@ -36,6 +36,17 @@ bench:
 bench-scraper: deps
 	$(CARGO) build --release --bin scraper --bin sunat-replica
 	python3 bench/scraper.py
+
+## The container images ruc-proxy and ruc-scraper, tagged with the crate
+## version and `latest`, with docker (when its engine runs) or podman.
+images:
+	./scripts/images.sh
+
+## The release check of the images: builds them, runs the stack from them and
+## checks health, users, a MISS then a HIT, and SIGTERM with a lookup in
+## flight; about 15 min; report in target/images-check/report.md.
+images-check:
+	python3 scripts/images-check.py
 
 ## The SUNAT replica on 127.0.0.1:8002 (for trying the scraper offline).
 replica:
