@@ -4,13 +4,15 @@
 //!
 //! Reading order: [`app`] (start-up and shutdown) → [`api`] (routes) →
 //! [`lookup`] (deadline, queue, retries) → [`sunat::form`] (the steps on the
-//! site) → [`sunat::page`] and [`sunat::record`] (parsing) → [`browser`]
-//! (chromedriver, sessions, pool).
+//! site) → [`sunat::page`] and [`sunat::record`] (parsing) →
+//! [`sunat::answer`] (record or [`failure`]) → [`browser`] (chromedriver,
+//! sessions, pool).
 
 pub mod api;
 pub mod app;
 pub mod browser;
 pub mod config;
+pub mod failure;
 pub mod lookup;
 pub mod metrics;
 pub mod server;

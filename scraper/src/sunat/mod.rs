@@ -5,9 +5,12 @@
 //! - [`page`]: pure code that tells which page came back and reads its
 //!   label/value pairs.
 //! - [`record`]: turns those pairs into the [`ruc_contract::Record`].
+//! - [`answer`]: what the answer means for a lookup: the record of the RUC
+//!   asked for, or the failure the page shows.
 //! - [`address`] and [`text`]: the fiddly normalisation rules.
 
 pub mod address;
+pub mod answer;
 pub mod form;
 pub mod page;
 pub mod record;

@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn reads_every_label_of_a_captured_page() {
-        let pairs = result_pairs(include_str!("../../../tests/pages/captured/20440374248.html"));
+        let pairs = result_pairs(include_str!("../../tests/pages/captured/20440374248.html"));
         let labels: Vec<&str> = pairs.iter().map(|p| p.label.as_str()).collect();
         assert_eq!(
             labels,
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn bare_dash_without_table_has_no_cells() {
-        let pairs = result_pairs(include_str!("../../../tests/pages/captured/10401510465.html"));
+        let pairs = result_pairs(include_str!("../../tests/pages/captured/10401510465.html"));
         let value = pair(&pairs, "Sistema de Emisión Electrónica:");
         assert_eq!(value.cells, None);
         assert_eq!(value.lines, ["-"]);
@@ -331,7 +331,7 @@ mod tests {
     #[test]
     fn recognises_the_not_found_page() {
         assert_eq!(
-            classify(&saved(include_str!("../../../tests/pages/notfound.html"))),
+            classify(&saved(include_str!("../../tests/pages/notfound.html"))),
             Page::NotFound("El número de RUC 20000000001 consultado no es válido.".into())
         );
     }

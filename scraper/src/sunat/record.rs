@@ -214,7 +214,7 @@ mod tests {
 
     /// The records `captured/expected.json` gives for the real SUNAT pages.
     fn expected_captured(ruc: &str) -> Json {
-        let all: Json = serde_json::from_str(include_str!("../../../tests/pages/captured/expected.json")).unwrap();
+        let all: Json = serde_json::from_str(include_str!("../../tests/pages/captured/expected.json")).unwrap();
         let mut record = all["records"][ruc].clone();
         record["consultadoEn"] = CONSULTADO_EN.into();
         record
@@ -230,20 +230,20 @@ mod tests {
 
     #[test]
     fn captured_government_body_page_gives_its_record() {
-        let record = record_of(include_str!("../../../tests/pages/captured/20440374248.html"));
+        let record = record_of(include_str!("../../tests/pages/captured/20440374248.html"));
         assert_fields_equal(&record, &expected_captured("20440374248"));
     }
 
     #[test]
     fn captured_natural_person_page_gives_its_record() {
-        let record = record_of(include_str!("../../../tests/pages/captured/10401510465.html"));
+        let record = record_of(include_str!("../../tests/pages/captured/10401510465.html"));
         assert_fields_equal(&record, &expected_captured("10401510465"));
     }
 
     #[test]
     fn replica_fixture_gives_its_record() {
-        let record = record_of(include_str!("../../../tests/pages/result.html"));
-        let expected: Json = serde_json::from_str(include_str!("../../../tests/expected/20987654326.json")).unwrap();
+        let record = record_of(include_str!("../../tests/pages/result.html"));
+        let expected: Json = serde_json::from_str(include_str!("../../tests/expected/20987654326.json")).unwrap();
         let mut expected = expected;
         expected["consultadoEn"] = CONSULTADO_EN.into();
         assert_fields_equal(&record, &expected);

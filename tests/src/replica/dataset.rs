@@ -65,9 +65,9 @@ pub struct Domicilio {
 /// The taxpayer whose page the replica shows for `ruc`, if any.
 pub fn find(ruc: &str) -> Option<Source> {
     let source = match ruc {
-        "20440374248" => Source::Verbatim(include_str!("../../pages/captured/20440374248.html")),
-        "10401510465" => Source::Verbatim(include_str!("../../pages/captured/10401510465.html")),
-        "20987654326" => Source::Verbatim(include_str!("../../pages/result.html")),
+        "20440374248" => Source::Verbatim(include_str!("../../../scraper/tests/pages/captured/20440374248.html")),
+        "10401510465" => Source::Verbatim(include_str!("../../../scraper/tests/pages/captured/10401510465.html")),
+        "20987654326" => Source::Verbatim(include_str!("../../../scraper/tests/pages/result.html")),
         _ => Source::Rendered(Box::new(rendered().into_iter().find(|t| t.ruc == ruc)?)),
     };
     Some(source)

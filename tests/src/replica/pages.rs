@@ -6,7 +6,7 @@
 
 use super::dataset::{Domicilio, Source, Taxpayer};
 
-const FIXTURE: &str = include_str!("../../pages/result.html");
+const FIXTURE: &str = include_str!("../../../scraper/tests/pages/result.html");
 const FIXTURE_RUC: &str = "20987654326";
 const FIXTURE_NAME: &str = "EMPRESA DE PRUEBA REPLICA S.A.C.";
 const LIST_START: &str = "<div class=\"list-group\">";
@@ -18,7 +18,7 @@ const ADDRESS_PADDING: usize = 131;
 /// the real one does: check the digit (`alert()` when wrong), make a random
 /// 52-character token (the fake reCAPTCHA), and post the form.
 pub fn form_page() -> String {
-    crlf(include_str!("../../pages/form.html"))
+    crlf(include_str!("../../../scraper/tests/pages/form.html"))
 }
 
 /// The result page of a known taxpayer.
@@ -54,7 +54,7 @@ pub fn insert_late(page: &str, delay_ms: u64) -> String {
 
 /// The answer for a RUC SUNAT does not have (valid check digit, unknown).
 pub fn not_found_page(ruc: &str) -> String {
-    include_str!("../../pages/notfound.html").replace("20000000001", ruc)
+    include_str!("../../../scraper/tests/pages/notfound.html").replace("20000000001", ruc)
 }
 
 /// SUNAT's server error page (also for a missing `token`).

@@ -114,9 +114,10 @@ pub fn sample(page: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The record a replica RUC must give (without `consultadoEn`).
+/// The record a replica RUC must give (without `consultadoEn`), from the
+/// parser's fixtures in `scraper/tests/`.
 pub fn expected_record(ruc: &str) -> Value {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = repo_file("scraper/tests");
     let own = dir.join("expected").join(format!("{ruc}.json"));
     if let Ok(text) = std::fs::read_to_string(&own) {
         return serde_json::from_str(&text).expect("valid expected JSON");

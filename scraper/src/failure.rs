@@ -1,0 +1,95 @@
+//! Why a lookup gave no record, and what each reason means for the client:
+//! its HTTP status, the `detail` of the error body and the `outcome` label
+//! of `ruc_scraper_lookups_total`. SUNAT's pages (`sunat::answer`) and the
+//! browser's faults (`lookup`) both end in one of these.
+
+/// Why a lookup gave no record. Each kind has its HTTP status and the
+/// `outcome` label of `ruc_scraper_lookups_total`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// SUNAT has no such RUC (404). Never retried.
+    NotFound(String),
+    /// The firewall rejected us or cut the connection (502).
+    Rejected(String),
+    /// SUNAT's error page, or a page we cannot read (502).
+    SunatError(String),
+    /// SUNAT did not answer in time (504).
+    Timeout(String),
+    /// No browser became free within the queue wait (503). Never retried.
+    Overloaded,
+    /// The browser could not be started or kept alive (503).
+    BrowserUnavailable(String),
+}
+
+impl Failure {
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Failure::NotFound(_) => "not_found",
+            Failure::Rejected(_) => "rejected",
+            Failure::SunatError(_) | Failure::BrowserUnavailable(_) => "error",
+            Failure::Timeout(_) => "timeout",
+            Failure::Overloaded => "overloaded",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Failure::NotFound(_) => 404,
+            Failure::Rejected(_) | Failure::SunatError(_) => 502,
+            Failure::Overloaded | Failure::BrowserUnavailable(_) => 503,
+            Failure::Timeout(_) => 504,
+        }
+    }
+
+    /// The `detail` of the error body, in Spanish.
+    pub fn detail(&self) -> String {
+        match self {
+            Failure::NotFound(sentence) => {
+                format!("SUNAT no tiene registrado este RUC: {sentence}")
+            }
+            Failure::Rejected(why) => format!("SUNAT rechazó la consulta: {why}"),
+            Failure::SunatError(why) => format!("SUNAT respondió con un error: {why}"),
+            Failure::Timeout(why) => format!("SUNAT no respondió a tiempo: {why}"),
+            Failure::Overloaded => "Todos los navegadores están ocupados; reintente en unos segundos.".into(),
+            Failure::BrowserUnavailable(why) => format!("El navegador no está disponible: {why}"),
+        }
+    }
+
+    pub(crate) fn retryable(&self) -> bool {
+        !matches!(self, Failure::NotFound(_) | Failure::Overloaded)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_outcomes_follow_the_contract() {
+        let cases = [
+            (Failure::NotFound("x".into()), 404, "not_found"),
+            (Failure::Rejected("x".into()), 502, "rejected"),
+            (Failure::SunatError("x".into()), 502, "error"),
+            (Failure::Timeout("x".into()), 504, "timeout"),
+            (Failure::Overloaded, 503, "overloaded"),
+            (Failure::BrowserUnavailable("x".into()), 503, "error"),
+        ];
+        for (failure, status, outcome) in cases {
+            assert_eq!((failure.status(), failure.outcome()), (status, outcome), "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn not_found_and_overloaded_are_never_retried() {
+        assert!(!Failure::NotFound("x".into()).retryable());
+        assert!(!Failure::Overloaded.retryable());
+        assert!(Failure::Rejected("x".into()).retryable());
+        assert!(Failure::Timeout("x".into()).retryable());
+    }
+}

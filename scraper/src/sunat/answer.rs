@@ -1,0 +1,112 @@
+//! What SUNAT's answer means for a lookup: the record of the RUC that was
+//! asked for (cross-checked against the page, stamped with the time it was
+//! read), or the failure the page shows: no such RUC, SUNAT's error page,
+//! the firewall, a network error, or no answer at all.
+
+use ruc_contract::{Record, Ruc};
+
+use super::form::Answer;
+use super::page::Page;
+use super::record;
+use crate::failure::Failure;
+
+/// The record of `ruc` that SUNAT's answer shows, stamped with the time it
+/// was read, or the failure it shows instead.
+pub(crate) fn read(answer: Answer, ruc: Ruc) -> Result<Record, Failure> {
+    match answer {
+        Answer::Page(Page::Result(pairs)) => {
+            let record = record::from_pairs(&pairs, now_rfc3339())
+                .map_err(|e| Failure::SunatError(format!("página de resultado ilegible: {e}")))?;
+            if record.ruc != ruc.as_str() {
+                return Err(Failure::SunatError(format!(
+                    "la página muestra el RUC {} en lugar de {ruc}",
+                    record.ruc
+                )));
+            }
+            Ok(record)
+        }
+        Answer::Page(Page::NotFound(sentence)) => Err(Failure::NotFound(sentence)),
+        Answer::Page(Page::ErrorPage(message)) => Err(Failure::SunatError(message)),
+        Answer::Page(Page::Rejected(support_id)) if support_id.is_empty() => {
+            Err(Failure::Rejected("página 'Request Rejected' del firewall".into()))
+        }
+        Answer::Page(Page::Rejected(support_id)) => Err(Failure::Rejected(format!(
+            "página 'Request Rejected' del firewall (support ID {support_id})"
+        ))),
+        Answer::Page(Page::NetworkError(code)) => Err(network_failure(&code)),
+        Answer::Page(Page::Pending) | Answer::NoAnswer { loading: true, .. } => {
+            Err(Failure::Timeout("la página de resultado no llegó".into()))
+        }
+        Answer::NoAnswer { loading: false, title } => {
+            Err(Failure::SunatError(format!("página inesperada (título {title:?})")))
+        }
+    }
+}
+
+/// A reset or refused connection is how SUNAT's firewall throttles; a
+/// timeout is a timeout; anything else means SUNAT could not be reached.
+pub(crate) fn network_failure(code: &str) -> Failure {
+    match code {
+        "ERR_CONNECTION_RESET" | "ERR_CONNECTION_CLOSED" | "ERR_CONNECTION_REFUSED" | "ERR_EMPTY_RESPONSE" => {
+            Failure::Rejected(format!("SUNAT cortó la conexión ({code})"))
+        }
+        "ERR_TIMED_OUT" | "ERR_CONNECTION_TIMED_OUT" => Failure::Timeout(code.to_string()),
+        _ => Failure::SunatError(format!("no se pudo conectar con SUNAT ({code})")),
+    }
+}
+
+fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("zero is valid");
+    now.format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC time formats as RFC 3339")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ruc() -> Ruc {
+        Ruc::parse("20131312955").unwrap()
+    }
+
+    #[test]
+    fn a_result_for_another_ruc_is_an_error() {
+        let html = include_str!("../../tests/pages/captured/20440374248.html");
+        let snapshot = crate::sunat::page::Snapshot {
+            url: String::new(),
+            ready_state: "complete".into(),
+            html: html.into(),
+        };
+        let answer = Answer::Page(crate::sunat::page::classify(&snapshot));
+        assert!(matches!(read(answer, ruc()), Err(Failure::SunatError(_))));
+    }
+
+    #[test]
+    fn network_errors_are_classified() {
+        assert_eq!(network_failure("ERR_CONNECTION_RESET").outcome(), "rejected");
+        assert_eq!(network_failure("ERR_TIMED_OUT").outcome(), "timeout");
+        assert_eq!(network_failure("ERR_NAME_NOT_RESOLVED").outcome(), "error");
+    }
+
+    #[test]
+    fn a_tab_still_loading_is_a_timeout_and_a_strange_page_an_error() {
+        let loading = Answer::NoAnswer {
+            loading: true,
+            title: String::new(),
+        };
+        assert_eq!(read(loading, ruc()).unwrap_err().status(), 504);
+        let strange = Answer::NoAnswer {
+            loading: false,
+            title: "Documento sin título".into(),
+        };
+        assert_eq!(read(strange, ruc()).unwrap_err().status(), 502);
+    }
+
+    #[test]
+    fn consultado_en_is_rfc3339_utc() {
+        let text = now_rfc3339();
+        assert!(text.ends_with('Z') && text.len() == 20, "{text}");
+    }
+}
