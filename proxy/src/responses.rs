@@ -4,15 +4,16 @@
 //! - `X-Cache: HIT` or `MISS`, as the original service's clients expect,
 //!   or `STALE` for a record past its freshness;
 //! - `Cache-Status` (RFC 9211), e.g. `ruc-proxy; hit; ttl=604795`,
-//!   `ruc-proxy; fwd=miss; fwd-status=200; collapsed` or
-//!   `ruc-proxy; fwd=stale; ttl=-3600; detail=stale-if-error`;
+//!   `ruc-proxy; fwd=miss; fwd-status=200; collapsed`,
+//!   `ruc-proxy; fwd=stale; ttl=-3600; detail=stale-if-error`, or for an
+//!   error of the proxy's own `ruc-proxy; detail=invalid-ruc`;
 //! - `Age` on answers from the cache: seconds since they were stored.
 
 use bytes::Bytes;
 use pingora::http::{Method, ResponseHeader};
 use pingora::proxy::Session;
 use pingora::Result;
-use ruc_contract::ErrorBody;
+use ruc_contract::{ErrorBody, RouteError};
 use serde_json::Value;
 
 use crate::cache::coalesce::Answer;
@@ -121,9 +122,44 @@ pub fn mark_miss(header: &mut ResponseHeader, store_unavailable: bool) -> Result
     )
 }
 
-/// The error body of the original service, with a real status.
-pub async fn error(session: &mut Session, status: u16, detail: &str, ruc: &str) -> Result<()> {
-    json(session, status, &error_body(detail, ruc)).await
+/// Why the proxy answers a lookup with an error of its own; its
+/// `Cache-Status` detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnError {
+    /// Not a RUC (400); never forwarded.
+    InvalidRuc,
+    /// A lookup with a body (400); never forwarded.
+    RequestBody,
+    /// The scraper could not be reached or gave no complete answer (502).
+    ScraperUnreachable,
+    /// The scraper did not answer within `UPSTREAM_TIMEOUT_SECS` (504).
+    ScraperTimeout,
+    /// The lookup in flight this request waited for did not end in time (504).
+    LeaderTimeout,
+}
+
+impl OwnError {
+    /// RFC 9211: `fwd=miss` when the lookup went towards the scraper.
+    fn cache_status(self) -> &'static str {
+        match self {
+            OwnError::InvalidRuc => "ruc-proxy; detail=invalid-ruc",
+            OwnError::RequestBody => "ruc-proxy; detail=request-body",
+            OwnError::ScraperUnreachable => "ruc-proxy; fwd=miss; detail=scraper-unreachable",
+            OwnError::ScraperTimeout => "ruc-proxy; fwd=miss; detail=scraper-timeout",
+            OwnError::LeaderTimeout => "ruc-proxy; fwd=miss; collapsed; detail=leader-timeout",
+        }
+    }
+}
+
+/// A lookup error the proxy answers itself: the original service's error
+/// body (already made), with a real status and the cache headers of every
+/// lookup answer.
+pub async fn own_error(session: &mut Session, status: u16, body: Bytes, why: OwnError) -> Result<()> {
+    let mut header = ResponseHeader::build(status, Some(4))?;
+    header.insert_header("Content-Type", JSON)?;
+    header.insert_header("X-Cache", "MISS")?;
+    header.insert_header("Cache-Status", why.cache_status())?;
+    send(session, header, body).await
 }
 
 /// The status and detail when the scraper gave no answer: in time (504)
@@ -144,15 +180,20 @@ pub async fn json_value(session: &mut Session, status: u16, value: &Value) -> Re
     json(session, status, &Bytes::from(value.to_string())).await
 }
 
+/// A request no route takes (404, or 400 when it is malformed).
+pub async fn route_error(session: &mut Session, status: u16, error: &RouteError) -> Result<()> {
+    let body = serde_json::to_vec(error).expect("serialisable");
+    json(session, status, &Bytes::from(body)).await
+}
+
 /// 405 with the methods the route takes.
 pub async fn method_not_allowed(session: &mut Session) -> Result<()> {
     let mut header = ResponseHeader::build(405, Some(3))?;
     header.insert_header("Content-Type", JSON)?;
     header.insert_header("Allow", "GET, HEAD")?;
-    let method = session.req_header().method.to_string();
-    let body =
-        serde_json::json!({"message": "Method Not Allowed", "detail": format!("{method} no está permitido; use GET")});
-    send(session, header, Bytes::from(body.to_string())).await
+    let error = RouteError::method_not_allowed(session.req_header().method.as_str());
+    let body = serde_json::to_vec(&error).expect("serialisable");
+    send(session, header, Bytes::from(body)).await
 }
 
 /// A JSON body already serialised.

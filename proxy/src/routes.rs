@@ -1,9 +1,10 @@
-//! Which of the proxy's routes a request is for.
+//! Which of the proxy's routes a request is for, and what makes a request
+//! malformed before any route is considered.
 
-use pingora::http::{Method, RequestHeader};
+use pingora::http::{Method, RequestHeader, Version};
+use ruc_contract::{RouteError, LOOKUP_PREFIX};
 
-pub const LOOKUP_PREFIX: &str = "/obtener-ruc/";
-
+/// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Route<'a> {
     /// `GET`/`HEAD /obtener-ruc/<text>`; the text is not validated yet.
@@ -27,6 +28,12 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
     } else {
         Route::MethodNotAllowed
     }
+}
+
+/// The `Host` rule of RFC 9112 (see [`ruc_contract::check_host`]).
+pub fn check_host(request: &RequestHeader) -> Result<(), RouteError> {
+    let hosts = request.headers.get_all("Host").iter().count();
+    ruc_contract::check_host(request.version == Version::HTTP_11, hosts)
 }
 
 /// Whether a request announces a body. A lookup never has one, and one
@@ -60,6 +67,25 @@ mod tests {
         assert_eq!(route(&Method::DELETE, "/health"), Route::MethodNotAllowed);
         assert_eq!(route(&Method::GET, "/obtener-ruc"), Route::NotFound);
         assert_eq!(route(&Method::POST, "/other"), Route::NotFound);
+    }
+
+    #[test]
+    fn the_host_rule_reads_the_version_and_every_host_field() {
+        let request = |version: Version, hosts: &[&str]| {
+            let mut request = RequestHeader::build("GET", b"/health", None).unwrap();
+            request.set_version(version);
+            for host in hosts {
+                request.append_header("Host", *host).unwrap();
+            }
+            request
+        };
+        assert!(
+            check_host(&request(Version::HTTP_11, &[""])).is_ok(),
+            "empty is allowed"
+        );
+        assert!(check_host(&request(Version::HTTP_10, &[])).is_ok());
+        assert!(check_host(&request(Version::HTTP_11, &[])).is_err());
+        assert!(check_host(&request(Version::HTTP_10, &["a", "b"])).is_err());
     }
 
     #[test]

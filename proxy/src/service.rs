@@ -27,7 +27,7 @@ use pingora::modules::http::HttpModules;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
-use ruc_contract::Ruc;
+use ruc_contract::{RouteError, Ruc};
 use tracing::{debug, info, warn};
 
 use crate::cache::admission;
@@ -37,7 +37,7 @@ use crate::config::Config;
 use crate::direct::Direct;
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::responses::{self, Stale};
+use crate::responses::{self, OwnError, Stale};
 use crate::routes::{self, Route};
 use crate::upstream::{Guard, Pass};
 
@@ -135,25 +135,33 @@ impl ProxyHttp for RucProxy {
     /// `Ok(true)`: answered here; `Ok(false)`: go to the scraper.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let path = session.req_header().uri.path().to_string();
+        if let Err(malformed) = routes::check_host(session.req_header()) {
+            return responses::route_error(session, 400, &malformed).await.map(|_| true);
+        }
         match routes::route(&session.req_header().method, &path) {
             Route::Lookup(text) if routes::has_body(session.req_header()) => {
                 let detail = "Una consulta no lleva cuerpo (Content-Length o Transfer-Encoding).";
-                responses::error(session, 400, detail, text).await.map(|_| true)
+                let body = responses::error_body(detail, text);
+                responses::own_error(session, 400, body, OwnError::RequestBody)
+                    .await
+                    .map(|_| true)
             }
             Route::Lookup(text) => match Ruc::parse(text) {
                 Ok(ruc) => self.lookup(session, ctx, ruc).await,
-                Err(invalid) => responses::error(session, 400, invalid.detail(), text)
-                    .await
-                    .map(|_| true),
+                Err(invalid) => {
+                    let body = responses::error_body(invalid.detail(), text);
+                    responses::own_error(session, 400, body, OwnError::InvalidRuc)
+                        .await
+                        .map(|_| true)
+                }
             },
             Route::Health => {
                 let report = self.health.report().await;
                 responses::json_value(session, 200, &report).await.map(|_| true)
             }
-            Route::NotFound => {
-                let body = serde_json::json!({"message": "Not Found", "detail": format!("No existe la ruta {path}")});
-                responses::json_value(session, 404, &body).await.map(|_| true)
-            }
+            Route::NotFound => responses::route_error(session, 404, &RouteError::no_route(&path))
+                .await
+                .map(|_| true),
             Route::MethodNotAllowed => responses::method_not_allowed(session).await.map(|_| true),
         }
     }
@@ -250,12 +258,13 @@ impl ProxyHttp for RucProxy {
         if let Some(pass) = ctx.pass.take() {
             pass.finish(false);
         }
+        let timed_out = matches!(
+            error.etype(),
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+        );
         let (status, detail) = match error.etype() {
             ErrorType::HTTPStatus(status) => (*status, "El servicio de consulta (scraper) falló."),
-            etype => responses::no_answer(matches!(
-                etype,
-                ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
-            )),
+            _ => responses::no_answer(timed_out),
         };
         let ruc = ctx.ruc.map(|r| r.to_string()).unwrap_or_default();
         warn!(ruc, %error, status, "scraper gave no answer");
@@ -269,10 +278,17 @@ impl ProxyHttp for RucProxy {
                 Ok(_) => 200,
                 Err(_) => 0,
             },
-            (None, None) => match responses::json(session, status, &body).await {
-                Ok(()) => status,
-                Err(_) => 0,
-            },
+            (None, None) => {
+                let why = if timed_out {
+                    OwnError::ScraperTimeout
+                } else {
+                    OwnError::ScraperUnreachable
+                };
+                match responses::own_error(session, status, body, why).await {
+                    Ok(()) => status,
+                    Err(_) => 0,
+                }
+            }
         };
         FailToProxy {
             error_code: code,
@@ -360,7 +376,8 @@ impl RucProxy {
                 }
                 Followed::TimedOut => {
                     let detail = "La consulta en curso para este RUC no terminó a tiempo.";
-                    responses::error(session, 504, detail, ruc.as_str()).await?;
+                    let body = responses::error_body(detail, ruc.as_str());
+                    responses::own_error(session, 504, body, OwnError::LeaderTimeout).await?;
                     return Ok(true);
                 }
             }

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
-use hyper::{Method, Request, Response, StatusCode};
-use ruc_contract::{ErrorBody, Ruc};
+use hyper::header::{ALLOW, CONTENT_TYPE, HOST, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode, Version};
+use ruc_contract::{check_host, ErrorBody, RouteError, Ruc, LOOKUP_PREFIX};
 use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -26,8 +26,6 @@ use crate::metrics::Metrics;
 
 /// What a client should wait before retrying a 503, in seconds.
 pub const RETRY_AFTER_SECS: u64 = 5;
-
-const LOOKUP_PREFIX: &str = "/obtener-ruc/";
 
 /// Everything the handlers use.
 pub struct App {
@@ -46,17 +44,18 @@ pub type HttpResponse = Response<Full<Bytes>>;
 
 pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
     let path = request.uri().path();
+    let hosts = request.headers().get_all(HOST).iter().count();
+    if let Err(malformed) = check_host(request.version() == Version::HTTP_11, hosts) {
+        return json(StatusCode::BAD_REQUEST, &malformed);
+    }
     let known = path == "/health" || path == "/metrics" || path.starts_with(LOOKUP_PREFIX);
     if !known {
-        return json(
-            StatusCode::NOT_FOUND,
-            &json!({"message": "Not Found", "detail": format!("No existe la ruta {path}")}),
-        );
+        return json(StatusCode::NOT_FOUND, &RouteError::no_route(path));
     }
     if request.method() != Method::GET {
         let mut response = json(
             StatusCode::METHOD_NOT_ALLOWED,
-            &json!({"message": "Method Not Allowed", "detail": format!("{} no está permitido; use GET", request.method())}),
+            &RouteError::method_not_allowed(request.method().as_str()),
         );
         response
             .headers_mut()

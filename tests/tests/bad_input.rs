@@ -5,31 +5,12 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::proxy::Proxy;
+use support::raw;
 use support::redis::RedisServer;
 use support::stub::StubScraper;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// How long one malformed request may take to be answered or dropped.
-const ANSWER_WITHIN: Duration = Duration::from_secs(10);
-
-/// Sends raw bytes on a new connection; the status of the answer, or `None`
-/// when the proxy closed the connection without one.
-async fn raw(address: &str, request: Vec<u8>) -> Option<u16> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(address).await.ok()?;
-        stream.write_all(&request).await.ok()?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head).await.ok()?;
-        std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-    };
-    tokio::time::timeout(ANSWER_WITHIN, exchange)
-        .await
-        .expect("every request is answered or dropped in time")
-}
 
 fn get(target: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n").into_bytes()
@@ -183,6 +164,34 @@ async fn malformed_requests_get_4xx_never_reach_the_scraper_and_store_nothing() 
     }
     assert_eq!(proxy.get("/health").await.status, 200, "still serving");
     assert!(proxy.stop().await.success(), "no crash, clean exit");
+}
+
+/// RFC 9112 §3.2: a 400 for an HTTP/1.1 request without `Host`, and for any
+/// with two; HTTP/1.0 needs none. Checked on a valid lookup, which would
+/// otherwise go to the scraper.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_without_exactly_one_host_is_400() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    let address = proxy.base.trim_start_matches("http://").to_string();
+    let target = "/obtener-ruc/20131312955";
+    for (request, status) in [
+        (format!("GET {target} HTTP/1.1\r\nConnection: close\r\n\r\n"), 400),
+        (
+            format!("GET {target} HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n"),
+            400,
+        ),
+        ("GET /health HTTP/1.1\r\nConnection: close\r\n\r\n".to_string(), 400),
+        (format!("GET {target} HTTP/1.0\r\n\r\n"), 200),
+    ] {
+        assert_eq!(
+            raw(&address, request.clone().into_bytes()).await,
+            Some(status),
+            "{request:?}"
+        );
+    }
+    assert_eq!(stub.lookups(), 1, "only the HTTP/1.0 lookup went on");
+    assert!(proxy.stop().await.success());
 }
 
 async fn raw_owned(address: String, request: Vec<u8>) -> Option<u16> {

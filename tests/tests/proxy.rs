@@ -539,9 +539,21 @@ async fn an_invalid_ruc_is_400_at_the_proxy() {
         assert_eq!(answer.status, 400, "{ruc:?}: {}", answer.body);
         assert_eq!(answer.json()["message"], "Error al consultar RUC");
         assert_eq!(answer.json()["ruc"], ruc);
+        assert_eq!(
+            (answer.header("x-cache"), answer.header("cache-status")),
+            ("MISS", "ruc-proxy; detail=invalid-ruc")
+        );
     }
     let head = proxy.head("/obtener-ruc/20131312954").await;
     assert_eq!((head.status, head.body.as_str()), (400, ""));
+    let with_body = reqwest::Client::new()
+        .get(format!("{}/obtener-ruc/{RUC}", proxy.base))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_body.status(), 400);
+    assert_eq!(with_body.headers()["cache-status"], "ruc-proxy; detail=request-body");
     assert_eq!(stub.lookups(), 0, "never forwarded");
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("*")
@@ -640,6 +652,11 @@ async fn a_scraper_that_refuses_connections_gives_a_quick_502() {
         .await
         .expect("a quick answer");
     assert_eq!(response.status(), 502);
+    let header = |name: &str| response.headers()[name].to_str().unwrap().to_string();
+    assert_eq!(
+        (header("x-cache"), header("cache-status")),
+        ("MISS".into(), "ruc-proxy; fwd=miss; detail=scraper-unreachable".into())
+    );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["message"], "Error al consultar RUC");
     assert_eq!(body["ruc"], RUC);
@@ -657,6 +674,10 @@ async fn a_scraper_slower_than_the_upstream_timeout_gives_504() {
     let answer = proxy.lookup(RUC).await;
     assert_eq!(answer.status, 504, "{}", answer.body);
     assert_eq!(answer.json()["ruc"], RUC);
+    assert_eq!(
+        (answer.header("x-cache"), answer.header("cache-status")),
+        ("MISS", "ruc-proxy; fwd=miss; detail=scraper-timeout")
+    );
     assert_eq!(stub.lookups(), 1, "a timeout is never retried");
     assert_eq!(redis.get(&key(RUC)), None);
     assert!(proxy.stop().await.success());

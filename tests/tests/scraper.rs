@@ -351,6 +351,13 @@ async fn health_metrics_and_unknown_routes() {
         .unwrap();
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET");
+    let address = scraper.base.trim_start_matches("http://");
+    let no_host = b"GET /obtener-ruc/20987654326 HTTP/1.1\r\nConnection: close\r\n\r\n".to_vec();
+    assert_eq!(
+        support::raw(address, no_host).await,
+        Some(400),
+        "RFC 9112: Host is required"
+    );
     assert_eq!(replica.searches(), 0);
     scraper.stop().await;
 }

@@ -21,7 +21,7 @@ use pingora::apps::http_app::{HttpServer, ServeHttp};
 use pingora::modules::http::compression::ResponseCompressionBuilder;
 use pingora::protocols::http::ServerSession;
 use pingora_prometheus::PrometheusHttpApp;
-use ruc_contract::{ErrorBody, Ruc};
+use ruc_contract::{ErrorBody, RouteError, Ruc};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
@@ -72,7 +72,10 @@ impl Admin {
             _ => {
                 return answer(
                     405,
-                    json!({"message": "Method Not Allowed", "detail": "DELETE /cache/<ruc> o POST /cache/<ruc>/refresh"}),
+                    json!(RouteError::new(
+                        "Method Not Allowed",
+                        "DELETE /cache/<ruc> o POST /cache/<ruc>/refresh"
+                    )),
                 )
             }
         };
@@ -82,7 +85,7 @@ impl Admin {
             warn!(?action, client = ?session.client_addr(), "admin request without a valid token");
             let mut response = answer(
                 401,
-                json!({"message": "Unauthorized", "detail": "Authorization: Bearer <ADMIN_TOKEN>"}),
+                json!(RouteError::new("Unauthorized", "Authorization: Bearer <ADMIN_TOKEN>")),
             );
             response
                 .headers_mut()
@@ -130,7 +133,7 @@ impl ServeHttp for Admin {
             (None, _) => PrometheusHttpApp.response(session).await,
             (Some(_), None) => answer(
                 404,
-                json!({"message": "Not Found", "detail": "ADMIN_TOKEN no está configurado"}),
+                json!(RouteError::new("Not Found", "ADMIN_TOKEN no está configurado")),
             ),
             (Some(rest), Some(token)) => self.cache_operation(session, token, rest).await,
         }

@@ -57,6 +57,23 @@ pub fn run_in_repo(program: &str, args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("{program} runs: {e}"))
 }
 
+/// Sends raw bytes to `address` on a new connection; the status of the
+/// answer, or `None` when the server closed the connection without one.
+/// Bounded by 10 s (a bound against hangs).
+pub async fn raw(address: &str, request: Vec<u8>) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+        stream.write_all(&request).await.ok()?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.ok()?;
+        std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .expect("every request is answered or dropped in time")
+}
+
 /// Starts a replica on a free loopback port.
 pub async fn replica() -> Replica {
     Replica::start("127.0.0.1:0".parse().unwrap())
