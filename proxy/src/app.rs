@@ -1,10 +1,13 @@
-//! Start-up: settings, logs, and the Pingora server with its three services
-//! (the proxy, the metrics and admin listener, the Redis health check). Pingora handles
+//! Start-up: settings, logs, the wiring (the store, the lookup lifecycle,
+//! the health check, each built once and handed to what uses it), and the
+//! Pingora server with its three services (the proxy, the metrics and admin
+//! listener, the Redis health check). Pingora handles
 //! the signals: SIGTERM stops accepting and drains for the grace period of
 //! `conf/proxy.yaml`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::proxy::http_proxy_service;
@@ -15,16 +18,23 @@ use pingora::services::listening::Service;
 use tracing::{error, info};
 
 use crate::admin::Admin;
+use crate::cache::coalesce::Flights;
 use crate::cache::l1::L1;
 use crate::cache::store::{Lifetimes, Store};
 use crate::config::Config;
-use crate::health::RedisHealthCheck;
+use crate::health::{Health, RedisHealthCheck};
+use crate::lookup::fetch::Fetcher;
+use crate::lookup::Lookups;
 use crate::metrics::Metrics;
-use crate::service::RucProxy;
+use crate::service::{ProxySettings, RucProxy};
+use crate::upstream::Guard;
 
 /// Large enough for the headers and a whole record in one `send()`
 /// (Pingora's default of 1460 bytes splits every answer in two).
 const WRITE_BUFFER_BYTES: usize = 8192;
+/// How much longer than its leader's queue wait and upstream timeout a
+/// follower waits.
+const FOLLOW_MARGIN: Duration = Duration::from_secs(5);
 
 /// The binary's entry point; arguments are Pingora's (`-c conf/proxy.yaml`).
 pub fn main() -> ExitCode {
@@ -40,33 +50,34 @@ pub fn main() -> ExitCode {
         }
     };
     server.bootstrap();
-    let l1 = L1::new(config.l1_capacity, config.l1_ttl);
-    let lifetimes = Lifetimes {
-        fresh: config.cache_ttl,
-        stale: config.stale_if_error,
-        not_found: config.negative_ttl,
-    };
-    let store = match Store::new(&config.redis_url, config.redis_timeout, lifetimes, l1) {
-        Ok(store) => Arc::new(store),
+    let metrics = Metrics::get();
+    let store = match build_store(&config, metrics) {
+        Ok(store) => store,
         Err(e) => {
             error!("invalid REDIS_URL: {e}");
             return ExitCode::from(2);
         }
     };
-    Metrics::get();
+    let lookups = Arc::new(build_lookups(&config, store.clone(), metrics));
 
-    let ruc_proxy = RucProxy::new(config.clone(), store.clone());
-    let (flights, direct) = ruc_proxy.shared();
-    let admin = Admin::server(config.admin_token.clone(), store.clone(), flights, direct);
+    let settings = ProxySettings {
+        scraper: config.scraper.clone(),
+        upstream_timeout: config.upstream_timeout,
+        stale_while_revalidate: config.stale_while_revalidate,
+        max_body_bytes: config.max_body_bytes,
+    };
+    let health = Health::new(store.clone(), &config.scraper);
+    let ruc_proxy = RucProxy::new(settings, store.clone(), lookups.clone(), health, metrics);
+    let admin = Admin::server(config.admin_token.clone(), store.clone(), lookups, metrics);
     let mut proxy = http_proxy_service(&server.configuration, ruc_proxy);
     proxy.add_listener(
         ListenerConfig::tcp(config.listen.to_string()).l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER_BYTES)),
     );
-    let mut metrics = Service::new("metrics and admin".to_string(), admin);
-    metrics.add_tcp(&config.metrics_listen.to_string());
+    let mut metrics_service = Service::new("metrics and admin".to_string(), admin);
+    metrics_service.add_tcp(&config.metrics_listen.to_string());
     let health_check = background_service("Redis health check", RedisHealthCheck(store));
     server.add_service(proxy);
-    server.add_service(metrics);
+    server.add_service(metrics_service);
     server.add_service(health_check);
 
     info!(
@@ -77,4 +88,35 @@ pub fn main() -> ExitCode {
         "proxy listening"
     );
     server.run_forever()
+}
+
+/// The Redis store, with the in-process copy in front of it.
+fn build_store(config: &Config, metrics: &'static Metrics) -> redis::RedisResult<Arc<Store>> {
+    let l1 = L1::new(config.l1_capacity, config.l1_ttl);
+    let lifetimes = Lifetimes {
+        fresh: config.cache_ttl,
+        stale: config.stale_if_error,
+        not_found: config.negative_ttl,
+    };
+    Store::new(&config.redis_url, config.redis_timeout, lifetimes, l1, metrics).map(Arc::new)
+}
+
+/// The lookup lifecycle and what it is made of: coalescing and the gate
+/// toward the scraper (this process's own), and the direct fetcher.
+fn build_lookups(config: &Config, store: Arc<Store>, metrics: &'static Metrics) -> Lookups {
+    Lookups {
+        store,
+        coalescing: Arc::new(Flights::new(metrics)),
+        gate: Arc::new(Guard::new(
+            config.upstream_max_in_flight,
+            config.upstream_queue_timeout,
+            config.breaker_failures,
+            config.breaker_open,
+            metrics,
+        )),
+        fetcher: Fetcher::new(&config.scraper, config.upstream_timeout, config.max_body_bytes),
+        max_body_bytes: config.max_body_bytes,
+        follow_wait: config.upstream_queue_timeout + config.upstream_timeout + FOLLOW_MARGIN,
+        metrics,
+    }
 }

@@ -11,18 +11,19 @@
 //! features (coalescing, `Age`, HEAD, fail-open) with the Redis layout and
 //! the failure behaviour under our control.
 //!
-//! Reading order: [`app`] (start-up) → [`service`] (the Pingora hooks, top to
-//! bottom) → [`cache`] (Redis keys, store, L1, admission, coalescing) →
-//! [`upstream`] (slots and circuit breaker toward the scraper) →
-//! [`direct`] (refreshes, HEAD misses) → [`admin`] (metrics, purge and
-//! refresh) → [`responses`], [`routes`], [`health`], [`metrics`], [`config`].
+//! Reading order: [`app`] (start-up and wiring) → [`service`] (the Pingora
+//! hooks, top to bottom) → [`lookup`] (one lookup from the miss to its
+//! end, and what each end means) → [`cache`] (Redis keys, store, L1,
+//! admission, coalescing) → [`upstream`] (slots and circuit breaker toward
+//! the scraper) → [`admin`] (metrics, purge and refresh) → [`responses`],
+//! [`routes`], [`health`], [`metrics`], [`config`].
 
 pub mod admin;
 pub mod app;
 pub mod cache;
 pub mod config;
-pub mod direct;
 pub mod health;
+pub mod lookup;
 pub mod metrics;
 pub mod responses;
 pub mod routes;

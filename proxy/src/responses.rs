@@ -1,5 +1,5 @@
-//! The answers the proxy writes itself (hits, shared answers, errors) and the
-//! cache headers every lookup answer carries:
+//! The answers the proxy writes itself (hits, stale records, shared answers,
+//! its own errors) and the cache headers every lookup answer carries:
 //!
 //! - `X-Cache: HIT` or `MISS`, as the original service's clients expect,
 //!   or `STALE` for a record past its freshness;
@@ -8,6 +8,10 @@
 //!   `ruc-proxy; fwd=stale; ttl=-3600; detail=stale-if-error`, or for an
 //!   error of the proxy's own `ruc-proxy; detail=invalid-ruc`;
 //! - `Age` on answers from the cache: seconds since they were stored.
+//!
+//! Answers are built as plain [`Reply`] values, so that the decisions that
+//! choose them are tested without a Pingora session, and written by
+//! [`send`].
 
 use bytes::Bytes;
 use pingora::http::{Method, ResponseHeader};
@@ -16,19 +20,52 @@ use pingora::Result;
 use ruc_contract::{ErrorBody, RouteError};
 use serde_json::Value;
 
+use crate::cache::cached::Cached;
 use crate::cache::coalesce::Answer;
-use crate::cache::store::Cached;
 use crate::upstream::Refusal;
 
 /// This cache's name in `Cache-Status`.
 const CACHE_NAME: &str = "ruc-proxy";
 const JSON: &str = "application/json";
 
+/// A whole answer: status, headers (`Content-Length` is added when it is
+/// written) and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// A JSON body already serialised.
+    pub fn json(status: u16, body: Bytes) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type", JSON.to_string())],
+            body,
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The value of a header, if it has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// An answer from Redis: a record (200) or a remembered "no such RUC"
 /// (404).
-pub async fn hit(session: &mut Session, status: u16, cached: &Cached) -> Result<()> {
+pub fn hit(status: u16, cached: &Cached) -> Reply {
     let cache_status = format!("{CACHE_NAME}; hit; ttl={}", cached.ttl_ms / 1000);
-    from_cache(session, status, cached, "HIT", cache_status).await
+    from_cache(status, cached, "HIT", cache_status)
 }
 
 /// Why a record past its freshness is served.
@@ -42,56 +79,47 @@ pub enum Stale {
 
 /// A stale record. `Cache-Status` carries its negative `ttl` (how long ago
 /// it went stale) and why it was served.
-pub async fn stale(session: &mut Session, cached: &Cached, why: Stale) -> Result<()> {
+pub fn stale(cached: &Cached, why: Stale) -> Reply {
     let stale_for = cached.ttl_ms.unsigned_abs().div_ceil(1000).max(1);
     let cache_status = match why {
         Stale::IfError => format!("{CACHE_NAME}; fwd=stale; ttl=-{stale_for}; detail=stale-if-error"),
         Stale::WhileRevalidate => format!("{CACHE_NAME}; hit; ttl=-{stale_for}; detail=stale-while-revalidate"),
     };
-    from_cache(session, 200, cached, "STALE", cache_status).await
+    from_cache(200, cached, "STALE", cache_status)
 }
 
-async fn from_cache(
-    session: &mut Session,
-    status: u16,
-    cached: &Cached,
-    x_cache: &'static str,
-    cache_status: String,
-) -> Result<()> {
-    let mut header = ResponseHeader::build(status, Some(6))?;
-    header.insert_header("Content-Type", JSON)?;
-    header.insert_header("Age", cached.age.as_secs().to_string())?;
-    header.insert_header("X-Cache", x_cache)?;
-    header.insert_header("Cache-Status", cache_status)?;
-    send(session, header, cached.body.clone()).await
+fn from_cache(status: u16, cached: &Cached, x_cache: &'static str, cache_status: String) -> Reply {
+    Reply::json(status, cached.body.clone())
+        .with("Age", cached.age.as_secs().to_string())
+        .with("X-Cache", x_cache)
+        .with("Cache-Status", cache_status)
 }
 
 /// A scraper answer the proxy holds whole: the one of the lookup this
 /// request was `collapsed` into, or of its own direct lookup.
-pub async fn shared(session: &mut Session, answer: &Answer, collapsed: bool) -> Result<()> {
-    let mut header = ResponseHeader::build(answer.status, Some(5))?;
-    for (name, value) in &answer.headers {
-        header.insert_header(*name, value.as_str())?;
-    }
+pub fn shared(answer: &Answer, collapsed: bool) -> Reply {
     let collapsed = if collapsed { "; collapsed" } else { "" };
-    header.insert_header("X-Cache", "MISS")?;
-    header.insert_header(
+    let reply = Reply {
+        status: answer.status,
+        headers: answer.headers.clone(),
+        body: answer.body.clone(),
+    };
+    reply.with("X-Cache", "MISS").with(
         "Cache-Status",
         format!("{CACHE_NAME}; fwd=miss; fwd-status={}{collapsed}", answer.status),
-    )?;
-    send(session, header, answer.body.clone()).await
+    )
 }
 
 /// The scraper was not asked: its breaker is open or no slot became free.
-pub async fn refused(session: &mut Session, refusal: Refusal, ruc: &str) -> Result<()> {
+pub fn refused(refusal: Refusal, ruc: &str) -> Reply {
     let answer = refused_answer(refusal, ruc);
-    let mut header = ResponseHeader::build(answer.status, Some(5))?;
-    for (name, value) in &answer.headers {
-        header.insert_header(*name, value.as_str())?;
+    Reply {
+        status: answer.status,
+        headers: answer.headers,
+        body: answer.body,
     }
-    header.insert_header("X-Cache", "MISS")?;
-    header.insert_header("Cache-Status", format!("{CACHE_NAME}; detail={}", refusal.reason()))?;
-    send(session, header, answer.body).await
+    .with("X-Cache", "MISS")
+    .with("Cache-Status", format!("{CACHE_NAME}; detail={}", refusal.reason()))
 }
 
 /// The 503 of a refusal, also shared with the lookups that waited for it.
@@ -107,7 +135,7 @@ pub fn refused_answer(refusal: Refusal, ruc: &str) -> Answer {
     answer
 }
 
-/// Marks an answer coming from the scraper.
+/// Marks an answer coming from the scraper, passed on as it arrives.
 pub fn mark_miss(header: &mut ResponseHeader, store_unavailable: bool) -> Result<()> {
     let detail = if store_unavailable {
         "; detail=redis-unavailable"
@@ -154,62 +182,61 @@ impl OwnError {
 /// A lookup error the proxy answers itself: the original service's error
 /// body (already made), with a real status and the cache headers of every
 /// lookup answer.
-pub async fn own_error(session: &mut Session, status: u16, body: Bytes, why: OwnError) -> Result<()> {
-    let mut header = ResponseHeader::build(status, Some(4))?;
-    header.insert_header("Content-Type", JSON)?;
-    header.insert_header("X-Cache", "MISS")?;
-    header.insert_header("Cache-Status", why.cache_status())?;
-    send(session, header, body).await
+pub fn own_error(status: u16, body: Bytes, why: OwnError) -> Reply {
+    Reply::json(status, body)
+        .with("X-Cache", "MISS")
+        .with("Cache-Status", why.cache_status())
 }
 
-/// The status and detail when the scraper gave no answer: in time (504)
-/// or at all (502).
-pub fn no_answer(timed_out: bool) -> (u16, &'static str) {
+/// The status, detail and reason when the scraper gave no answer: in time
+/// (504) or at all (502).
+pub fn no_answer(timed_out: bool) -> (u16, &'static str, OwnError) {
     if timed_out {
-        (504, "El servicio de consulta (scraper) no respondió a tiempo.")
+        (
+            504,
+            "El servicio de consulta (scraper) no respondió a tiempo.",
+            OwnError::ScraperTimeout,
+        )
     } else {
-        (502, "No se pudo obtener respuesta del servicio de consulta (scraper).")
+        (
+            502,
+            "No se pudo obtener respuesta del servicio de consulta (scraper).",
+            OwnError::ScraperUnreachable,
+        )
     }
 }
 
+/// The original service's error body.
 pub fn error_body(detail: &str, ruc: &str) -> Bytes {
     Bytes::from(serde_json::to_vec(&ErrorBody::new(detail, ruc)).expect("serialisable"))
 }
 
-pub async fn json_value(session: &mut Session, status: u16, value: &Value) -> Result<()> {
-    json(session, status, &Bytes::from(value.to_string())).await
-}
-
 /// A request no route takes (404, or 400 when it is malformed).
-pub async fn route_error(session: &mut Session, status: u16, error: &RouteError) -> Result<()> {
-    let body = serde_json::to_vec(error).expect("serialisable");
-    json(session, status, &Bytes::from(body)).await
+pub fn route_error(status: u16, error: &RouteError) -> Reply {
+    Reply::json(status, Bytes::from(serde_json::to_vec(error).expect("serialisable")))
 }
 
 /// 405 with the methods the route takes.
-pub async fn method_not_allowed(session: &mut Session) -> Result<()> {
-    let mut header = ResponseHeader::build(405, Some(3))?;
-    header.insert_header("Content-Type", JSON)?;
-    header.insert_header("Allow", "GET, HEAD")?;
-    let error = RouteError::method_not_allowed(session.req_header().method.as_str());
-    let body = serde_json::to_vec(&error).expect("serialisable");
-    send(session, header, Bytes::from(body)).await
+pub fn method_not_allowed(method: &Method) -> Reply {
+    route_error(405, &RouteError::method_not_allowed(method.as_str())).with("Allow", "GET, HEAD")
 }
 
-/// A JSON body already serialised.
-pub async fn json(session: &mut Session, status: u16, body: &Bytes) -> Result<()> {
-    let mut header = ResponseHeader::build(status, Some(2))?;
-    header.insert_header("Content-Type", JSON)?;
-    send(session, header, body.clone()).await
+/// A JSON document, such as the health report.
+pub fn json_value(status: u16, value: &Value) -> Reply {
+    Reply::json(status, Bytes::from(value.to_string()))
 }
 
-/// Writes a complete answer; a HEAD request gets the headers only.
-async fn send(session: &mut Session, mut header: ResponseHeader, body: Bytes) -> Result<()> {
-    header.insert_header("Content-Length", body.len().to_string())?;
+/// Writes a whole answer; a HEAD request gets the headers only.
+pub async fn send(session: &mut Session, reply: Reply) -> Result<()> {
+    let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 1))?;
+    for (name, value) in reply.headers {
+        header.insert_header(name, value)?;
+    }
+    header.insert_header("Content-Length", reply.body.len().to_string())?;
     let head = session.req_header().method == Method::HEAD;
     session.write_response_header(Box::new(header), head).await?;
     if !head {
-        session.write_response_body(Some(body), true).await?;
+        session.write_response_body(Some(reply.body), true).await?;
     }
     Ok(())
 }

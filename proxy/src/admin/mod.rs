@@ -25,9 +25,8 @@ use ruc_contract::{ErrorBody, RouteError, Ruc};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
-use crate::cache::coalesce::{Flights, Role};
 use crate::cache::store::Store;
-use crate::direct::Direct;
+use crate::lookup::Lookups;
 use crate::metrics::Metrics;
 use token::AdminToken;
 
@@ -36,8 +35,8 @@ use token::AdminToken;
 pub struct Admin {
     token: Option<AdminToken>,
     store: Arc<Store>,
-    flights: Arc<Flights>,
-    direct: Arc<Direct>,
+    lookups: Arc<Lookups>,
+    metrics: &'static Metrics,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -51,14 +50,14 @@ impl Admin {
     pub fn server(
         token: Option<AdminToken>,
         store: Arc<Store>,
-        flights: Arc<Flights>,
-        direct: Arc<Direct>,
+        lookups: Arc<Lookups>,
+        metrics: &'static Metrics,
     ) -> HttpServer<Admin> {
         let mut server = HttpServer::new_app(Admin {
             token,
             store,
-            flights,
-            direct,
+            lookups,
+            metrics,
         });
         server.add_module(ResponseCompressionBuilder::enable(7));
         server
@@ -81,7 +80,7 @@ impl Admin {
         };
         let authorization = request.headers.get("Authorization").map(|value| value.as_bytes());
         if !token.authorizes(authorization) {
-            Metrics::get().admin.with_label_values(&["unauthorized"]).inc();
+            self.metrics.admin.with_label_values(&["unauthorized"]).inc();
             warn!(?action, client = ?session.client_addr(), "admin request without a valid token");
             let mut response = answer(
                 401,
@@ -106,20 +105,18 @@ impl Admin {
         let Some(deleted) = self.store.purge(&ruc).await else {
             return answer(503, json!(ErrorBody::new("Redis no respondió.", ruc.as_str())));
         };
-        Metrics::get().admin.with_label_values(&["purged"]).inc();
+        self.metrics.admin.with_label_values(&["purged"]).inc();
         info!(%ruc, deleted, "cache entries purged");
         answer(200, json!({"ruc": ruc.as_str(), "deleted": deleted}))
     }
 
     fn refresh(&self, ruc: Ruc) -> Response<Vec<u8>> {
-        let refresh = match self.flights.join(ruc.as_str()) {
-            Role::Leader(flight) => {
-                self.direct.refresh_in_background(ruc, flight);
-                "started"
-            }
-            Role::Follower(_) => "already_running",
+        let refresh = if self.lookups.refresh_in_background(ruc) {
+            "started"
+        } else {
+            "already_running"
         };
-        Metrics::get().admin.with_label_values(&["refresh"]).inc();
+        self.metrics.admin.with_label_values(&["refresh"]).inc();
         info!(%ruc, refresh, "refresh requested");
         answer(202, json!({"ruc": ruc.as_str(), "refresh": refresh}))
     }

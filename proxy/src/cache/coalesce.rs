@@ -8,12 +8,15 @@
 //! the proxy dropped the upstream request) is *abandoned*: its followers
 //! start over, and one of them becomes the new leader.
 //!
-//! Coalescing is per proxy process (replicas share Redis, not flights).
+//! [`Coalescing`] is the seam: [`Flights`] coalesces within this process;
+//! an implementation shared through Redis can stand beside it, chosen at
+//! start-up, and the lookup lifecycle does not change.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::watch;
 
@@ -42,36 +45,34 @@ impl Answer {
     }
 }
 
-#[derive(Debug, Clone)]
-enum State {
-    Running,
-    Done(Arc<Answer>),
-    Abandoned,
-}
-
-/// The flights in progress, by RUC.
-#[derive(Default)]
-pub struct Flights {
-    table: Mutex<HashMap<String, watch::Receiver<State>>>,
+/// Who leads the lookup of a RUC, and how the others wait for its answer.
+pub trait Coalescing: Send + Sync {
+    /// Joins the lookup of `key`: leads it, or follows the one in flight.
+    fn join(self: Arc<Self>, key: &str) -> Role;
 }
 
 /// What a miss does.
 pub enum Role {
     /// Go to the scraper, then [`Flight::land`].
-    Leader(Flight),
-    /// Wait for the leader with [`follow`].
-    Follower(Follower),
+    Leader(Box<dyn Flight>),
+    /// Wait for the leader with [`Follower::follow`].
+    Follower(Box<dyn Follower>),
 }
 
 /// The leader's side of a flight. Dropping it without landing abandons it.
-pub struct Flight {
-    key: String,
-    flights: Arc<Flights>,
-    sender: watch::Sender<State>,
-    landed: bool,
+pub trait Flight: Send + Sync {
+    /// Hands the answer to every follower, present and future, until the
+    /// flight is dropped (keep it while the record is being stored, so that
+    /// nobody misses both the flight and Redis in between).
+    fn land(&mut self, answer: Answer);
 }
 
-pub struct Follower(watch::Receiver<State>);
+/// A follower's side of a flight.
+#[async_trait]
+pub trait Follower: Send + Sync {
+    /// Waits up to `wait` for the leader's answer.
+    async fn follow(self: Box<Self>, wait: Duration) -> Followed;
+}
 
 /// What a follower got.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,35 +85,66 @@ pub enum Followed {
     TimedOut,
 }
 
+#[derive(Debug, Clone)]
+enum State {
+    Running,
+    Done(Arc<Answer>),
+    Abandoned,
+}
+
+/// The flights of this process, by RUC.
+pub struct Flights {
+    table: Mutex<HashMap<String, watch::Receiver<State>>>,
+    metrics: &'static Metrics,
+}
+
+/// The leader's side of a flight of this process.
+struct LocalFlight {
+    key: String,
+    flights: Arc<Flights>,
+    sender: watch::Sender<State>,
+    landed: bool,
+}
+
+/// A follower of a flight of this process.
+struct LocalFollower(watch::Receiver<State>);
+
 impl Flights {
-    pub fn join(self: &Arc<Self>, key: &str) -> Role {
-        let mut table = self.table.lock().expect("flights lock");
-        if let Some(receiver) = table.get(key) {
-            return Role::Follower(Follower(receiver.clone()));
+    pub fn new(metrics: &'static Metrics) -> Flights {
+        Flights {
+            table: Mutex::default(),
+            metrics,
         }
-        let (sender, receiver) = watch::channel(State::Running);
-        table.insert(key.to_string(), receiver);
-        Metrics::get().in_flight.set(table.len() as i64);
-        Role::Leader(Flight {
-            key: key.to_string(),
-            flights: self.clone(),
-            sender,
-            landed: false,
-        })
     }
 }
 
-impl Flight {
-    /// Hands the answer to every follower, present and future, until the
-    /// flight is dropped (keep it while the record is being stored, so that
-    /// nobody misses both the flight and Redis in between).
-    pub fn land(&mut self, answer: Answer) {
+impl Coalescing for Flights {
+    fn join(self: Arc<Self>, key: &str) -> Role {
+        let mut table = self.table.lock().expect("flights lock");
+        if let Some(receiver) = table.get(key) {
+            return Role::Follower(Box::new(LocalFollower(receiver.clone())));
+        }
+        let (sender, receiver) = watch::channel(State::Running);
+        table.insert(key.to_string(), receiver);
+        self.metrics.in_flight.set(table.len() as i64);
+        drop(table);
+        Role::Leader(Box::new(LocalFlight {
+            key: key.to_string(),
+            flights: self,
+            sender,
+            landed: false,
+        }))
+    }
+}
+
+impl Flight for LocalFlight {
+    fn land(&mut self, answer: Answer) {
         self.sender.send_replace(State::Done(Arc::new(answer)));
         self.landed = true;
     }
 }
 
-impl Drop for Flight {
+impl Drop for LocalFlight {
     fn drop(&mut self) {
         let mut table = self.flights.table.lock().expect("flights lock");
         let ours = table
@@ -121,7 +153,7 @@ impl Drop for Flight {
         if ours {
             table.remove(&self.key);
         }
-        Metrics::get().in_flight.set(table.len() as i64);
+        self.flights.metrics.in_flight.set(table.len() as i64);
         drop(table);
         if !self.landed {
             self.sender.send_replace(State::Abandoned);
@@ -129,20 +161,22 @@ impl Drop for Flight {
     }
 }
 
-/// Waits up to `wait` for the leader's answer.
-pub async fn follow(follower: Follower, wait: Duration) -> Followed {
-    let Follower(mut receiver) = follower;
-    let settled = async {
-        match receiver.wait_for(|state| !matches!(state, State::Running)).await {
-            Ok(state) => match &*state {
-                State::Done(answer) => Followed::Answer(answer.clone()),
-                _ => Followed::Abandoned,
-            },
-            // The sender is gone without a word: same as abandoned.
-            Err(_) => Followed::Abandoned,
-        }
-    };
-    tokio::time::timeout(wait, settled).await.unwrap_or(Followed::TimedOut)
+#[async_trait]
+impl Follower for LocalFollower {
+    async fn follow(self: Box<Self>, wait: Duration) -> Followed {
+        let LocalFollower(mut receiver) = *self;
+        let settled = async {
+            match receiver.wait_for(|state| !matches!(state, State::Running)).await {
+                Ok(state) => match &*state {
+                    State::Done(answer) => Followed::Answer(answer.clone()),
+                    _ => Followed::Abandoned,
+                },
+                // The sender is gone without a word: same as abandoned.
+                Err(_) => Followed::Abandoned,
+            }
+        };
+        tokio::time::timeout(wait, settled).await.unwrap_or(Followed::TimedOut)
+    }
 }
 
 #[cfg(test)]
@@ -153,14 +187,18 @@ mod tests {
         Answer::json(status, Bytes::from_static(b"{}"))
     }
 
-    fn leader(role: Role) -> Flight {
+    fn flights() -> Arc<Flights> {
+        Arc::new(Flights::new(Metrics::get()))
+    }
+
+    fn leader(role: Role) -> Box<dyn Flight> {
         match role {
             Role::Leader(flight) => flight,
             Role::Follower(_) => panic!("expected to lead"),
         }
     }
 
-    fn follower(role: Role) -> Follower {
+    fn follower(role: Role) -> Box<dyn Follower> {
         match role {
             Role::Follower(follower) => follower,
             Role::Leader(_) => panic!("expected to follow"),
@@ -169,21 +207,22 @@ mod tests {
 
     #[tokio::test]
     async fn followers_get_the_leaders_answer() {
-        let flights = Arc::new(Flights::default());
-        let mut flight = leader(flights.join("20131312955"));
-        let waiting = tokio::spawn(follow(follower(flights.join("20131312955")), Duration::from_secs(5)));
+        let flights = flights();
+        let mut flight = leader(flights.clone().join("20131312955"));
+        let waiting = follower(flights.join("20131312955"));
+        let waiting = tokio::spawn(waiting.follow(Duration::from_secs(5)));
         flight.land(answer(200));
         assert_eq!(waiting.await.unwrap(), Followed::Answer(Arc::new(answer(200))));
     }
 
     #[tokio::test]
     async fn latecomers_get_the_answer_until_the_flight_is_dropped() {
-        let flights = Arc::new(Flights::default());
-        let mut flight = leader(flights.join("20131312955"));
+        let flights = flights();
+        let mut flight = leader(flights.clone().join("20131312955"));
         flight.land(answer(502));
-        let late = follower(flights.join("20131312955"));
+        let late = follower(flights.clone().join("20131312955"));
         assert_eq!(
-            follow(late, Duration::from_secs(1)).await,
+            late.follow(Duration::from_secs(1)).await,
             Followed::Answer(Arc::new(answer(502)))
         );
         drop(flight);
@@ -195,25 +234,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_vanished_leader_abandons_its_followers() {
-        let flights = Arc::new(Flights::default());
-        let flight = leader(flights.join("20131312955"));
-        let waiting = tokio::spawn(follow(follower(flights.join("20131312955")), Duration::from_secs(5)));
+        let flights = flights();
+        let flight = leader(flights.clone().join("20131312955"));
+        let waiting = tokio::spawn(follower(flights.join("20131312955")).follow(Duration::from_secs(5)));
         drop(flight);
         assert_eq!(waiting.await.unwrap(), Followed::Abandoned);
     }
 
     #[tokio::test]
     async fn different_rucs_fly_separately() {
-        let flights = Arc::new(Flights::default());
-        let _a = leader(flights.join("20131312955"));
+        let flights = flights();
+        let _a = leader(flights.clone().join("20131312955"));
         let _b = leader(flights.join("20100070970"));
     }
 
     #[tokio::test]
     async fn a_wait_that_runs_out_times_out() {
-        let flights = Arc::new(Flights::default());
-        let _flight = leader(flights.join("20131312955"));
+        let flights = flights();
+        let _flight = leader(flights.clone().join("20131312955"));
         let waiting = follower(flights.join("20131312955"));
-        assert_eq!(follow(waiting, Duration::from_millis(10)).await, Followed::TimedOut);
+        assert_eq!(waiting.follow(Duration::from_millis(10)).await, Followed::TimedOut);
     }
 }

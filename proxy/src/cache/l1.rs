@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use pingora_memory_cache::MemoryCache;
 use ruc_contract::Ruc;
 
-use super::store::Cached;
+use super::cached::Cached;
 
 pub struct L1 {
     entries: MemoryCache<Ruc, Entry>,

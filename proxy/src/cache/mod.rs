@@ -3,11 +3,13 @@
 //!
 //! - [`key`]: the Redis key of a RUC (`sunat:ruc:<ruc>`), a public contract;
 //! - [`store`]: bounded Redis reads and writes, and Redis health;
+//! - [`cached`]: an answer read from the cache, with its age and freshness;
 //! - [`l1`]: the in-process copy of records read in the last second;
 //! - [`admission`]: which scraper answers are stored;
 //! - [`coalesce`]: one scraper lookup per RUC at a time.
 
 pub mod admission;
+pub mod cached;
 pub mod coalesce;
 pub mod key;
 pub mod l1;

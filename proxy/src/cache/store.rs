@@ -21,34 +21,10 @@ use ruc_contract::Ruc;
 use tracing::{debug, info, warn};
 
 use super::admission::Admitted;
+use super::cached::Cached;
 use super::key::{not_found_key, redis_key};
 use super::l1::L1;
 use crate::metrics::Metrics;
-
-/// An answer found in Redis.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cached {
-    pub body: Bytes,
-    /// Time since it was stored (`Age`).
-    pub age: Duration,
-    /// Freshness left in milliseconds; negative once stale (RFC 9211's
-    /// `ttl`, which may be negative too).
-    pub ttl_ms: i64,
-}
-
-impl Cached {
-    /// Freshness left, zero once stale.
-    pub fn fresh_for(&self) -> Duration {
-        Duration::from_millis(self.ttl_ms.max(0) as u64)
-    }
-
-    /// The same answer `elapsed` later.
-    pub fn aged(mut self, elapsed: Duration) -> Cached {
-        self.age += elapsed;
-        self.ttl_ms -= elapsed.as_millis() as i64;
-        self
-    }
-}
 
 /// The result of a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +50,8 @@ pub struct Lifetimes {
     pub not_found: Duration,
 }
 
+/// The Redis cache: bounded reads and writes, fail-open, and whether Redis
+/// is up; reads go through the L1 first.
 pub struct Store {
     client: redis::Client,
     connection: OnceLock<ConnectionManager>,
@@ -82,10 +60,17 @@ pub struct Store {
     /// Last health-check result; optimistic at start.
     up: AtomicBool,
     l1: Option<L1>,
+    metrics: &'static Metrics,
 }
 
 impl Store {
-    pub fn new(redis_url: &str, timeout: Duration, lifetimes: Lifetimes, l1: Option<L1>) -> redis::RedisResult<Store> {
+    pub fn new(
+        redis_url: &str,
+        timeout: Duration,
+        lifetimes: Lifetimes,
+        l1: Option<L1>,
+        metrics: &'static Metrics,
+    ) -> redis::RedisResult<Store> {
         Ok(Store {
             client: redis::Client::open(redis_url)?,
             connection: OnceLock::new(),
@@ -93,6 +78,7 @@ impl Store {
             lifetimes,
             up: AtomicBool::new(true),
             l1,
+            metrics,
         })
     }
 
@@ -104,7 +90,7 @@ impl Store {
     /// a second one for a remembered "not found".
     pub async fn get(&self, ruc: &Ruc) -> Lookup {
         if let Some(cached) = self.l1.as_ref().and_then(|l1| l1.get(ruc)) {
-            Metrics::get().l1_hits.inc();
+            self.metrics.l1_hits.inc();
             return Lookup::Hit(cached);
         }
         if !self.is_up() {
@@ -209,7 +195,7 @@ impl Store {
             .await
             .is_some();
         let was_up = self.up.swap(up, Ordering::SeqCst);
-        Metrics::get().redis_up.set(i64::from(up));
+        self.metrics.redis_up.set(i64::from(up));
         match (was_up, up) {
             (true, false) => warn!("Redis is down: lookups go to the scraper uncached"),
             (false, true) => info!("Redis is back: caching resumes"),
@@ -232,12 +218,12 @@ impl Store {
         match outcome {
             Ok(Ok(value)) => Some(value),
             Ok(Err(error)) => {
-                Metrics::get().redis_errors.inc();
+                self.metrics.redis_errors.inc();
                 debug!(%error, "Redis call failed");
                 None
             }
             Err(_) => {
-                Metrics::get().redis_errors.inc();
+                self.metrics.redis_errors.inc();
                 debug!(timeout = ?self.timeout, "Redis call timed out");
                 None
             }

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use crate::metrics::Metrics;
 
+/// The breaker's state, shared by every lookup of this process.
 pub struct Breaker {
     failures_to_open: u32,
     open_for: Duration,
     state: Mutex<State>,
+    metrics: &'static Metrics,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +40,12 @@ pub enum Verdict {
 }
 
 impl Breaker {
-    pub fn new(failures_to_open: u32, open_for: Duration) -> Breaker {
+    pub fn new(failures_to_open: u32, open_for: Duration, metrics: &'static Metrics) -> Breaker {
         Breaker {
             failures_to_open,
             open_for,
             state: Mutex::new(State::Closed { failures: 0 }),
+            metrics,
         }
     }
 
@@ -71,7 +74,7 @@ impl Breaker {
                 State::Closed { failures: failures + 1 }
             }
             (_, false) => {
-                Metrics::get().breaker_opened.inc();
+                self.metrics.breaker_opened.inc();
                 State::Open {
                     until: Instant::now() + self.open_for,
                 }
@@ -95,7 +98,7 @@ impl Breaker {
             State::Open { .. } => 1,
             State::Probing => 2,
         };
-        Metrics::get().breaker_state.set(gauge);
+        self.metrics.breaker_state.set(gauge);
     }
 }
 
@@ -105,7 +108,7 @@ mod tests {
 
     #[test]
     fn opens_after_consecutive_failures_then_lets_one_probe_through() {
-        let breaker = Breaker::new(3, Duration::ZERO);
+        let breaker = Breaker::new(3, Duration::ZERO, Metrics::get());
         breaker.record(false);
         breaker.record(true);
         breaker.record(false);
@@ -123,14 +126,14 @@ mod tests {
 
     #[test]
     fn stays_open_for_its_time() {
-        let breaker = Breaker::new(1, Duration::from_secs(60));
+        let breaker = Breaker::new(1, Duration::from_secs(60), Metrics::get());
         breaker.record(false);
         assert!(matches!(breaker.verdict(), Verdict::Refuse(left) if left > Duration::from_secs(50)));
     }
 
     #[test]
     fn an_abandoned_probe_hands_over_to_the_next_lookup() {
-        let breaker = Breaker::new(1, Duration::ZERO);
+        let breaker = Breaker::new(1, Duration::ZERO, Metrics::get());
         breaker.record(false);
         assert_eq!(breaker.verdict(), Verdict::Probe);
         breaker.probe_abandoned();
@@ -139,7 +142,7 @@ mod tests {
 
     #[test]
     fn zero_failures_never_opens() {
-        let breaker = Breaker::new(0, Duration::from_secs(60));
+        let breaker = Breaker::new(0, Duration::from_secs(60), Metrics::get());
         for _ in 0..100 {
             breaker.record(false);
         }

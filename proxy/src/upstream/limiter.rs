@@ -8,9 +8,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::Metrics;
 
+/// The slots toward the scraper, and how long a lookup may wait for one.
 pub struct Limiter {
     slots: Arc<Semaphore>,
     queue_timeout: Duration,
+    metrics: &'static Metrics,
 }
 
 /// A taken slot, given back when dropped.
@@ -19,16 +21,17 @@ pub struct Slot {
 }
 
 impl Limiter {
-    pub fn new(max_in_flight: usize, queue_timeout: Duration) -> Limiter {
+    pub fn new(max_in_flight: usize, queue_timeout: Duration, metrics: &'static Metrics) -> Limiter {
         Limiter {
             slots: Arc::new(Semaphore::new(max_in_flight)),
             queue_timeout,
+            metrics,
         }
     }
 
     /// A slot, or `None` when none became free within the queue wait.
     pub async fn acquire(&self) -> Option<Slot> {
-        let metrics = Metrics::get();
+        let metrics = self.metrics;
         metrics.upstream_waiting.inc();
         let permit = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await;
         metrics.upstream_waiting.dec();
@@ -45,7 +48,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_limiter_refuses_after_the_queue_wait_and_frees_slots_on_drop() {
-        let limiter = Limiter::new(1, Duration::from_millis(20));
+        let limiter = Limiter::new(1, Duration::from_millis(20), Metrics::get());
         let slot = limiter.acquire().await.expect("a free slot");
         assert!(limiter.acquire().await.is_none(), "full");
         drop(slot);

@@ -1,8 +1,12 @@
 //! What stands between the proxy and the scraper (and so SUNAT, which
 //! blocks clients that ask too much): at most `UPSTREAM_MAX_INFLIGHT`
 //! lookups at a time ([`limiter`]), and none at all for a while after
-//! repeated failures ([`breaker`]). A lookup asks the [`Guard`] for a
+//! repeated failures ([`breaker`]). A lookup asks the [`Gate`] for a
 //! [`Pass`] before it goes, and reports through it how it went.
+//!
+//! [`Gate`] is the seam: [`Guard`] guards this process; an implementation
+//! shared through Redis can stand beside it, chosen at start-up, and the
+//! lookup lifecycle does not change.
 
 pub mod breaker;
 pub mod limiter;
@@ -10,14 +14,25 @@ pub mod limiter;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use breaker::{Breaker, Verdict};
 use limiter::Limiter;
 
 use crate::metrics::Metrics;
 
-pub struct Guard {
-    limiter: Limiter,
-    breaker: Arc<Breaker>,
+/// May a lookup go to the scraper now.
+#[async_trait]
+pub trait Gate: Send + Sync {
+    /// Leave to go, or why not; may wait for a slot (bounded).
+    async fn admit(&self) -> Result<Box<dyn Pass>, Refusal>;
+}
+
+/// Leave to send one lookup to the scraper. Dropped unfinished (the client
+/// left), it frees its slot and tells the breaker nothing.
+pub trait Pass: Send + Sync {
+    /// Reports the lookup's outcome. `ok`: the scraper answered, with
+    /// anything but a 5xx.
+    fn finish(self: Box<Self>, ok: bool);
 }
 
 /// Why a lookup may not go to the scraper now.
@@ -47,35 +62,58 @@ impl Refusal {
     }
 }
 
-/// Leave to send one lookup to the scraper; report its outcome with
-/// [`Pass::finish`]. Dropped unfinished (the client left), it frees its
-/// slot and tells the breaker nothing.
-pub struct Pass {
+/// The gate of this process: its slots and its breaker.
+pub struct Guard {
+    limiter: Limiter,
+    breaker: Arc<Breaker>,
+    metrics: &'static Metrics,
+}
+
+/// A pass of this process's guard.
+struct GuardPass {
     _slot: limiter::Slot,
     breaker: Arc<Breaker>,
     probe: bool,
 }
 
 impl Guard {
-    pub fn new(max_in_flight: usize, queue_timeout: Duration, breaker_failures: u32, open_for: Duration) -> Guard {
+    pub fn new(
+        max_in_flight: usize,
+        queue_timeout: Duration,
+        breaker_failures: u32,
+        open_for: Duration,
+        metrics: &'static Metrics,
+    ) -> Guard {
         Guard {
-            limiter: Limiter::new(max_in_flight, queue_timeout),
-            breaker: Arc::new(Breaker::new(breaker_failures, open_for)),
+            limiter: Limiter::new(max_in_flight, queue_timeout, metrics),
+            breaker: Arc::new(Breaker::new(breaker_failures, open_for, metrics)),
+            metrics,
         }
     }
 
-    pub async fn admit(&self) -> Result<Pass, Refusal> {
+    fn refused(&self, refusal: Refusal) -> Refusal {
+        self.metrics
+            .upstream_refused
+            .with_label_values(&[refusal.reason()])
+            .inc();
+        refusal
+    }
+}
+
+#[async_trait]
+impl Gate for Guard {
+    async fn admit(&self) -> Result<Box<dyn Pass>, Refusal> {
         let probe = match self.breaker.verdict() {
             Verdict::Pass => false,
             Verdict::Probe => true,
             Verdict::Refuse(left) => return Err(self.refused(Refusal::BreakerOpen(left))),
         };
         match self.limiter.acquire().await {
-            Some(slot) => Ok(Pass {
+            Some(slot) => Ok(Box::new(GuardPass {
                 _slot: slot,
                 breaker: self.breaker.clone(),
                 probe,
-            }),
+            })),
             None => {
                 if probe {
                     self.breaker.probe_abandoned();
@@ -84,25 +122,16 @@ impl Guard {
             }
         }
     }
-
-    fn refused(&self, refusal: Refusal) -> Refusal {
-        Metrics::get()
-            .upstream_refused
-            .with_label_values(&[refusal.reason()])
-            .inc();
-        refusal
-    }
 }
 
-impl Pass {
-    /// `ok`: the scraper answered, with anything but a 5xx.
-    pub fn finish(mut self, ok: bool) {
+impl Pass for GuardPass {
+    fn finish(mut self: Box<Self>, ok: bool) {
         self.breaker.record(ok);
         self.probe = false;
     }
 }
 
-impl Drop for Pass {
+impl Drop for GuardPass {
     fn drop(&mut self) {
         if self.probe {
             self.breaker.probe_abandoned();

@@ -1,0 +1,193 @@
+//! One lookup of a RUC, from the miss to its end, whoever asked for it: a
+//! GET proxied through Pingora, a HEAD, a stale-while-revalidate refresh or
+//! an operator's refresh. A miss either leads the lookup ([`Lead`]) or
+//! follows the one in flight; a lead ends only through [`Lead::finish`],
+//! which takes the same steps in the same order every time:
+//!
+//! 1. gives the slot back and tells the breaker how the scraper did;
+//! 2. decides what may be stored ([`outcome`]), and stores it (awaited,
+//!    bounded by `REDIS_TIMEOUT_MS`);
+//! 3. hands the answer to the followers;
+//! 4. picks what this client gets: the answer, or the stale record;
+//! 5. counts it.
+//!
+//! [`fetch`] asks the scraper directly when the answer is needed whole.
+
+pub mod fetch;
+pub mod outcome;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ruc_contract::Ruc;
+use tracing::{debug, info, warn};
+
+use crate::cache::cached::Cached;
+use crate::cache::coalesce::{Coalescing, Flight, Follower, Role};
+use crate::cache::store::Store;
+use crate::metrics::Metrics;
+use crate::responses::Reply;
+use crate::upstream::{Gate, Pass};
+use fetch::Fetcher;
+use outcome::{Decision, Fetched};
+
+/// What every lookup needs, built once at start-up (`app`).
+pub struct Lookups {
+    pub(crate) store: Arc<Store>,
+    /// Who leads a RUC's lookup: this process's flights, or the fleet's.
+    pub(crate) coalescing: Arc<dyn Coalescing>,
+    /// Whether a lookup may go to the scraper now.
+    pub(crate) gate: Arc<dyn Gate>,
+    pub(crate) fetcher: Fetcher,
+    pub(crate) max_body_bytes: usize,
+    /// How long a follower waits for its leader: longer than the leader's
+    /// queue wait and upstream timeout together.
+    pub(crate) follow_wait: Duration,
+    pub(crate) metrics: &'static Metrics,
+}
+
+/// What a miss does: lead the lookup, or wait for the one in flight.
+pub enum Miss {
+    Lead(Lead),
+    Follow(Box<dyn Follower>),
+}
+
+/// A lookup this request leads. It owns the flight the followers wait on
+/// and, once admitted, the gate's pass. Dropped unfinished (its client
+/// left), the flight is abandoned, so its followers start over, and the
+/// slot is freed without a word to the breaker.
+pub struct Lead {
+    ruc: Ruc,
+    flight: Box<dyn Flight>,
+    pass: Option<Box<dyn Pass>>,
+    lookups: Arc<Lookups>,
+}
+
+/// How a lookup ended, for the request that led it.
+#[derive(Debug)]
+pub struct Finished {
+    /// What its client gets (unless the scraper's answer was already passed
+    /// on as it arrived).
+    pub reply: Reply,
+    /// The `cache` label: `miss`, `stale` or `none`.
+    pub cache: &'static str,
+    /// The `outcome` label, had it been a background refresh.
+    pub refresh_outcome: &'static str,
+}
+
+impl Lookups {
+    /// A miss of `ruc`: leads a new lookup, or follows the one in flight.
+    pub fn miss(self: &Arc<Self>, ruc: Ruc) -> Miss {
+        match self.coalescing.clone().join(ruc.as_str()) {
+            Role::Leader(flight) => Miss::Lead(Lead {
+                ruc,
+                flight,
+                pass: None,
+                lookups: self.clone(),
+            }),
+            Role::Follower(follower) => Miss::Follow(follower),
+        }
+    }
+
+    /// Waits for the lookup in flight; its answer (or `stale`) with the
+    /// `cache` label, or `None` when it was abandoned: look up again.
+    pub async fn follow(
+        &self,
+        follower: Box<dyn Follower>,
+        stale: Option<&Cached>,
+        ruc: &Ruc,
+    ) -> Option<(Reply, &'static str)> {
+        let followed = follower.follow(self.follow_wait).await;
+        let answer = outcome::for_follower(followed, stale, ruc)?;
+        self.count(answer.1);
+        Some(answer)
+    }
+
+    /// Refreshes `ruc` in the background unless a lookup of it is already
+    /// in flight (then `false`); the current record is served meanwhile.
+    pub fn refresh_in_background(self: &Arc<Self>, ruc: Ruc) -> bool {
+        let Miss::Lead(lead) = self.miss(ruc) else {
+            return false;
+        };
+        let metrics = self.metrics;
+        tokio::spawn(async move {
+            let finished = match lead.admit(None).await {
+                Ok(lead) => lead.fetch(None).await,
+                Err(refused) => refused,
+            };
+            let outcome = finished.refresh_outcome;
+            metrics.refreshes.with_label_values(&[outcome]).inc();
+            info!(%ruc, outcome, status = finished.reply.status, "background refresh");
+        });
+        true
+    }
+
+    /// Counts what a request that missed was answered with.
+    fn count(&self, cache: &str) {
+        match cache {
+            "stale" => self.metrics.stale.inc(),
+            "coalesced" => self.metrics.coalesced.inc(),
+            _ => {}
+        }
+    }
+}
+
+impl Lead {
+    pub fn ruc(&self) -> Ruc {
+        self.ruc
+    }
+
+    /// Asks the gate for leave to go to the scraper. Refused, the lookup
+    /// ends here: the followers and this client get the refusal (or this
+    /// client the `stale` record).
+    pub async fn admit(mut self, stale: Option<&Cached>) -> Result<Lead, Finished> {
+        match self.lookups.gate.admit().await {
+            Ok(pass) => {
+                self.pass = Some(pass);
+                self.lookups.metrics.misses.inc();
+                Ok(self)
+            }
+            Err(refusal) => {
+                warn!(ruc = %self.ruc, reason = refusal.reason(), "lookup not sent to the scraper");
+                Err(self.finish(Fetched::Refused(refusal), stale).await)
+            }
+        }
+    }
+
+    /// Asks the scraper directly, then finishes.
+    pub async fn fetch(self, stale: Option<&Cached>) -> Finished {
+        let fetched = self.lookups.fetcher.fetch(&self.ruc).await;
+        self.finish(fetched, stale).await
+    }
+
+    /// Ends the lookup with what the scraper did (see the module's steps).
+    pub async fn finish(mut self, fetched: Fetched, stale: Option<&Cached>) -> Finished {
+        let lookups = self.lookups.clone();
+        let decision = outcome::decide(&self.ruc, fetched, stale, lookups.max_body_bytes);
+        if let (Some(pass), Some(ok)) = (self.pass.take(), decision.breaker) {
+            pass.finish(ok);
+        }
+        if decision.upstream_error {
+            lookups.metrics.upstream_errors.inc();
+        }
+        let stored = self.store(&decision).await;
+        self.flight.land(decision.followers.clone());
+        lookups.count(decision.cache);
+        Finished {
+            refresh_outcome: outcome::refresh_outcome(&decision, stored),
+            reply: decision.client,
+            cache: decision.cache,
+        }
+    }
+
+    async fn store(&self, decision: &Decision) -> bool {
+        let Some(admitted) = decision.store else {
+            debug!(ruc = %self.ruc, status = decision.followers.status, "answer not stored");
+            return false;
+        };
+        let body = decision.followers.body.clone();
+        let stored = self.lookups.store.keep(&self.ruc, admitted, body).await;
+        debug!(ruc = %self.ruc, ?admitted, stored, "answer stored");
+        stored
+    }
+}
