@@ -10,79 +10,80 @@ use startup::{ConfigError, Env};
 
 use crate::admin::token::AdminToken;
 
+/// Every setting of the proxy, checked at start.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
+pub(crate) struct Config {
     /// `PROXY_LISTEN`, default `0.0.0.0:8000`.
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// `METRICS_LISTEN`, default `0.0.0.0:9091` (Prometheus, any path).
-    pub metrics_listen: SocketAddr,
+    pub(crate) metrics_listen: SocketAddr,
     /// `REDIS_URL`, default `redis://127.0.0.1:6379`.
-    pub redis_url: String,
+    pub(crate) redis_url: String,
     /// `SCRAPER_URL`, default `http://127.0.0.1:8001`.
-    pub scraper: Upstream,
+    pub(crate) scraper: Upstream,
     /// `CACHE_TTL_SECONDS`, default 604800 (7 days).
-    pub cache_ttl: Duration,
+    pub(crate) cache_ttl: Duration,
     /// `REDIS_TIMEOUT_MS`, default 100: bound on every Redis call.
-    pub redis_timeout: Duration,
+    pub(crate) redis_timeout: Duration,
     /// `UPSTREAM_TIMEOUT_SECS`, default 50: how long the scraper may take to
     /// answer; longer than the scraper's own 45 s lookup deadline.
-    pub upstream_timeout: Duration,
+    pub(crate) upstream_timeout: Duration,
     /// `CACHE_MAX_BODY_BYTES`, default 65536: larger answers are passed
     /// through but never stored.
-    pub max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
     /// `UPSTREAM_MAX_INFLIGHT`, default 2: lookups sent to the scraper at
     /// once by this proxy.
-    pub upstream_max_in_flight: usize,
+    pub(crate) upstream_max_in_flight: usize,
     /// `UPSTREAM_QUEUE_TIMEOUT_SECS`, default 10: how long a lookup waits
     /// for one of those slots before a 503 (or the stale record).
-    pub upstream_queue_timeout: Duration,
+    pub(crate) upstream_queue_timeout: Duration,
     /// `BREAKER_FAILURES`, default 5, 0 turns the breaker off: failed
     /// lookups in a row that open the circuit breaker.
-    pub breaker_failures: u32,
+    pub(crate) breaker_failures: u32,
     /// `BREAKER_OPEN_SECS`, default 30: how long it stays open.
-    pub breaker_open: Duration,
+    pub(crate) breaker_open: Duration,
     /// `STALE_IF_ERROR_SECONDS`, default 604800 (7 days): how long a record
     /// stays in Redis after `CACHE_TTL_SECONDS`, stale, to be served when
     /// the scraper fails.
-    pub stale_if_error: Duration,
+    pub(crate) stale_if_error: Duration,
     /// `STALE_WHILE_REVALIDATE_SECONDS`, default 0, at most
     /// `STALE_IF_ERROR_SECONDS`: for this long after going stale a record
     /// is served at once and refreshed in the background.
-    pub stale_while_revalidate: Duration,
+    pub(crate) stale_while_revalidate: Duration,
     /// `NEGATIVE_TTL_SECONDS`, default 3600, 0 turns it off: how long
     /// SUNAT's "no such RUC" (a 404 from the scraper) is remembered.
-    pub negative_ttl: Duration,
+    pub(crate) negative_ttl: Duration,
     /// `ADMIN_TOKEN`, unset by default: the bearer token of the cache
     /// operations on the admin listener, which do not exist without it. A
     /// token that could be guessed stops the start (`admin::token`).
-    pub admin_token: Option<AdminToken>,
+    pub(crate) admin_token: Option<AdminToken>,
     /// `L1_TTL_MS`, default 1000 (the most allowed), 0 turns the L1 off: how
     /// long a record read from Redis is served from memory.
-    pub l1_ttl: Duration,
+    pub(crate) l1_ttl: Duration,
     /// `L1_CAPACITY`, default 10000: records kept in memory (about 2 KB each).
-    pub l1_capacity: usize,
+    pub(crate) l1_capacity: usize,
 }
 
 /// Where the scraper is: host and port of an `http://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upstream {
-    pub host: String,
-    pub port: u16,
+pub(crate) struct Upstream {
+    pub(crate) host: String,
+    pub(crate) port: u16,
 }
 
 impl Upstream {
     /// `host:port`, for resolving and for the `Host` header.
-    pub fn authority(&self) -> String {
+    pub(crate) fn authority(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
 }
 
 impl Config {
-    pub fn from_env() -> Result<Config, ConfigError> {
+    pub(crate) fn from_env() -> Result<Config, ConfigError> {
         Config::from_vars(|name| std::env::var(name).ok())
     }
 
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let env = Env::new(&var);
         let redis_url = env.text_or("REDIS_URL", "redis://127.0.0.1:6379");
         redis::Client::open(redis_url.as_str())

@@ -25,14 +25,15 @@ const REDIS_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Bound on the scraper's `/health` probe.
 const SCRAPER_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub struct Health {
+/// `GET /health`: Redis's last known state and a probe of the scraper.
+pub(crate) struct Health {
     store: Arc<Store>,
     scraper_health: hyper::Uri,
     http: Client<HttpConnector, Empty<Bytes>>,
 }
 
 impl Health {
-    pub fn new(store: Arc<Store>, scraper: &Upstream) -> Health {
+    pub(crate) fn new(store: Arc<Store>, scraper: &Upstream) -> Health {
         Health {
             store,
             scraper_health: format!("http://{}/health", scraper.authority())
@@ -42,7 +43,7 @@ impl Health {
         }
     }
 
-    pub async fn report(&self) -> Value {
+    pub(crate) async fn report(&self) -> Value {
         let (redis, scraper) = tokio::join!(self.store.check_health(), self.scraper_state());
         json!({
             "status": "healthy",
@@ -65,7 +66,7 @@ impl Health {
 /// Pings Redis every second, so that the request path skips Redis while it
 /// is down (instead of waiting out a timeout per request) and resumes
 /// caching as soon as it is back.
-pub struct RedisHealthCheck(pub Arc<Store>);
+pub(crate) struct RedisHealthCheck(pub Arc<Store>);
 
 #[async_trait]
 impl BackgroundService for RedisHealthCheck {

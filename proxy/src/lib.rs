@@ -18,14 +18,14 @@
 //! the scraper) → [`admin`] (metrics, purge and refresh) → [`responses`],
 //! [`routes`], [`health`], [`metrics`], [`config`].
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod app;
-pub mod cache;
-pub mod config;
-pub mod health;
-pub mod lookup;
+pub(crate) mod cache;
+pub(crate) mod config;
+pub(crate) mod health;
+pub(crate) mod lookup;
 pub mod metrics;
-pub mod responses;
-pub mod routes;
-pub mod service;
-pub mod upstream;
+pub(crate) mod responses;
+pub(crate) mod routes;
+pub(crate) mod service;
+pub(crate) mod upstream;

@@ -10,33 +10,34 @@ use pingora_prometheus::prometheus::{
     HistogramVec, IntCounter, IntCounterVec, IntGauge,
 };
 
+/// Every metric of the proxy, registered once (see [`Metrics::get`]).
 pub struct Metrics {
-    pub hits: IntCounter,
-    pub l1_hits: IntCounter,
-    pub not_found_hits: IntCounter,
-    pub stale: IntCounter,
-    pub refreshes: IntCounterVec,
-    pub admin: IntCounterVec,
-    pub upstream_waiting: IntGauge,
-    pub upstream_refused: IntCounterVec,
-    pub breaker_state: IntGauge,
-    pub breaker_opened: IntCounter,
-    pub misses: IntCounter,
-    pub coalesced: IntCounter,
+    pub(crate) hits: IntCounter,
+    pub(crate) l1_hits: IntCounter,
+    pub(crate) not_found_hits: IntCounter,
+    pub(crate) stale: IntCounter,
+    pub(crate) refreshes: IntCounterVec,
+    pub(crate) admin: IntCounterVec,
+    pub(crate) upstream_waiting: IntGauge,
+    pub(crate) upstream_refused: IntCounterVec,
+    pub(crate) breaker_state: IntGauge,
+    pub(crate) breaker_opened: IntCounter,
+    pub(crate) misses: IntCounter,
+    pub(crate) coalesced: IntCounter,
     requests: IntCounterVec,
     duration: HistogramVec,
     /// The children of `requests` for `STATUSES` and of `duration` for
     /// `CACHE_RESULTS`, looked up once: the hit path must not hash labels.
     requests_by_status: Vec<IntCounter>,
     duration_by_cache: Vec<Histogram>,
-    pub upstream_errors: IntCounter,
-    pub redis_errors: IntCounter,
-    pub redis_up: IntGauge,
-    pub in_flight: IntGauge,
+    pub(crate) upstream_errors: IntCounter,
+    pub(crate) redis_errors: IntCounter,
+    pub(crate) redis_up: IntGauge,
+    pub(crate) in_flight: IntGauge,
 }
 
 /// The `cache` label of `ruc_proxy_request_duration_seconds`.
-pub const CACHE_RESULTS: [&str; 5] = ["hit", "stale", "miss", "coalesced", "none"];
+pub(crate) const CACHE_RESULTS: [&str; 5] = ["hit", "stale", "miss", "coalesced", "none"];
 
 /// Statuses of `ruc_proxy_requests_total` registered at zero, so that
 /// dashboards and alerts see them before the first occurrence.
@@ -170,7 +171,7 @@ impl Metrics {
 
     /// Counts an answered request: its status (0 when none was written) and
     /// its duration under its cache result.
-    pub fn answered(&self, status: u16, cache: &str, elapsed: Duration) {
+    pub(crate) fn answered(&self, status: u16, cache: &str, elapsed: Duration) {
         match STATUS_CODES.iter().position(|&code| code == status) {
             Some(i) => self.requests_by_status[i].inc(),
             None => self.requests.with_label_values(&[&status.to_string()]).inc(),

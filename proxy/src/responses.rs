@@ -31,15 +31,15 @@ const JSON: &str = "application/json";
 /// A whole answer: status, headers (`Content-Length` is added when it is
 /// written) and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Bytes,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: Bytes,
 }
 
 impl Reply {
     /// A JSON body already serialised.
-    pub fn json(status: u16, body: Bytes) -> Reply {
+    pub(crate) fn json(status: u16, body: Bytes) -> Reply {
         Reply {
             status,
             headers: vec![("Content-Type", JSON.to_string())],
@@ -53,7 +53,8 @@ impl Reply {
     }
 
     /// The value of a header, if it has it.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -63,14 +64,14 @@ impl Reply {
 
 /// An answer from Redis: a record (200) or a remembered "no such RUC"
 /// (404).
-pub fn hit(status: u16, cached: &Cached) -> Reply {
+pub(crate) fn hit(status: u16, cached: &Cached) -> Reply {
     let cache_status = format!("{CACHE_NAME}; hit; ttl={}", cached.ttl_ms / 1000);
     from_cache(status, cached, "HIT", cache_status)
 }
 
 /// Why a record past its freshness is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stale {
+pub(crate) enum Stale {
     /// The scraper failed (an error status, no answer, or no answer in time).
     IfError,
     /// Served at once while one background request refreshes it.
@@ -79,7 +80,7 @@ pub enum Stale {
 
 /// A stale record. `Cache-Status` carries its negative `ttl` (how long ago
 /// it went stale) and why it was served.
-pub fn stale(cached: &Cached, why: Stale) -> Reply {
+pub(crate) fn stale(cached: &Cached, why: Stale) -> Reply {
     let stale_for = cached.ttl_ms.unsigned_abs().div_ceil(1000).max(1);
     let cache_status = match why {
         Stale::IfError => format!("{CACHE_NAME}; fwd=stale; ttl=-{stale_for}; detail=stale-if-error"),
@@ -97,7 +98,7 @@ fn from_cache(status: u16, cached: &Cached, x_cache: &'static str, cache_status:
 
 /// A scraper answer the proxy holds whole: the one of the lookup this
 /// request was `collapsed` into, or of its own direct lookup.
-pub fn shared(answer: &Answer, collapsed: bool) -> Reply {
+pub(crate) fn shared(answer: &Answer, collapsed: bool) -> Reply {
     let collapsed = if collapsed { "; collapsed" } else { "" };
     let reply = Reply {
         status: answer.status,
@@ -111,7 +112,7 @@ pub fn shared(answer: &Answer, collapsed: bool) -> Reply {
 }
 
 /// The scraper was not asked: its breaker is open or no slot became free.
-pub fn refused(refusal: Refusal, ruc: &str) -> Reply {
+pub(crate) fn refused(refusal: Refusal, ruc: &str) -> Reply {
     let answer = refused_answer(refusal, ruc);
     Reply {
         status: answer.status,
@@ -123,7 +124,7 @@ pub fn refused(refusal: Refusal, ruc: &str) -> Reply {
 }
 
 /// The 503 of a refusal, also shared with the lookups that waited for it.
-pub fn refused_answer(refusal: Refusal, ruc: &str) -> Answer {
+pub(crate) fn refused_answer(refusal: Refusal, ruc: &str) -> Answer {
     let detail = match refusal {
         Refusal::BreakerOpen(_) => "El servicio de consulta falló varias veces seguidas; se reintentará en breve.",
         Refusal::QueueFull => "Hay demasiadas consultas en curso; intente de nuevo en unos segundos.",
@@ -136,7 +137,7 @@ pub fn refused_answer(refusal: Refusal, ruc: &str) -> Answer {
 }
 
 /// Marks an answer coming from the scraper, passed on as it arrives.
-pub fn mark_miss(header: &mut ResponseHeader, store_unavailable: bool) -> Result<()> {
+pub(crate) fn mark_miss(header: &mut ResponseHeader, store_unavailable: bool) -> Result<()> {
     let detail = if store_unavailable {
         "; detail=redis-unavailable"
     } else {
@@ -153,7 +154,7 @@ pub fn mark_miss(header: &mut ResponseHeader, store_unavailable: bool) -> Result
 /// Why the proxy answers a lookup with an error of its own; its
 /// `Cache-Status` detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OwnError {
+pub(crate) enum OwnError {
     /// Not a RUC (400); never forwarded.
     InvalidRuc,
     /// A lookup with a body (400); never forwarded.
@@ -182,7 +183,7 @@ impl OwnError {
 /// A lookup error the proxy answers itself: the original service's error
 /// body (already made), with a real status and the cache headers of every
 /// lookup answer.
-pub fn own_error(status: u16, body: Bytes, why: OwnError) -> Reply {
+pub(crate) fn own_error(status: u16, body: Bytes, why: OwnError) -> Reply {
     Reply::json(status, body)
         .with("X-Cache", "MISS")
         .with("Cache-Status", why.cache_status())
@@ -190,7 +191,7 @@ pub fn own_error(status: u16, body: Bytes, why: OwnError) -> Reply {
 
 /// The status, detail and reason when the scraper gave no answer: in time
 /// (504) or at all (502).
-pub fn no_answer(timed_out: bool) -> (u16, &'static str, OwnError) {
+pub(crate) fn no_answer(timed_out: bool) -> (u16, &'static str, OwnError) {
     if timed_out {
         (
             504,
@@ -207,27 +208,27 @@ pub fn no_answer(timed_out: bool) -> (u16, &'static str, OwnError) {
 }
 
 /// The original service's error body.
-pub fn error_body(detail: &str, ruc: &str) -> Bytes {
+pub(crate) fn error_body(detail: &str, ruc: &str) -> Bytes {
     Bytes::from(serde_json::to_vec(&ErrorBody::new(detail, ruc)).expect("serialisable"))
 }
 
 /// A request no route takes (404, or 400 when it is malformed).
-pub fn route_error(status: u16, error: &RouteError) -> Reply {
+pub(crate) fn route_error(status: u16, error: &RouteError) -> Reply {
     Reply::json(status, Bytes::from(serde_json::to_vec(error).expect("serialisable")))
 }
 
 /// 405 with the methods the route takes.
-pub fn method_not_allowed(method: &Method) -> Reply {
+pub(crate) fn method_not_allowed(method: &Method) -> Reply {
     route_error(405, &RouteError::method_not_allowed(method.as_str())).with("Allow", "GET, HEAD")
 }
 
 /// A JSON document, such as the health report.
-pub fn json_value(status: u16, value: &Value) -> Reply {
+pub(crate) fn json_value(status: u16, value: &Value) -> Reply {
     Reply::json(status, Bytes::from(value.to_string()))
 }
 
 /// Writes a whole answer; a HEAD request gets the headers only.
-pub async fn send(session: &mut Session, reply: Reply) -> Result<()> {
+pub(crate) async fn send(session: &mut Session, reply: Reply) -> Result<()> {
     let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 1))?;
     for (name, value) in reply.headers {
         header.insert_header(name, value)?;

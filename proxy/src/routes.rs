@@ -6,7 +6,7 @@ use ruc_contract::{RouteError, LOOKUP_PREFIX};
 
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Route<'a> {
+pub(crate) enum Route<'a> {
     /// `GET`/`HEAD /obtener-ruc/<text>`; the text is not validated yet.
     Lookup(&'a str),
     /// `GET`/`HEAD /health`.
@@ -17,7 +17,7 @@ pub enum Route<'a> {
     MethodNotAllowed,
 }
 
-pub fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
+pub(crate) fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
     let route = match path.strip_prefix(LOOKUP_PREFIX) {
         Some(ruc) => Route::Lookup(ruc),
         None if path == "/health" => Route::Health,
@@ -31,7 +31,7 @@ pub fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
 }
 
 /// The `Host` rule of RFC 9112 (see [`ruc_contract::check_host`]).
-pub fn check_host(request: &RequestHeader) -> Result<(), RouteError> {
+pub(crate) fn check_host(request: &RequestHeader) -> Result<(), RouteError> {
     let hosts = request.headers.get_all("Host").iter().count();
     ruc_contract::check_host(request.version == Version::HTTP_11, hosts)
 }
@@ -39,7 +39,7 @@ pub fn check_host(request: &RequestHeader) -> Result<(), RouteError> {
 /// Whether a request announces a body. A lookup never has one, and one
 /// that does (above all with both `Content-Length` and `Transfer-Encoding`,
 /// the request-smuggling pattern) is refused rather than passed on.
-pub fn has_body(request: &RequestHeader) -> bool {
+pub(crate) fn has_body(request: &RequestHeader) -> bool {
     let announced_length = request
         .headers
         .get_all("Content-Length")
@@ -47,6 +47,9 @@ pub fn has_body(request: &RequestHeader) -> bool {
         .any(|length| length.as_bytes() != b"0");
     announced_length || request.headers.contains_key("Transfer-Encoding")
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {

@@ -50,7 +50,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const SHARE_LIMIT_BYTES: usize = 1 << 20;
 
 /// The proxy's `ProxyHttp` implementation, with what its hooks use.
-pub struct RucProxy {
+pub(crate) struct RucProxy {
     store: Arc<Store>,
     lookups: Arc<Lookups>,
     health: Health,
@@ -64,15 +64,15 @@ pub struct RucProxy {
 }
 
 /// The settings the hooks read.
-pub struct ProxySettings {
-    pub scraper: Upstream,
-    pub upstream_timeout: Duration,
-    pub stale_while_revalidate: Duration,
-    pub max_body_bytes: usize,
+pub(crate) struct ProxySettings {
+    pub(crate) scraper: Upstream,
+    pub(crate) upstream_timeout: Duration,
+    pub(crate) stale_while_revalidate: Duration,
+    pub(crate) max_body_bytes: usize,
 }
 
 /// Per-request state.
-pub struct Ctx {
+pub(crate) struct Ctx {
     started: Instant,
     ruc: Option<Ruc>,
     /// The `cache` label: `hit`, `stale`, `miss`, `coalesced` or `none`.
@@ -124,7 +124,7 @@ impl Received {
 }
 
 impl RucProxy {
-    pub fn new(
+    pub(crate) fn new(
         settings: ProxySettings,
         store: Arc<Store>,
         lookups: Arc<Lookups>,

@@ -25,24 +25,25 @@ use crate::lookup::Lookups;
 use crate::metrics::Metrics;
 
 /// What a client should wait before retrying a 503, in seconds.
-pub const RETRY_AFTER_SECS: u64 = 5;
+pub(crate) const RETRY_AFTER_SECS: u64 = 5;
 
 /// Everything the handlers use.
-pub struct App {
-    pub lookups: Lookups,
-    pub pool: Pool,
-    pub driver: Arc<Driver>,
-    pub metrics: Metrics,
+pub(crate) struct App {
+    pub(crate) lookups: Lookups,
+    pub(crate) pool: Pool,
+    pub(crate) driver: Arc<Driver>,
+    pub(crate) metrics: Metrics,
     /// Lookups run as tracked tasks: a client that hangs up does not cancel
     /// a browser mid-command, and shutdown can wait for them.
-    pub tasks: TaskTracker,
+    pub(crate) tasks: TaskTracker,
     /// Cancelled when shutdown starts; `/health` then answers 503.
-    pub stopping: CancellationToken,
+    pub(crate) stopping: CancellationToken,
 }
 
-pub type HttpResponse = Response<Full<Bytes>>;
+/// Every answer of the API: a whole body.
+pub(crate) type HttpResponse = Response<Full<Bytes>>;
 
-pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
+pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
     let path = request.uri().path();
     let hosts = request.headers().get_all(HOST).iter().count();
     if let Err(malformed) = check_host(request.version() == Version::HTTP_11, hosts) {

@@ -48,7 +48,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {} (SCRAPER_LISTEN): {e}", config.listen))?;

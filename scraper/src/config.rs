@@ -19,39 +19,40 @@ const CHROME_CANDIDATES: [&str; 4] = [
     "/usr/bin/google-chrome-stable",
 ];
 
+/// Every setting of the scraper, checked at start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `SCRAPER_LISTEN`, default `0.0.0.0:8001`.
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// `SUNAT_URL`, default `https://e-consultaruc.sunat.gob.pe`, no trailing slash.
-    pub sunat_url: String,
+    pub(crate) sunat_url: String,
     /// `WEBDRIVER_URL` (remote) or `CHROMEDRIVER` (embedded, default from `PATH`).
-    pub driver: DriverConfig,
+    pub(crate) driver: DriverConfig,
     /// `CHROME_BINARY`, default auto-detected; never sent to a remote endpoint.
-    pub chrome_binary: Option<PathBuf>,
+    pub(crate) chrome_binary: Option<PathBuf>,
     /// `SCRAPER_SESSIONS`, default 2.
-    pub sessions: usize,
+    pub(crate) sessions: usize,
     /// `SCRAPER_RECYCLE_AFTER`, default 100 lookups.
-    pub recycle_after: u32,
+    pub(crate) recycle_after: u32,
     /// `SCRAPER_QUEUE_TIMEOUT_SECS`, default 30.
-    pub queue_timeout: Duration,
+    pub(crate) queue_timeout: Duration,
     /// `SCRAPER_MAX_ATTEMPTS`, default 3.
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// `SCRAPER_LOOKUP_TIMEOUT_SECS`, default 45: the whole lookup, queue included.
-    pub lookup_timeout: Duration,
+    pub(crate) lookup_timeout: Duration,
     /// `SCRAPER_PAGE_LOAD_TIMEOUT_SECS`, default 15: Chrome's `pageLoad`.
-    pub page_load_timeout: Duration,
+    pub(crate) page_load_timeout: Duration,
     /// `SCRAPER_RESULT_TIMEOUT_SECS`, default 10: wait for the answer page.
-    pub result_timeout: Duration,
+    pub(crate) result_timeout: Duration,
     /// `SCRAPER_RETRY_BACKOFF_MS`, default 500: first pause between attempts.
-    pub retry_backoff: Duration,
+    pub(crate) retry_backoff: Duration,
     /// `SCRAPER_SHUTDOWN_TIMEOUT_SECS`, default 50: how long SIGTERM waits
     /// for in-flight lookups.
     pub shutdown_timeout: Duration,
 }
 
 impl Config {
-    pub fn from_env() -> Result<Config, ConfigError> {
+    pub(crate) fn from_env() -> Result<Config, ConfigError> {
         Config::from_vars(|name| std::env::var(name).ok())
     }
 

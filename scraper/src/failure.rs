@@ -6,7 +6,7 @@
 /// Why a lookup gave no record. Each kind has its HTTP status and the
 /// `outcome` label of `ruc_scraper_lookups_total`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// SUNAT has no such RUC (404). Never retried.
     NotFound(String),
     /// The firewall rejected us or cut the connection (502).
@@ -22,7 +22,7 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn outcome(&self) -> &'static str {
+    pub(crate) fn outcome(&self) -> &'static str {
         match self {
             Failure::NotFound(_) => "not_found",
             Failure::Rejected(_) => "rejected",
@@ -32,7 +32,7 @@ impl Failure {
         }
     }
 
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         match self {
             Failure::NotFound(_) => 404,
             Failure::Rejected(_) | Failure::SunatError(_) => 502,
@@ -42,7 +42,7 @@ impl Failure {
     }
 
     /// The `detail` of the error body, in Spanish.
-    pub fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         match self {
             Failure::NotFound(sentence) => {
                 format!("SUNAT no tiene registrado este RUC: {sentence}")

@@ -8,12 +8,12 @@
 //! [`sunat::answer`] (record or [`failure`]) → [`browser`] (chromedriver,
 //! sessions, pool).
 
-pub mod api;
+pub(crate) mod api;
 pub mod app;
-pub mod browser;
+pub(crate) mod browser;
 pub mod config;
-pub mod failure;
-pub mod lookup;
+pub(crate) mod failure;
+pub(crate) mod lookup;
 pub mod metrics;
-pub mod server;
-pub mod sunat;
+pub(crate) mod server;
+pub(crate) mod sunat;

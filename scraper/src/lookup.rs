@@ -20,28 +20,28 @@ use crate::sunat::form::{self, Answer, FormConfig};
 
 /// The settings of a lookup, from `SCRAPER_*` (see `config`).
 #[derive(Debug, Clone)]
-pub struct LookupConfig {
-    pub max_attempts: u32,
-    pub lookup_timeout: Duration,
-    pub queue_timeout: Duration,
+pub(crate) struct LookupConfig {
+    pub(crate) max_attempts: u32,
+    pub(crate) lookup_timeout: Duration,
+    pub(crate) queue_timeout: Duration,
     /// First pause between attempts; doubles each time, with ±25 % jitter.
-    pub retry_backoff: Duration,
-    pub form: FormConfig,
+    pub(crate) retry_backoff: Duration,
+    pub(crate) form: FormConfig,
 }
 
 /// Runs lookups on the browser pool.
-pub struct Lookups {
+pub(crate) struct Lookups {
     pool: Pool,
     config: LookupConfig,
     metrics: Metrics,
 }
 
 impl Lookups {
-    pub fn new(pool: Pool, config: LookupConfig, metrics: Metrics) -> Lookups {
+    pub(crate) fn new(pool: Pool, config: LookupConfig, metrics: Metrics) -> Lookups {
         Lookups { pool, config, metrics }
     }
 
-    pub async fn lookup(&self, ruc: Ruc) -> Result<Record, Failure> {
+    pub(crate) async fn lookup(&self, ruc: Ruc) -> Result<Record, Failure> {
         let started = Instant::now();
         let span = info_span!("lookup", %ruc);
         let result = self

@@ -6,7 +6,7 @@ use prometheus::{
 };
 
 /// Every `outcome` label value, registered at zero so dashboards see them.
-pub const OUTCOMES: [&str; 7] = [
+pub(crate) const OUTCOMES: [&str; 7] = [
     "ok",
     "not_found",
     "invalid",
@@ -16,16 +16,17 @@ pub const OUTCOMES: [&str; 7] = [
     "overloaded",
 ];
 
+/// The scraper's metrics, in its own registry; cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    pub lookups: IntCounterVec,
-    pub lookup_duration: Histogram,
-    pub attempts: IntCounter,
-    pub session_restarts: IntCounter,
-    pub driver_restarts: IntCounter,
-    pub sessions: IntGaugeVec,
-    pub queue_depth: IntGauge,
+    pub(crate) lookups: IntCounterVec,
+    pub(crate) lookup_duration: Histogram,
+    pub(crate) attempts: IntCounter,
+    pub(crate) session_restarts: IntCounter,
+    pub(crate) driver_restarts: IntCounter,
+    pub(crate) sessions: IntGaugeVec,
+    pub(crate) queue_depth: IntGauge,
 }
 
 impl Metrics {

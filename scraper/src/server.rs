@@ -20,7 +20,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves until `stop` is cancelled, then waits up to `drain` for open
 /// requests to be answered.
-pub async fn serve(listener: TcpListener, app: Arc<App>, stop: CancellationToken, drain: Duration) {
+pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, stop: CancellationToken, drain: Duration) {
     let graceful = GracefulShutdown::new();
     loop {
         let stream = tokio::select! {

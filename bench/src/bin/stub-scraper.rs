@@ -29,6 +29,7 @@ use tracing::{debug, error, info};
 const RECORD: &str = include_str!("../../record.json");
 const PLACEHOLDER: &str = "00000000000";
 
+/// The stub's counters and its settable answer delay.
 #[derive(Default)]
 struct Stub {
     lookups: AtomicU64,

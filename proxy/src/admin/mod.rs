@@ -11,7 +11,7 @@
 //! time; a missing or wrong token gets 401 and a log line. Without
 //! `ADMIN_TOKEN` the routes do not exist (404).
 
-pub mod token;
+pub(crate) mod token;
 
 use std::sync::Arc;
 
@@ -32,13 +32,14 @@ use token::AdminToken;
 
 /// The admin listener's HTTP app: metrics, and the cache operations
 /// when a token is set.
-pub struct Admin {
+pub(crate) struct Admin {
     token: Option<AdminToken>,
     store: Arc<Store>,
     lookups: Arc<Lookups>,
     metrics: &'static Metrics,
 }
 
+/// The cache operation a request asks for.
 #[derive(Debug, Clone, Copy)]
 enum Action {
     Purge,
@@ -47,7 +48,7 @@ enum Action {
 
 impl Admin {
     /// The HTTP app of the admin listener, gzip for the metrics as before.
-    pub fn server(
+    pub(crate) fn server(
         token: Option<AdminToken>,
         store: Arc<Store>,
         lookups: Arc<Lookups>,

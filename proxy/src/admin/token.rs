@@ -22,12 +22,12 @@ const MAX_SEQUENCE_LEN: usize = 7;
 
 /// A token that met the rules; never printed.
 #[derive(Clone, PartialEq, Eq)]
-pub struct AdminToken(String);
+pub(crate) struct AdminToken(String);
 
 impl AdminToken {
     /// Checks `token` against the rules; the error says which one it broke
     /// and how to make a good token.
-    pub fn parse(token: String) -> Result<AdminToken, String> {
+    pub(crate) fn parse(token: String) -> Result<AdminToken, String> {
         weakness(&token)
             .map(|weakness| format!("{weakness}; make one with `openssl rand -hex 32`"))
             .map_or(Ok(AdminToken(token)), Err)

@@ -8,14 +8,14 @@ use ruc_contract::{ErrorBody, Record, Ruc};
 
 /// What an answer may be stored as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admitted {
+pub(crate) enum Admitted {
     Record,
     NotFound,
 }
 
 /// Why an answer is not stored, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Neither 200 nor 404: failures are never cached.
     NotOk,
     TooLarge,
@@ -24,7 +24,7 @@ pub enum Refusal {
     OtherRuc,
 }
 
-pub fn check(ruc: &Ruc, status: u16, body: &[u8], max_bytes: usize) -> Result<Admitted, Refusal> {
+pub(crate) fn check(ruc: &Ruc, status: u16, body: &[u8], max_bytes: usize) -> Result<Admitted, Refusal> {
     let admitted = match status {
         200 => Admitted::Record,
         404 => Admitted::NotFound,

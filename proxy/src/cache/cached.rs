@@ -8,23 +8,23 @@ use bytes::Bytes;
 
 /// An answer found in Redis (or in the L1 copy of a Redis read).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cached {
-    pub body: Bytes,
+pub(crate) struct Cached {
+    pub(crate) body: Bytes,
     /// Time since it was stored (`Age`).
-    pub age: Duration,
+    pub(crate) age: Duration,
     /// Freshness left in milliseconds; negative once stale (RFC 9211's
     /// `ttl`, which may be negative too).
-    pub ttl_ms: i64,
+    pub(crate) ttl_ms: i64,
 }
 
 impl Cached {
     /// Freshness left, zero once stale.
-    pub fn fresh_for(&self) -> Duration {
+    pub(crate) fn fresh_for(&self) -> Duration {
         Duration::from_millis(self.ttl_ms.max(0) as u64)
     }
 
     /// The same answer `elapsed` later.
-    pub fn aged(mut self, elapsed: Duration) -> Cached {
+    pub(crate) fn aged(mut self, elapsed: Duration) -> Cached {
         self.age += elapsed;
         self.ttl_ms -= elapsed.as_millis() as i64;
         self

@@ -24,19 +24,19 @@ use crate::metrics::Metrics;
 
 /// The leader's answer, as its client received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     /// The headers that matter to a client: see [`SHARED_HEADERS`].
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Bytes,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: Bytes,
 }
 
 /// Headers of the scraper's answer that followers receive as well.
-pub const SHARED_HEADERS: [&str; 2] = ["Content-Type", "Retry-After"];
+pub(crate) const SHARED_HEADERS: [&str; 2] = ["Content-Type", "Retry-After"];
 
 impl Answer {
     /// A JSON answer the proxy made itself (an upstream failure).
-    pub fn json(status: u16, body: Bytes) -> Answer {
+    pub(crate) fn json(status: u16, body: Bytes) -> Answer {
         Answer {
             status,
             headers: vec![("Content-Type", "application/json".to_string())],
@@ -46,13 +46,13 @@ impl Answer {
 }
 
 /// Who leads the lookup of a RUC, and how the others wait for its answer.
-pub trait Coalescing: Send + Sync {
+pub(crate) trait Coalescing: Send + Sync {
     /// Joins the lookup of `key`: leads it, or follows the one in flight.
     fn join(self: Arc<Self>, key: &str) -> Role;
 }
 
 /// What a miss does.
-pub enum Role {
+pub(crate) enum Role {
     /// Go to the scraper, then [`Flight::land`].
     Leader(Box<dyn Flight>),
     /// Wait for the leader with [`Follower::follow`].
@@ -60,7 +60,7 @@ pub enum Role {
 }
 
 /// The leader's side of a flight. Dropping it without landing abandons it.
-pub trait Flight: Send + Sync {
+pub(crate) trait Flight: Send + Sync {
     /// Hands the answer to every follower, present and future, until the
     /// flight is dropped (keep it while the record is being stored, so that
     /// nobody misses both the flight and Redis in between).
@@ -69,14 +69,14 @@ pub trait Flight: Send + Sync {
 
 /// A follower's side of a flight.
 #[async_trait]
-pub trait Follower: Send + Sync {
+pub(crate) trait Follower: Send + Sync {
     /// Waits up to `wait` for the leader's answer.
     async fn follow(self: Box<Self>, wait: Duration) -> Followed;
 }
 
 /// What a follower got.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Followed {
+pub(crate) enum Followed {
     Answer(Arc<Answer>),
     /// The leader vanished: look up again.
     Abandoned,
@@ -85,6 +85,7 @@ pub enum Followed {
     TimedOut,
 }
 
+/// Where a flight is, as its followers see it.
 #[derive(Debug, Clone)]
 enum State {
     Running,
@@ -93,7 +94,7 @@ enum State {
 }
 
 /// The flights of this process, by RUC.
-pub struct Flights {
+pub(crate) struct Flights {
     table: Mutex<HashMap<String, watch::Receiver<State>>>,
     metrics: &'static Metrics,
 }
@@ -110,7 +111,7 @@ struct LocalFlight {
 struct LocalFollower(watch::Receiver<State>);
 
 impl Flights {
-    pub fn new(metrics: &'static Metrics) -> Flights {
+    pub(crate) fn new(metrics: &'static Metrics) -> Flights {
         Flights {
             table: Mutex::default(),
             metrics,

@@ -4,13 +4,13 @@
 
 use ruc_contract::Ruc;
 
-pub fn redis_key(ruc: &Ruc) -> String {
+pub(crate) fn redis_key(ruc: &Ruc) -> String {
     format!("sunat:ruc:{ruc}")
 }
 
 /// Where SUNAT's "no such RUC" answer is remembered: apart from the
 /// records, so that it can never be mistaken for one.
-pub fn not_found_key(ruc: &Ruc) -> String {
+pub(crate) fn not_found_key(ruc: &Ruc) -> String {
     format!("sunat:notfound:{ruc}")
 }
 

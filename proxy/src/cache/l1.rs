@@ -16,11 +16,13 @@ use ruc_contract::Ruc;
 
 use super::cached::Cached;
 
-pub struct L1 {
+/// The in-process copy: bounded, each entry for at most `L1_TTL_MS`.
+pub(crate) struct L1 {
     entries: MemoryCache<Ruc, Entry>,
     ttl: Duration,
 }
 
+/// A record as read from Redis, and when that read began.
 #[derive(Clone)]
 struct Entry {
     /// Checked on every read: the cache indexes entries by a 64-bit hash.
@@ -31,24 +33,24 @@ struct Entry {
 
 impl L1 {
     /// `None` when either setting is zero (the L1 is off).
-    pub fn new(capacity: usize, ttl: Duration) -> Option<L1> {
+    pub(crate) fn new(capacity: usize, ttl: Duration) -> Option<L1> {
         (capacity > 0 && !ttl.is_zero()).then(|| L1 {
             entries: MemoryCache::new(capacity),
             ttl,
         })
     }
 
-    pub fn get(&self, ruc: &Ruc) -> Option<Cached> {
+    pub(crate) fn get(&self, ruc: &Ruc) -> Option<Cached> {
         let entry = self.entries.get(ruc).0.filter(|entry| entry.ruc == *ruc)?;
         Some(entry.cached.aged(entry.read_started.elapsed()))
     }
 
-    pub fn forget(&self, ruc: &Ruc) {
+    pub(crate) fn forget(&self, ruc: &Ruc) {
         self.entries.remove(ruc);
     }
 
     /// Keeps a record read from Redis by a read that began at `read_started`.
-    pub fn fill(&self, ruc: &Ruc, cached: &Cached, read_started: Instant) {
+    pub(crate) fn fill(&self, ruc: &Ruc, cached: &Cached, read_started: Instant) {
         let lifetime = self.ttl.min(cached.fresh_for()).saturating_sub(read_started.elapsed());
         let entry = Entry {
             ruc: *ruc,

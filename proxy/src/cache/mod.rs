@@ -8,9 +8,9 @@
 //! - [`admission`]: which scraper answers are stored;
 //! - [`coalesce`]: one scraper lookup per RUC at a time.
 
-pub mod admission;
-pub mod cached;
-pub mod coalesce;
-pub mod key;
-pub mod l1;
-pub mod store;
+pub(crate) mod admission;
+pub(crate) mod cached;
+pub(crate) mod coalesce;
+pub(crate) mod key;
+pub(crate) mod l1;
+pub(crate) mod store;

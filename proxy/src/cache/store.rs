@@ -28,7 +28,7 @@ use crate::metrics::Metrics;
 
 /// The result of a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     Hit(Cached),
     /// A record past its freshness, kept to be served when the scraper fails.
     Stale(Cached),
@@ -41,18 +41,18 @@ pub enum Lookup {
 
 /// How long answers stay in Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lifetimes {
+pub(crate) struct Lifetimes {
     /// A record is fresh this long (`CACHE_TTL_SECONDS`)…
-    pub fresh: Duration,
+    pub(crate) fresh: Duration,
     /// …then stays this much longer, stale (`STALE_IF_ERROR_SECONDS`).
-    pub stale: Duration,
+    pub(crate) stale: Duration,
     /// SUNAT's "no such RUC" (`NEGATIVE_TTL_SECONDS`); zero: not kept.
-    pub not_found: Duration,
+    pub(crate) not_found: Duration,
 }
 
 /// The Redis cache: bounded reads and writes, fail-open, and whether Redis
 /// is up; reads go through the L1 first.
-pub struct Store {
+pub(crate) struct Store {
     client: redis::Client,
     connection: OnceLock<ConnectionManager>,
     timeout: Duration,
@@ -64,7 +64,7 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(
+    pub(crate) fn new(
         redis_url: &str,
         timeout: Duration,
         lifetimes: Lifetimes,
@@ -82,13 +82,13 @@ impl Store {
         })
     }
 
-    pub fn is_up(&self) -> bool {
+    pub(crate) fn is_up(&self) -> bool {
         self.up.load(Ordering::SeqCst)
     }
 
     /// From the L1, or `GET` and `PTTL` in one round trip; without a record,
     /// a second one for a remembered "not found".
-    pub async fn get(&self, ruc: &Ruc) -> Lookup {
+    pub(crate) async fn get(&self, ruc: &Ruc) -> Lookup {
         if let Some(cached) = self.l1.as_ref().and_then(|l1| l1.get(ruc)) {
             self.metrics.l1_hits.inc();
             return Lookup::Hit(cached);
@@ -143,7 +143,7 @@ impl Store {
     }
 
     /// Stores an answer as what the admission check found it to be.
-    pub async fn keep(&self, ruc: &Ruc, admitted: Admitted, body: Bytes) -> bool {
+    pub(crate) async fn keep(&self, ruc: &Ruc, admitted: Admitted, body: Bytes) -> bool {
         match admitted {
             Admitted::Record => self.put(ruc, body).await,
             Admitted::NotFound => self.put_not_found(ruc, body).await,
@@ -158,7 +158,7 @@ impl Store {
 
     /// Deletes the record and the remembered "not found" (and this
     /// process's L1 copy); how many keys existed, `None` when Redis failed.
-    pub async fn purge(&self, ruc: &Ruc) -> Option<u64> {
+    pub(crate) async fn purge(&self, ruc: &Ruc) -> Option<u64> {
         if let Some(l1) = &self.l1 {
             l1.forget(ruc);
         }
@@ -189,7 +189,7 @@ impl Store {
     }
 
     /// `PING`, recording whether Redis is up; logs when that changes.
-    pub async fn check_health(&self) -> bool {
+    pub(crate) async fn check_health(&self) -> bool {
         let up = self
             .bounded(|mut connection| async move { redis::cmd("PING").query_async::<String>(&mut connection).await })
             .await

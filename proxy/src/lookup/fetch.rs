@@ -16,7 +16,7 @@ use crate::cache::coalesce::{Answer, SHARED_HEADERS};
 use crate::config::Upstream;
 
 /// An HTTP client for the scraper, with the bounds of a proxied lookup.
-pub struct Fetcher {
+pub(crate) struct Fetcher {
     authority: String,
     timeout: std::time::Duration,
     max_body_bytes: usize,
@@ -24,7 +24,7 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(scraper: &Upstream, timeout: std::time::Duration, max_body_bytes: usize) -> Fetcher {
+    pub(crate) fn new(scraper: &Upstream, timeout: std::time::Duration, max_body_bytes: usize) -> Fetcher {
         Fetcher {
             authority: scraper.authority(),
             timeout,
@@ -34,7 +34,7 @@ impl Fetcher {
     }
 
     /// `GET /obtener-ruc/<ruc>` on the scraper, within the upstream timeout.
-    pub async fn fetch(&self, ruc: &Ruc) -> Fetched {
+    pub(crate) async fn fetch(&self, ruc: &Ruc) -> Fetched {
         match tokio::time::timeout(self.timeout, self.exchange(ruc)).await {
             Ok(Ok(answer)) => Fetched::Answered(answer),
             Ok(Err(error)) => {

@@ -13,8 +13,8 @@
 //!
 //! [`fetch`] asks the scraper directly when the answer is needed whole.
 
-pub mod fetch;
-pub mod outcome;
+pub(crate) mod fetch;
+pub(crate) mod outcome;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +32,7 @@ use fetch::Fetcher;
 use outcome::{Decision, Fetched};
 
 /// What every lookup needs, built once at start-up (`app`).
-pub struct Lookups {
+pub(crate) struct Lookups {
     pub(crate) store: Arc<Store>,
     /// Who leads a RUC's lookup: this process's flights, or the fleet's.
     pub(crate) coalescing: Arc<dyn Coalescing>,
@@ -47,7 +47,7 @@ pub struct Lookups {
 }
 
 /// What a miss does: lead the lookup, or wait for the one in flight.
-pub enum Miss {
+pub(crate) enum Miss {
     Lead(Lead),
     Follow(Box<dyn Follower>),
 }
@@ -56,7 +56,7 @@ pub enum Miss {
 /// and, once admitted, the gate's pass. Dropped unfinished (its client
 /// left), the flight is abandoned, so its followers start over, and the
 /// slot is freed without a word to the breaker.
-pub struct Lead {
+pub(crate) struct Lead {
     ruc: Ruc,
     flight: Box<dyn Flight>,
     pass: Option<Box<dyn Pass>>,
@@ -65,19 +65,19 @@ pub struct Lead {
 
 /// How a lookup ended, for the request that led it.
 #[derive(Debug)]
-pub struct Finished {
+pub(crate) struct Finished {
     /// What its client gets (unless the scraper's answer was already passed
     /// on as it arrived).
-    pub reply: Reply,
+    pub(crate) reply: Reply,
     /// The `cache` label: `miss`, `stale` or `none`.
-    pub cache: &'static str,
+    pub(crate) cache: &'static str,
     /// The `outcome` label, had it been a background refresh.
-    pub refresh_outcome: &'static str,
+    pub(crate) refresh_outcome: &'static str,
 }
 
 impl Lookups {
     /// A miss of `ruc`: leads a new lookup, or follows the one in flight.
-    pub fn miss(self: &Arc<Self>, ruc: Ruc) -> Miss {
+    pub(crate) fn miss(self: &Arc<Self>, ruc: Ruc) -> Miss {
         match self.coalescing.clone().join(ruc.as_str()) {
             Role::Leader(flight) => Miss::Lead(Lead {
                 ruc,
@@ -91,7 +91,7 @@ impl Lookups {
 
     /// Waits for the lookup in flight; its answer (or `stale`) with the
     /// `cache` label, or `None` when it was abandoned: look up again.
-    pub async fn follow(
+    pub(crate) async fn follow(
         &self,
         follower: Box<dyn Follower>,
         stale: Option<&Cached>,
@@ -105,7 +105,7 @@ impl Lookups {
 
     /// Refreshes `ruc` in the background unless a lookup of it is already
     /// in flight (then `false`); the current record is served meanwhile.
-    pub fn refresh_in_background(self: &Arc<Self>, ruc: Ruc) -> bool {
+    pub(crate) fn refresh_in_background(self: &Arc<Self>, ruc: Ruc) -> bool {
         let Miss::Lead(lead) = self.miss(ruc) else {
             return false;
         };
@@ -133,14 +133,14 @@ impl Lookups {
 }
 
 impl Lead {
-    pub fn ruc(&self) -> Ruc {
+    pub(crate) fn ruc(&self) -> Ruc {
         self.ruc
     }
 
     /// Asks the gate for leave to go to the scraper. Refused, the lookup
     /// ends here: the followers and this client get the refusal (or this
     /// client the `stale` record).
-    pub async fn admit(mut self, stale: Option<&Cached>) -> Result<Lead, Finished> {
+    pub(crate) async fn admit(mut self, stale: Option<&Cached>) -> Result<Lead, Finished> {
         match self.lookups.gate.admit().await {
             Ok(pass) => {
                 self.pass = Some(pass);
@@ -155,13 +155,13 @@ impl Lead {
     }
 
     /// Asks the scraper directly, then finishes.
-    pub async fn fetch(self, stale: Option<&Cached>) -> Finished {
+    pub(crate) async fn fetch(self, stale: Option<&Cached>) -> Finished {
         let fetched = self.lookups.fetcher.fetch(&self.ruc).await;
         self.finish(fetched, stale).await
     }
 
     /// Ends the lookup with what the scraper did (see the module's steps).
-    pub async fn finish(mut self, fetched: Fetched, stale: Option<&Cached>) -> Finished {
+    pub(crate) async fn finish(mut self, fetched: Fetched, stale: Option<&Cached>) -> Finished {
         let lookups = self.lookups.clone();
         let decision = outcome::decide(&self.ruc, fetched, stale, lookups.max_body_bytes);
         if let (Some(pass), Some(ok)) = (self.pass.take(), decision.breaker) {

@@ -16,7 +16,7 @@ use crate::upstream::Refusal;
 
 /// What a request does after reading the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Read {
+pub(crate) enum Read {
     /// Answer from the cache: a record, or a remembered "no such RUC"
     /// (`not_found`).
     Hit { reply: Reply, not_found: bool },
@@ -31,7 +31,7 @@ pub enum Read {
 }
 
 /// What the cache held decides what comes next.
-pub fn after_read(found: Lookup, stale_while_revalidate: Duration) -> Read {
+pub(crate) fn after_read(found: Lookup, stale_while_revalidate: Duration) -> Read {
     match found {
         Lookup::Hit(cached) => Read::Hit {
             reply: responses::hit(200, &cached),
@@ -62,13 +62,13 @@ pub fn after_read(found: Lookup, stale_while_revalidate: Duration) -> Read {
 /// The one rule for serving a stale record: there is one, and the scraper
 /// answered with a 5xx or not at all (`status` is `None`: no answer, no
 /// answer in time, or not asked).
-pub fn stale_instead(stale: Option<&Cached>, status: Option<u16>) -> bool {
+pub(crate) fn stale_instead(stale: Option<&Cached>, status: Option<u16>) -> bool {
     stale.is_some() && status.is_none_or(|status| status >= 500)
 }
 
 /// What the scraper did for a lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fetched {
+pub(crate) enum Fetched {
     /// Its whole answer.
     Answered(Answer),
     /// An answer with this status, larger than what is kept: passed on to
@@ -86,25 +86,25 @@ pub enum Fetched {
 
 /// How a lookup ends: the steps the lifecycle takes, in this order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
+pub(crate) struct Decision {
     /// Told to the breaker through the pass: `true` unless a 5xx or no
     /// answer; `None` when the scraper was not asked.
-    pub breaker: Option<bool>,
+    pub(crate) breaker: Option<bool>,
     /// Counted in `ruc_proxy_upstream_errors_total`.
-    pub upstream_error: bool,
+    pub(crate) upstream_error: bool,
     /// What the followers' answer is stored as, if at all.
-    pub store: Option<Admitted>,
+    pub(crate) store: Option<Admitted>,
     /// What the lookups that waited for this one receive.
-    pub followers: Answer,
+    pub(crate) followers: Answer,
     /// What the client of this lookup receives.
-    pub client: Reply,
+    pub(crate) client: Reply,
     /// The `cache` label of that answer: `miss`, `stale` or `none`.
-    pub cache: &'static str,
+    pub(crate) cache: &'static str,
 }
 
 /// Decides how the lookup of `ruc` ends after `fetched`, with `stale` the
 /// record to serve if it failed.
-pub fn decide(ruc: &Ruc, fetched: Fetched, stale: Option<&Cached>, max_body_bytes: usize) -> Decision {
+pub(crate) fn decide(ruc: &Ruc, fetched: Fetched, stale: Option<&Cached>, max_body_bytes: usize) -> Decision {
     let ruc_text = ruc.as_str();
     // What the scraper told the breaker, whether it counts as an error, what
     // the followers get, the status the scraper answered (none: it did not),
@@ -166,7 +166,7 @@ fn stale_or(stale: Option<&Cached>, status: Option<u16>, reply: Reply, cache: &'
 
 /// What a follower answers, with its `cache` label; `None` when the leader
 /// vanished and the follower must look up again.
-pub fn for_follower(followed: Followed, stale: Option<&Cached>, ruc: &Ruc) -> Option<(Reply, &'static str)> {
+pub(crate) fn for_follower(followed: Followed, stale: Option<&Cached>, ruc: &Ruc) -> Option<(Reply, &'static str)> {
     match followed {
         Followed::Answer(answer) => Some(stale_or(
             stale,
@@ -188,7 +188,7 @@ pub fn for_follower(followed: Followed, stale: Option<&Cached>, ruc: &Ruc) -> Op
 }
 
 /// The `outcome` label of a background refresh.
-pub fn refresh_outcome(decision: &Decision, stored: bool) -> &'static str {
+pub(crate) fn refresh_outcome(decision: &Decision, stored: bool) -> &'static str {
     match (stored, decision.followers.status) {
         (true, _) => "stored",
         (false, 500..) => "failed",

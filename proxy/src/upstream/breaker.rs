@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use crate::metrics::Metrics;
 
 /// The breaker's state, shared by every lookup of this process.
-pub struct Breaker {
+pub(crate) struct Breaker {
     failures_to_open: u32,
     open_for: Duration,
     state: Mutex<State>,
     metrics: &'static Metrics,
 }
 
+/// Closed (counting failures), open (until a time) or probing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Closed {
@@ -31,7 +32,7 @@ enum State {
 
 /// What a lookup may do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Pass,
     /// Go, as the one probe of a half-open breaker.
     Probe,
@@ -40,7 +41,7 @@ pub enum Verdict {
 }
 
 impl Breaker {
-    pub fn new(failures_to_open: u32, open_for: Duration, metrics: &'static Metrics) -> Breaker {
+    pub(crate) fn new(failures_to_open: u32, open_for: Duration, metrics: &'static Metrics) -> Breaker {
         Breaker {
             failures_to_open,
             open_for,
@@ -49,7 +50,7 @@ impl Breaker {
         }
     }
 
-    pub fn verdict(&self) -> Verdict {
+    pub(crate) fn verdict(&self) -> Verdict {
         let mut state = self.state.lock().expect("breaker lock");
         match *state {
             State::Closed { .. } => Verdict::Pass,
@@ -65,7 +66,7 @@ impl Breaker {
     }
 
     /// The outcome of a lookup that was let through.
-    pub fn record(&self, ok: bool) {
+    pub(crate) fn record(&self, ok: bool) {
         let mut state = self.state.lock().expect("breaker lock");
         let next = match (*state, ok) {
             (_, true) => State::Closed { failures: 0 },
@@ -84,7 +85,7 @@ impl Breaker {
     }
 
     /// The probe never reached the scraper: let the next lookup probe.
-    pub fn probe_abandoned(&self) {
+    pub(crate) fn probe_abandoned(&self) {
         let mut state = self.state.lock().expect("breaker lock");
         if *state == State::Probing {
             self.set(&mut state, State::Open { until: Instant::now() });

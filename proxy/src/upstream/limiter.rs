@@ -9,19 +9,19 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::metrics::Metrics;
 
 /// The slots toward the scraper, and how long a lookup may wait for one.
-pub struct Limiter {
+pub(crate) struct Limiter {
     slots: Arc<Semaphore>,
     queue_timeout: Duration,
     metrics: &'static Metrics,
 }
 
 /// A taken slot, given back when dropped.
-pub struct Slot {
+pub(crate) struct Slot {
     _permit: OwnedSemaphorePermit,
 }
 
 impl Limiter {
-    pub fn new(max_in_flight: usize, queue_timeout: Duration, metrics: &'static Metrics) -> Limiter {
+    pub(crate) fn new(max_in_flight: usize, queue_timeout: Duration, metrics: &'static Metrics) -> Limiter {
         Limiter {
             slots: Arc::new(Semaphore::new(max_in_flight)),
             queue_timeout,
@@ -30,7 +30,7 @@ impl Limiter {
     }
 
     /// A slot, or `None` when none became free within the queue wait.
-    pub async fn acquire(&self) -> Option<Slot> {
+    pub(crate) async fn acquire(&self) -> Option<Slot> {
         let metrics = self.metrics;
         metrics.upstream_waiting.inc();
         let permit = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await;

@@ -8,8 +8,8 @@
 //! shared through Redis can stand beside it, chosen at start-up, and the
 //! lookup lifecycle does not change.
 
-pub mod breaker;
-pub mod limiter;
+pub(crate) mod breaker;
+pub(crate) mod limiter;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,14 +22,14 @@ use crate::metrics::Metrics;
 
 /// May a lookup go to the scraper now.
 #[async_trait]
-pub trait Gate: Send + Sync {
+pub(crate) trait Gate: Send + Sync {
     /// Leave to go, or why not; may wait for a slot (bounded).
     async fn admit(&self) -> Result<Box<dyn Pass>, Refusal>;
 }
 
 /// Leave to send one lookup to the scraper. Dropped unfinished (the client
 /// left), it frees its slot and tells the breaker nothing.
-pub trait Pass: Send + Sync {
+pub(crate) trait Pass: Send + Sync {
     /// Reports the lookup's outcome. `ok`: the scraper answered, with
     /// anything but a 5xx.
     fn finish(self: Box<Self>, ok: bool);
@@ -37,7 +37,7 @@ pub trait Pass: Send + Sync {
 
 /// Why a lookup may not go to the scraper now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The breaker is open: ask again after this long.
     BreakerOpen(Duration),
     /// No slot became free within the queue wait.
@@ -46,7 +46,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The `Retry-After` to give the client, in seconds.
-    pub fn retry_after_secs(self) -> u64 {
+    pub(crate) fn retry_after_secs(self) -> u64 {
         match self {
             Refusal::BreakerOpen(left) => left.as_secs().max(1),
             Refusal::QueueFull => 5,
@@ -54,7 +54,7 @@ impl Refusal {
     }
 
     /// The `reason` label and the `Cache-Status` detail.
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Refusal::BreakerOpen(_) => "breaker-open",
             Refusal::QueueFull => "upstream-queue-full",
@@ -63,7 +63,7 @@ impl Refusal {
 }
 
 /// The gate of this process: its slots and its breaker.
-pub struct Guard {
+pub(crate) struct Guard {
     limiter: Limiter,
     breaker: Arc<Breaker>,
     metrics: &'static Metrics,
@@ -77,7 +77,7 @@ struct GuardPass {
 }
 
 impl Guard {
-    pub fn new(
+    pub(crate) fn new(
         max_in_flight: usize,
         queue_timeout: Duration,
         breaker_failures: u32,

@@ -33,7 +33,7 @@ const WATCH_EVERY: Duration = Duration::from_millis(500);
 
 /// Where the WebDriver endpoint comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DriverConfig {
+pub(crate) enum DriverConfig {
     /// Run `chromedriver` ourselves; its temp files live under `work_dir`.
     Embedded { chromedriver: PathBuf, work_dir: PathBuf },
     /// Use a chromedriver sidecar or Selenium Grid at this URL.
@@ -41,7 +41,7 @@ pub enum DriverConfig {
 }
 
 /// The WebDriver endpoint sessions are opened on.
-pub struct Driver {
+pub(crate) struct Driver {
     embedded: Option<Embedded>,
     url: RwLock<String>,
     /// Bumped by every restart; sessions of an older generation are dead.
@@ -50,6 +50,7 @@ pub struct Driver {
     http: HttpClient<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
 }
 
+/// The chromedriver this scraper runs itself, in its own process group.
 struct Embedded {
     chromedriver: PathBuf,
     work_dir: PathBuf,
@@ -66,8 +67,9 @@ struct Process {
     tmpdir: PathBuf,
 }
 
+/// Why chromedriver could not be started or reached.
 #[derive(Debug)]
-pub struct DriverError(String);
+pub(crate) struct DriverError(String);
 
 impl std::fmt::Display for DriverError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,7 +80,7 @@ impl std::fmt::Display for DriverError {
 impl std::error::Error for DriverError {}
 
 impl Driver {
-    pub async fn start(config: &DriverConfig, metrics: Metrics) -> Result<Arc<Driver>, DriverError> {
+    pub(crate) async fn start(config: &DriverConfig, metrics: Metrics) -> Result<Arc<Driver>, DriverError> {
         let http = HttpClient::builder(TokioExecutor::new()).build_http();
         let driver = match config {
             DriverConfig::Remote { url } => Driver {
@@ -116,18 +118,18 @@ impl Driver {
     }
 
     /// The WebDriver URL, with a trailing slash (fantoccini joins `session`).
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.url.read().expect("url lock").clone()
     }
 
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
 
     /// Restarts our chromedriver, unless someone already did since
     /// `seen_generation`. Every browser of the old driver dies with its
     /// process group. A remote endpoint cannot be restarted: no-op.
-    pub async fn restart(&self, seen_generation: u64) {
+    pub(crate) async fn restart(&self, seen_generation: u64) {
         let Some(embedded) = &self.embedded else {
             return;
         };
@@ -147,7 +149,7 @@ impl Driver {
     }
 
     /// Whether the endpoint answers `GET /status`.
-    pub async fn answers(&self) -> bool {
+    pub(crate) async fn answers(&self) -> bool {
         let Ok(uri) = format!("{}status", self.url()).parse::<hyper::Uri>() else {
             return false;
         };
@@ -160,7 +162,7 @@ impl Driver {
     /// Kills a browser whose command hung. Only for browsers of our own
     /// chromedriver, checked through the process group, so a PID that was
     /// reused by another program is never touched.
-    pub fn kill_browser(&self, pid: u32) -> bool {
+    pub(crate) fn kill_browser(&self, pid: u32) -> bool {
         let Some(embedded) = &self.embedded else {
             return false;
         };
@@ -170,7 +172,7 @@ impl Driver {
     }
 
     /// Restarts chromedriver whenever it dies, until `stop` is cancelled.
-    pub async fn watch(self: Arc<Self>, stop: CancellationToken) {
+    pub(crate) async fn watch(self: Arc<Self>, stop: CancellationToken) {
         let Some(embedded) = &self.embedded else {
             return;
         };
@@ -193,7 +195,7 @@ impl Driver {
 
     /// Kills chromedriver's process group (every browser with it) and removes
     /// the temp directory.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         let Some(embedded) = &self.embedded else {
             return;
         };
@@ -290,7 +292,7 @@ impl Process {
 impl Driver {
     /// Kills chromedriver's group at once, without waiting: for a forced
     /// exit, or when `shutdown` was not reached.
-    pub fn kill_now(&self) {
+    pub(crate) fn kill_now(&self) {
         if let Some(embedded) = &self.embedded {
             let pgid = embedded.pgid.swap(0, Ordering::SeqCst);
             if pgid > 0 {

@@ -8,10 +8,10 @@
 //! - [`pool`]: a fixed number of warm sessions, one lookup per session, with
 //!   recycling and replacement of broken sessions.
 
-pub mod driver;
-pub mod pool;
-pub mod session;
+pub(crate) mod driver;
+pub(crate) mod pool;
+pub(crate) mod session;
 
-pub use driver::Driver;
-pub use pool::{Lease, Pool};
-pub use session::{Fault, Session};
+pub(crate) use driver::Driver;
+pub(crate) use pool::{Lease, Pool};
+pub(crate) use session::Fault;

@@ -18,11 +18,13 @@ use crate::metrics::Metrics;
 /// How long closing a session may take before we stop waiting for it.
 const CLOSE_WITHIN: Duration = Duration::from_secs(5);
 
+/// The warm browser sessions, one lookup each at a time; cheap to clone.
 #[derive(Clone)]
-pub struct Pool {
+pub(crate) struct Pool {
     inner: Arc<Inner>,
 }
 
+/// What every clone of the pool shares.
 struct Inner {
     driver: Arc<Driver>,
     config: SessionConfig,
@@ -37,7 +39,7 @@ struct Inner {
 }
 
 /// A slot lent to one lookup. Dropping it returns the slot to the pool.
-pub struct Lease {
+pub(crate) struct Lease {
     session: Option<Session>,
     /// Whether a lookup used the session (counts towards recycling).
     used: bool,
@@ -47,14 +49,20 @@ pub struct Lease {
 
 /// The counts `/health` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolStatus {
-    pub idle: usize,
-    pub busy: usize,
-    pub waiting: usize,
+pub(crate) struct PoolStatus {
+    pub(crate) idle: usize,
+    pub(crate) busy: usize,
+    pub(crate) waiting: usize,
 }
 
 impl Pool {
-    pub fn new(driver: Arc<Driver>, config: SessionConfig, size: usize, recycle_after: u32, metrics: Metrics) -> Pool {
+    pub(crate) fn new(
+        driver: Arc<Driver>,
+        config: SessionConfig,
+        size: usize,
+        recycle_after: u32,
+        metrics: Metrics,
+    ) -> Pool {
         let pool = Pool {
             inner: Arc::new(Inner {
                 driver,
@@ -73,7 +81,7 @@ impl Pool {
 
     /// Opens a session in every empty slot, one at a time (starting browsers
     /// in parallel on two cores only makes each start slower).
-    pub async fn warm_up(&self) {
+    pub(crate) async fn warm_up(&self) {
         let mut leases = Vec::new();
         while let Some(mut lease) = self.acquire(Duration::ZERO).await {
             if let Err(fault) = lease.open().await {
@@ -86,7 +94,7 @@ impl Pool {
     }
 
     /// Waits up to `wait` for a free slot. `None` when the wait ran out.
-    pub async fn acquire(&self, wait: Duration) -> Option<Lease> {
+    pub(crate) async fn acquire(&self, wait: Duration) -> Option<Lease> {
         let inner = &self.inner;
         inner.waiting.fetch_add(1, Ordering::SeqCst);
         inner.update_gauges();
@@ -114,12 +122,12 @@ impl Pool {
         })
     }
 
-    pub fn status(&self) -> PoolStatus {
+    pub(crate) fn status(&self) -> PoolStatus {
         self.inner.status()
     }
 
     /// Closes every idle session (at shutdown, after in-flight lookups).
-    pub async fn close_all(&self) {
+    pub(crate) async fn close_all(&self) {
         let sessions: Vec<Session> = self
             .inner
             .idle
@@ -161,7 +169,7 @@ impl Inner {
 
 impl Lease {
     /// The slot's session for a lookup, opened now if needed.
-    pub async fn session(&mut self) -> Result<&Session, Fault> {
+    pub(crate) async fn session(&mut self) -> Result<&Session, Fault> {
         self.used = true;
         self.open().await
     }
@@ -201,7 +209,7 @@ impl Lease {
 
     /// Applies the recovery a fault calls for. Whatever is replaced is gone
     /// before this returns, so the next session never coexists with it.
-    pub async fn recover(&mut self, fault: &Fault) {
+    pub(crate) async fn recover(&mut self, fault: &Fault) {
         let recovery = fault.recovery();
         if recovery == Recovery::Keep {
             return;

@@ -29,11 +29,11 @@ const CHROME_ARGS: [&str; 11] = [
 /// How sessions are created: the browser binary and the timeouts Chrome
 /// enforces itself (the only timeouts that end a WebDriver command).
 #[derive(Debug, Clone)]
-pub struct SessionConfig {
+pub(crate) struct SessionConfig {
     /// `None` lets the driver pick its browser (always so for a remote grid).
-    pub chrome_binary: Option<PathBuf>,
-    pub page_load_timeout: Duration,
-    pub script_timeout: Duration,
+    pub(crate) chrome_binary: Option<PathBuf>,
+    pub(crate) page_load_timeout: Duration,
+    pub(crate) script_timeout: Duration,
 }
 
 impl SessionConfig {
@@ -60,20 +60,20 @@ impl SessionConfig {
 }
 
 /// A live browser session.
-pub struct Session {
+pub(crate) struct Session {
     client: Client,
     /// The browser's PID (`goog:processID`), to end a hung command by killing
     /// the browser. Only meaningful when we run the driver ourselves.
     browser_pid: Option<u32>,
     /// The driver generation the session was created on: a driver restart
     /// kills every browser, and sessions of older generations are dead.
-    pub generation: u64,
+    pub(crate) generation: u64,
     /// Lookups served, for recycling.
-    pub lookups: u32,
+    pub(crate) lookups: u32,
 }
 
 impl Session {
-    pub async fn open(webdriver_url: &str, config: &SessionConfig, generation: u64) -> Result<Session, Fault> {
+    pub(crate) async fn open(webdriver_url: &str, config: &SessionConfig, generation: u64) -> Result<Session, Fault> {
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(config.capabilities())
             .connect(webdriver_url)
@@ -93,17 +93,17 @@ impl Session {
         })
     }
 
-    pub fn client(&self) -> &Client {
+    pub(crate) fn client(&self) -> &Client {
         &self.client
     }
 
-    pub fn browser_pid(&self) -> Option<u32> {
+    pub(crate) fn browser_pid(&self) -> Option<u32> {
         self.browser_pid
     }
 
     /// Ends the session with DELETE, the only reliable way to close a browser
     /// through WebDriver. Bounded: a DELETE waits behind a pending command.
-    pub async fn close(self, within: Duration) {
+    pub(crate) async fn close(self, within: Duration) {
         match tokio::time::timeout(within, self.client.close()).await {
             Ok(Ok(())) => debug!("browser session closed"),
             Ok(Err(error)) => debug!(%error, "closing a browser session failed"),
@@ -115,7 +115,7 @@ impl Session {
 /// What went wrong in a WebDriver command, sorted by what it means for the
 /// session (`webdriver.md` §4.3 and §4.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Chrome's `pageLoad` timeout fired: SUNAT did not answer. Session fine.
     PageTimeout,
     /// Chrome could not reach SUNAT (`net::ERR_…` code). Session fine.
@@ -141,7 +141,7 @@ pub enum Fault {
 
 /// What the pool must do with a session after a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recovery {
+pub(crate) enum Recovery {
     Keep,
     Replace,
     Kill,
@@ -149,7 +149,7 @@ pub enum Recovery {
 }
 
 impl Fault {
-    pub fn recovery(&self) -> Recovery {
+    pub(crate) fn recovery(&self) -> Recovery {
         match self {
             Fault::PageTimeout | Fault::Network(_) | Fault::Alert(_) | Fault::NoSuchElement | Fault::Navigating => {
                 Recovery::Keep

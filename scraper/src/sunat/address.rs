@@ -41,14 +41,14 @@ const REGIONS: [(&str, &str); 26] = [
 
 /// The four address fields of the record; all `None` when SUNAT prints `-`.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Address {
-    pub direccion: Option<String>,
-    pub departamento: Option<String>,
-    pub provincia: Option<String>,
-    pub distrito: Option<String>,
+pub(crate) struct Address {
+    pub(crate) direccion: Option<String>,
+    pub(crate) departamento: Option<String>,
+    pub(crate) provincia: Option<String>,
+    pub(crate) distrito: Option<String>,
 }
 
-pub fn split(raw: &str) -> Address {
+pub(crate) fn split(raw: &str) -> Address {
     let text = collapse(raw);
     if text.is_empty() || text == "-" {
         return Address::default();

@@ -26,7 +26,7 @@ pub(crate) fn read(answer: Answer, ruc: Ruc) -> Result<Record, Failure> {
             Ok(record)
         }
         Answer::Page(Page::NotFound(sentence)) => Err(Failure::NotFound(sentence)),
-        Answer::Page(Page::ErrorPage(message)) => Err(Failure::SunatError(message)),
+        Answer::Page(Page::Error(message)) => Err(Failure::SunatError(message)),
         Answer::Page(Page::Rejected(support_id)) if support_id.is_empty() => {
             Err(Failure::Rejected("página 'Request Rejected' del firewall".into()))
         }

@@ -15,7 +15,7 @@ use super::page::{self, Page, Snapshot};
 use crate::browser::Fault;
 
 /// Path of the search form under `SUNAT_URL`.
-pub const FORM_PATH: &str = "/cl-ti-itmrconsruc/FrameCriterioBusquedaWeb.jsp";
+pub(crate) const FORM_PATH: &str = "/cl-ti-itmrconsruc/FrameCriterioBusquedaWeb.jsp";
 
 /// How often the tab is read while waiting for the answer.
 const POLL_EVERY: Duration = Duration::from_millis(100);
@@ -23,21 +23,22 @@ const POLL_EVERY: Duration = Duration::from_millis(100);
 /// Returns what the browser shows in one round trip.
 const SNAPSHOT_SCRIPT: &str = "return [location.href, document.readyState, document.documentElement.outerHTML];";
 
+/// Where the site is and how long its pages may take.
 #[derive(Debug, Clone)]
-pub struct FormConfig {
+pub(crate) struct FormConfig {
     /// `SUNAT_URL`, without a trailing slash.
-    pub sunat_url: String,
+    pub(crate) sunat_url: String,
     /// How long to wait for the answer page after the click (the result may
     /// be inserted late by the page's JavaScript).
-    pub result_timeout: Duration,
+    pub(crate) result_timeout: Duration,
     /// Bound on one WebDriver command. Longer than Chrome's page-load
     /// timeout, so that it only fires when the browser itself is stuck.
-    pub command_timeout: Duration,
+    pub(crate) command_timeout: Duration,
 }
 
 /// What SUNAT answered, once recognisable.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// A page classified as something other than [`Page::Pending`].
     Page(Page),
     /// Nothing recognisable within the wait; `loading` when the tab was
@@ -46,7 +47,7 @@ pub enum Answer {
 }
 
 /// Runs one search for `ruc` in the session's tab.
-pub async fn search(client: &Client, ruc: Ruc, config: &FormConfig) -> Result<Answer, Fault> {
+pub(crate) async fn search(client: &Client, ruc: Ruc, config: &FormConfig) -> Result<Answer, Fault> {
     let form_url = format!("{}{FORM_PATH}", config.sunat_url);
     command(config, client.goto(&form_url)).await?;
     let input = match command(config, client.find(Locator::Id("txtRuc"))).await {

@@ -9,9 +9,12 @@
 //!   asked for, or the failure the page shows.
 //! - [`address`] and [`text`]: the fiddly normalisation rules.
 
-pub mod address;
-pub mod answer;
-pub mod form;
-pub mod page;
-pub mod record;
-pub mod text;
+pub(crate) mod address;
+pub(crate) mod answer;
+pub(crate) mod form;
+pub(crate) mod page;
+pub(crate) mod record;
+pub(crate) mod text;
+
+#[cfg(test)]
+mod properties;

@@ -16,21 +16,21 @@ use super::text::{collapse, fold, label_key, repair_mojibake};
 /// What the browser showed at one moment: its URL, `document.readyState` and
 /// the serialised DOM.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub url: String,
-    pub ready_state: String,
-    pub html: String,
+pub(crate) struct Snapshot {
+    pub(crate) url: String,
+    pub(crate) ready_state: String,
+    pub(crate) html: String,
 }
 
 /// The kinds of page SUNAT (or Chrome) can show after a search.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Page {
+pub(crate) enum Page {
     /// The result list, as label/value pairs in page order.
     Result(Vec<Pair>),
     /// "El número de RUC … consultado no es válido": SUNAT has no such RUC.
     NotFound(String),
     /// SUNAT's own error or message page, with its message.
-    ErrorPage(String),
+    Error(String),
     /// The firewall's "Request Rejected" page, with its support ID if shown.
     Rejected(String),
     /// Chrome could not reach SUNAT; the `ERR_…` code of its error page.
@@ -42,25 +42,25 @@ pub enum Page {
 
 /// One field of the result list: its label and what sits in the value column.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pair {
+pub(crate) struct Pair {
     /// The label as displayed, white space collapsed (e.g. `Número de RUC:`).
-    pub label: String,
-    pub value: Value,
+    pub(crate) label: String,
+    pub(crate) value: Value,
 }
 
 /// A value column, read two ways because fields use it differently.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Value {
+pub(crate) struct Value {
     /// The text split at `<br>` (SUNAT writes `</br>`), each line collapsed,
     /// empty lines dropped.
-    pub lines: Vec<String>,
+    pub(crate) lines: Vec<String>,
     /// The cells of a `table.tblResultado`, one per row; `None` without table.
-    pub cells: Option<Vec<String>>,
+    pub(crate) cells: Option<Vec<String>>,
 }
 
 impl Value {
     /// All lines joined by one space.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.lines.join(" ")
     }
 }
@@ -77,7 +77,7 @@ static CELLS: LazyLock<Selector> = LazyLock::new(|| selector("table td"));
 static ERROR_TEXT: LazyLock<Selector> = LazyLock::new(|| selector("p.error"));
 
 /// Classifies what the browser shows.
-pub fn classify(snapshot: &Snapshot) -> Page {
+pub(crate) fn classify(snapshot: &Snapshot) -> Page {
     if snapshot.url.starts_with("chrome-error:") {
         return Page::NetworkError(network_error_code(&snapshot.html));
     }
@@ -103,7 +103,7 @@ pub fn classify(snapshot: &Snapshot) -> Page {
             .next()
             .map(|p| collapse(&p.text().collect::<String>()))
             .unwrap_or(body);
-        return Page::ErrorPage(message);
+        return Page::Error(message);
     }
     let pairs = pairs(&document);
     if pairs.iter().any(|p| label_key(&p.label) == "numero de ruc") {
@@ -116,7 +116,7 @@ pub fn classify(snapshot: &Snapshot) -> Page {
 }
 
 /// The page title, for messages about pages nobody expected.
-pub fn title(html: &str) -> String {
+pub(crate) fn title(html: &str) -> String {
     Html::parse_document(html)
         .select(&TITLE)
         .next()
@@ -342,7 +342,7 @@ mod tests {
                     <p class=\"error\">Surgieron problemas al procesar la consulta por n&uacute;mero de ruc.</p></BODY></HTML>";
         assert_eq!(
             classify(&saved(html)),
-            Page::ErrorPage("Surgieron problemas al procesar la consulta por número de ruc.".into())
+            Page::Error("Surgieron problemas al procesar la consulta por número de ruc.".into())
         );
     }
 

@@ -69,7 +69,7 @@ const LABELS: &[(&str, Field)] = &[
 
 /// Why a result page could not give a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordError {
+pub(crate) enum RecordError {
     /// No `Número de RUC:` row.
     MissingRuc,
     /// The RUC row is not `<11 digits> - <name>`.
@@ -86,7 +86,7 @@ impl std::fmt::Display for RecordError {
 }
 
 /// Builds the record; `consultado_en` is when the page was read.
-pub fn from_pairs(pairs: &[Pair], consultado_en: String) -> Result<Record, RecordError> {
+pub(crate) fn from_pairs(pairs: &[Pair], consultado_en: String) -> Result<Record, RecordError> {
     // Each label is normalised once; the first row of a field wins.
     let mut fields: Vec<(Field, &Value)> = Vec::new();
     for pair in pairs {

@@ -6,20 +6,20 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Collapses runs of white space (spaces, tabs, CR, LF, no-break spaces) to one
 /// space and trims the ends.
-pub fn collapse(text: &str) -> String {
+pub(crate) fn collapse(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The form a label is matched in: collapsed, accents removed, lower case, and
 /// without the trailing colon, so `N&uacute;mero de RUC:`, `Número de RUC:` and
 /// `NUMERO DE RUC :` all give `numero de ruc`.
-pub fn label_key(text: &str) -> String {
+pub(crate) fn label_key(text: &str) -> String {
     let folded = fold(text);
     folded.trim_end_matches([':', ' ']).to_string()
 }
 
 /// Collapsed, accents removed, lower case: for comparisons only.
-pub fn fold(text: &str) -> String {
+pub(crate) fn fold(text: &str) -> String {
     collapse(text)
         .nfd()
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
@@ -28,14 +28,14 @@ pub fn fold(text: &str) -> String {
 }
 
 /// `Some(collapsed)` unless the value is empty or SUNAT's `-` placeholder.
-pub fn non_empty(text: &str) -> Option<String> {
+pub(crate) fn non_empty(text: &str) -> Option<String> {
     let text = collapse(text);
     (!text.is_empty() && text != "-").then_some(text)
 }
 
 /// `dd/mm/yyyy` to `YYYY-MM-DD`; `-`, empty or anything that is not a real
 /// calendar date gives `None`.
-pub fn iso_date(text: &str) -> Option<String> {
+pub(crate) fn iso_date(text: &str) -> Option<String> {
     let format = time::macros::format_description!("[day]/[month]/[year]");
     let date = time::Date::parse(collapse(text).as_str(), format).ok()?;
     Some(format!(
@@ -52,7 +52,7 @@ pub fn iso_date(text: &str) -> Option<String> {
 /// also hold correct accents written as entities (`N&uacute;mero`), so each
 /// garbled sequence is repaired on its own: a lead byte followed by the
 /// continuation bytes it announces, decoding to one valid character.
-pub fn repair_mojibake(text: &str) -> Cow<'_, str> {
+pub(crate) fn repair_mojibake(text: &str) -> Cow<'_, str> {
     if !text.contains(['Ã', 'Â', 'â']) {
         return Cow::Borrowed(text);
     }

@@ -54,6 +54,7 @@ pub struct Taxpayer {
     pub padrones: &'static [&'static str],
 }
 
+/// A taxpayer's address, as the replica shows it.
 pub struct Domicilio {
     /// Ends up followed by two spaces, like SUNAT's street text.
     pub street: &'static str,

@@ -65,6 +65,7 @@ pub enum Charset {
     Latin1DeclaredUtf8Sent,
 }
 
+/// What the replica remembers: its behaviour and what it was asked.
 #[derive(Default)]
 struct State {
     behaviour: Mutex<Behaviour>,
@@ -80,6 +81,7 @@ pub struct Replica {
     stop: watch::Sender<bool>,
 }
 
+/// A handler's answer, or a reset of the connection.
 type Reply = Result<Response<Full<Bytes>>, ResetConnection>;
 
 /// Returned by a handler to end the connection with a TCP reset.

@@ -4,8 +4,9 @@
 
 use pingora::http::Method;
 use proptest::prelude::*;
-use proxy::routes::{route, Route};
 use ruc_contract::Ruc;
+
+use super::{route, Route};
 
 fn method() -> impl Strategy<Value = Method> {
     prop_oneof![

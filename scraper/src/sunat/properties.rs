@@ -3,15 +3,15 @@
 //! classifying it and building a record from it never panics. Bounded:
 //! proptest's default of 256 cases per property.
 
+use super::page::{classify, Page, Snapshot};
+use super::record::from_pairs;
 use proptest::prelude::*;
-use scraper::sunat::page::{classify, Page, Snapshot};
-use scraper::sunat::record::from_pairs;
 
 const PAGES: [&str; 4] = [
-    include_str!("pages/captured/20440374248.html"),
-    include_str!("pages/captured/10401510465.html"),
-    include_str!("pages/result.html"),
-    include_str!("pages/notfound.html"),
+    include_str!("../../tests/pages/captured/20440374248.html"),
+    include_str!("../../tests/pages/captured/10401510465.html"),
+    include_str!("../../tests/pages/result.html"),
+    include_str!("../../tests/pages/notfound.html"),
 ];
 
 fn read(html: String, url: &str) {
