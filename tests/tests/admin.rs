@@ -78,8 +78,6 @@ async fn a_missing_or_wrong_token_is_refused_and_changes_nothing() {
             );
         }
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(stub.lookups(), 0, "no refresh ran");
     assert!(redis.get(&format!("sunat:ruc:{RUC}")).is_some(), "nothing purged");
     assert_eq!(
         proxy
@@ -87,6 +85,17 @@ async fn a_missing_or_wrong_token_is_refused_and_changes_nothing() {
             .await,
         6.0
     );
+    // A refresh starts before its request is answered: had a refused
+    // request started one, it would be in flight or done by now. So an
+    // authorized refresh must start a new one, and be the only one to reach
+    // the scraper.
+    let refresh = proxy
+        .admin(Method::POST, &format!("/cache/{RUC}/refresh"), Some(TOKEN))
+        .await;
+    assert_eq!(refresh.json()["refresh"], "started", "no refresh was in flight");
+    let stored = r#"ruc_proxy_background_refreshes_total{outcome="stored"}"#;
+    support::wait_until_async("the refresh ends", || async { proxy.metric(stored).await == 1.0 }).await;
+    assert_eq!(stub.lookups(), 1, "no refresh ran before the authorized one");
     assert!(proxy.stop().await.success());
 }
 

@@ -45,7 +45,11 @@ async fn lookups(proxy: &Arc<Proxy>, rucs: Vec<String>) -> Vec<tokio::task::Join
 async fn redis_killed_under_mixed_load_costs_no_answer_and_leaves_only_complete_records() {
     let (mut redis, stub) = (RedisServer::start_persistent(), StubScraper::start().await);
     stub.delay(Duration::from_millis(50));
-    let env = [("UPSTREAM_MAX_INFLIGHT", "50"), ("UPSTREAM_QUEUE_TIMEOUT_SECS", "30")];
+    let env = [
+        ("UPSTREAM_MAX_INFLIGHT", "50"),
+        ("UPSTREAM_QUEUE_TIMEOUT_SECS", "30"),
+        ("L1_TTL_MS", "0"),
+    ];
     let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &env).await);
     for n in 0..20 {
         redis.set(
@@ -55,11 +59,16 @@ async fn redis_killed_under_mixed_load_costs_no_answer_and_leaves_only_complete_
         );
     }
 
-    // Hits (10 of the cached RUCs) and misses (20 new ones) in waves, with
-    // Redis killed after the first wave (and the L1's second let pass) and
-    // restarted after the third.
+    // Hits (10 of the cached RUCs) and misses (20 new ones) in waves. Redis
+    // is killed while the first wave is in flight (its misses then store
+    // into a dead Redis), stays down for the next two waves and is back for
+    // the last two. With the in-process copy off, every hit while Redis is
+    // down goes to the scraper.
     let mut answers = Vec::new();
     for wave in 0..5u64 {
+        if wave == 3 {
+            redis.restart();
+        }
         let rucs = (0..40)
             .map(|n| {
                 if n % 2 == 0 {
@@ -69,19 +78,15 @@ async fn redis_killed_under_mixed_load_costs_no_answer_and_leaves_only_complete_
                 }
             })
             .collect();
-        answers.extend(lookups(&proxy, rucs).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        match wave {
-            0 => {
-                redis.kill();
-                tokio::time::sleep(Duration::from_millis(1_100)).await;
-            }
-            2 => redis.restart(),
-            _ => {}
+        let in_flight = lookups(&proxy, rucs).await;
+        if wave == 0 {
+            redis.kill();
+        }
+        for answer in in_flight {
+            answers.push(answer.await.unwrap());
         }
     }
     for answer in answers {
-        let answer = answer.await.unwrap();
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
     assert!(

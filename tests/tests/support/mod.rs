@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod dockerfile;
+pub mod lookups;
 pub mod procfs;
 pub mod proxy;
 pub mod redis;
@@ -120,6 +121,20 @@ pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
     while !condition() {
         assert!(started.elapsed() < Duration::from_secs(30), "{what} never happened");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls an async `condition` for up to 30 s (a bound against hangs, not a
+/// timing), every 50 ms.
+pub async fn wait_until_async<F, Fut>(what: &str, condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !condition().await {
+        assert!(started.elapsed() < Duration::from_secs(30), "{what} never happened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -1,0 +1,142 @@
+//! The proxy when its neighbours fail, end to end: scraper errors passed
+//! on and never stored, a scraper that refuses connections or answers too
+//! late, and Redis down, absent at start, or back.
+
+mod support;
+
+use std::time::Duration;
+
+use support::free_port;
+use support::lookups::{key, wait_for_redis, RUC};
+use support::proxy::Proxy;
+use support::redis::RedisServer;
+use support::stub::{Reply, StubScraper};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scraper_errors_are_passed_through_unchanged_and_not_stored() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    for (status, body) in [
+        (
+            500,
+            r#"{"message":"Error al consultar RUC","detail":"interno","ruc":"20131312955"}"#,
+        ),
+        (
+            502,
+            r#"{"message":"Error al consultar RUC","detail":"firewall","ruc":"20131312955"}"#,
+        ),
+    ] {
+        stub.reply(Reply::Status(status, body.into()));
+        let before = stub.lookups();
+        let answer = proxy.lookup(RUC).await;
+        assert_eq!((answer.status, answer.body.as_str()), (status, body));
+        assert_eq!(answer.header("x-cache"), "MISS");
+        assert_eq!(
+            answer.header("cache-status"),
+            format!("ruc-proxy; fwd=miss; fwd-status={status}")
+        );
+        assert_eq!(redis.keys(), Vec::<String>::new(), "{status} not stored");
+        proxy.lookup(RUC).await;
+        assert_eq!(
+            stub.lookups(),
+            before + 2,
+            "{status}: the next lookup goes to the scraper again"
+        );
+    }
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lookups_are_answered_while_redis_is_down_and_caching_resumes_after() {
+    let (mut redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
+    support::wait_until("the record is stored", || redis.get(&key(RUC)).is_some()).await;
+
+    redis.kill();
+    for _ in 0..3 {
+        let answer = proxy.lookup(RUC).await;
+        assert_eq!(answer.status, 200, "answered through the scraper");
+        assert_eq!(answer.header("x-cache"), "MISS");
+    }
+    let health = proxy.get("/health").await.json();
+    assert_eq!(
+        (health["status"].as_str(), health["redis"].as_str()),
+        (Some("healthy"), Some("disconnected"))
+    );
+    assert!(proxy.metric("ruc_proxy_redis_errors_total").await >= 1.0);
+
+    redis.restart();
+    wait_for_redis(&proxy).await;
+    assert_eq!(
+        proxy.lookup(RUC).await.header("x-cache"),
+        "MISS",
+        "the restarted Redis is empty"
+    );
+    support::wait_until("the record is stored again", || redis.get(&key(RUC)).is_some()).await;
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_proxy_starts_without_redis_and_uses_it_once_it_appears() {
+    let stub = StubScraper::start().await;
+    let port = free_port();
+    let proxy = Proxy::start(&format!("redis://127.0.0.1:{port}"), &stub.url(), &[]).await;
+    let health = proxy.get("/health").await.json();
+    assert_eq!(health["redis"], "disconnected");
+    assert_eq!(proxy.lookup(RUC).await.status, 200);
+
+    let redis = RedisServer::on_port(port);
+    wait_for_redis(&proxy).await;
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
+    support::wait_until("the record is stored", || redis.get(&key(RUC)).is_some()).await;
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scraper_that_refuses_connections_gives_a_quick_502() {
+    let redis = RedisServer::start();
+    let proxy = Proxy::start(&redis.url(), &format!("http://127.0.0.1:{}", free_port()), &[]).await;
+    // The client's bound is far below the 50 s upstream timeout: a hang fails here.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}/obtener-ruc/{RUC}", proxy.base))
+        .send()
+        .await
+        .expect("a quick answer");
+    assert_eq!(response.status(), 502);
+    let header = |name: &str| response.headers()[name].to_str().unwrap().to_string();
+    assert_eq!(
+        (header("x-cache"), header("cache-status")),
+        ("MISS".into(), "ruc-proxy; fwd=miss; detail=scraper-unreachable".into())
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["message"], "Error al consultar RUC");
+    assert_eq!(body["ruc"], RUC);
+    assert_eq!(proxy.metric("ruc_proxy_upstream_errors_total").await, 1.0);
+    let health = proxy.get("/health").await.json();
+    assert_eq!(health["scraper"], "unreachable");
+    assert!(proxy.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scraper_slower_than_the_upstream_timeout_gives_504() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    stub.delay(Duration::from_secs(4));
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[("UPSTREAM_TIMEOUT_SECS", "1")]).await;
+    let answer = proxy.lookup(RUC).await;
+    assert_eq!(answer.status, 504, "{}", answer.body);
+    assert_eq!(answer.json()["ruc"], RUC);
+    assert_eq!(
+        (answer.header("x-cache"), answer.header("cache-status")),
+        ("MISS", "ruc-proxy; fwd=miss; detail=scraper-timeout")
+    );
+    assert_eq!(stub.lookups(), 1, "a timeout is never retried");
+    assert_eq!(redis.get(&key(RUC)), None);
+    assert!(proxy.stop().await.success());
+}
