@@ -4,7 +4,8 @@
 # Chromium with its matching chromedriver (the scraper), redis-server (the
 # proxy's cache), and the checkers of the operations files: docker-compose
 # (validates docker-compose.yml), podman-compose (what it passes to the
-# containers) and prometheus (its promtool). With the
+# containers) and prometheus (its promtool); and, from PyPI, schemathesis
+# (checks the services against openapi.json). With the
 # argument `bench`, also what `make bench` drives: wrk and nginx.
 set -euo pipefail
 
@@ -22,6 +23,17 @@ declare -A package_of=(
 if [[ ${1:-} == bench ]]; then
   package_of[wrk]=wrk
   package_of[nginx]=nginx
+fi
+
+# schemathesis is not a Debian package; pinned for repeatable runs.
+if ! command -v st >/dev/null 2>&1; then
+  echo "install-deps: installing schemathesis from PyPI"
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip
+  fi
+  python3 -m pip install --quiet 'schemathesis==4.32.5' ||
+    python3 -m pip install --quiet --break-system-packages 'schemathesis==4.32.5'
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash
 fi
 
 missing=()

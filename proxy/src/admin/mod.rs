@@ -69,15 +69,8 @@ impl Admin {
         let (action, text) = match (&request.method, path.strip_suffix("/refresh")) {
             (&Method::POST, Some(text)) => (Action::Refresh, text),
             (&Method::DELETE, None) => (Action::Purge, path),
-            _ => {
-                return answer(
-                    405,
-                    json!(RouteError::new(
-                        "Method Not Allowed",
-                        "DELETE /cache/<ruc> o POST /cache/<ruc>/refresh"
-                    )),
-                )
-            }
+            (_, Some(_)) => return method_not_allowed("POST", "POST /cache/<ruc>/refresh"),
+            (_, None) => return method_not_allowed("DELETE", "DELETE /cache/<ruc>"),
         };
         let authorization = request.headers.get("Authorization").map(|value| value.as_bytes());
         if !token.authorizes(authorization) {
@@ -127,8 +120,10 @@ impl Admin {
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_string();
+        let method = &session.req_header().method;
         match (path.strip_prefix("/cache/"), &self.token) {
-            (None, _) => PrometheusHttpApp.response(session).await,
+            (None, _) if method == Method::GET || method == Method::HEAD => PrometheusHttpApp.response(session).await,
+            (None, _) => method_not_allowed("GET, HEAD", "GET /metrics"),
             (Some(_), None) => answer(
                 404,
                 json!(RouteError::new("Not Found", "ADMIN_TOKEN no está configurado")),
@@ -136,6 +131,15 @@ impl ServeHttp for Admin {
             (Some(rest), Some(token)) => self.cache_operation(session, token, rest).await,
         }
     }
+}
+
+/// 405, with the methods the path takes (`allow`) and how to use it.
+fn method_not_allowed(allow: &'static str, usage: &str) -> Response<Vec<u8>> {
+    let mut response = answer(405, json!(RouteError::new("Method Not Allowed", usage)));
+    response
+        .headers_mut()
+        .insert("Allow", http::HeaderValue::from_static(allow));
+    response
 }
 
 fn answer(status: u16, body: Value) -> Response<Vec<u8>> {

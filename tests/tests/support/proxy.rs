@@ -15,7 +15,7 @@ const PROXY: &str = env!("CARGO_BIN_EXE_proxy-under-test");
 pub struct Proxy {
     child: Child,
     pub base: String,
-    metrics_base: String,
+    pub metrics_base: String,
     http: reqwest::Client,
     stopped: bool,
 }
