@@ -13,6 +13,8 @@
 //! choose them are tested without a Pingora session, and written by
 //! [`send`].
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use pingora::http::{Method, ResponseHeader};
 use pingora::proxy::Session;
@@ -29,11 +31,12 @@ const CACHE_NAME: &str = "ruc-proxy";
 const JSON: &str = "application/json";
 
 /// A whole answer: status, headers (`Content-Length` is added when it is
-/// written) and body.
+/// written) and body. Header values are borrowed when they are constants:
+/// every hit builds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Reply {
     pub(crate) status: u16,
-    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) headers: Vec<(&'static str, Cow<'static, str>)>,
     pub(crate) body: Bytes,
 }
 
@@ -42,12 +45,16 @@ impl Reply {
     pub(crate) fn json(status: u16, body: Bytes) -> Reply {
         Reply {
             status,
-            headers: vec![("Content-Type", JSON.to_string())],
+            headers: {
+                let mut headers = Vec::with_capacity(6);
+                headers.push(("Content-Type", Cow::Borrowed(JSON)));
+                headers
+            },
             body,
         }
     }
 
-    fn with(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+    fn with(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Reply {
         self.headers.push((name, value.into()));
         self
     }
@@ -58,7 +65,7 @@ impl Reply {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 }
 
@@ -102,7 +109,7 @@ pub(crate) fn shared(answer: &Answer, collapsed: bool) -> Reply {
     let collapsed = if collapsed { "; collapsed" } else { "" };
     let reply = Reply {
         status: answer.status,
-        headers: answer.headers.clone(),
+        headers: owned(&answer.headers),
         body: answer.body.clone(),
     };
     reply.with("X-Cache", "MISS").with(
@@ -111,12 +118,19 @@ pub(crate) fn shared(answer: &Answer, collapsed: bool) -> Reply {
     )
 }
 
+fn owned(headers: &[(&'static str, String)]) -> Vec<(&'static str, Cow<'static, str>)> {
+    headers
+        .iter()
+        .map(|(name, value)| (*name, Cow::Owned(value.clone())))
+        .collect()
+}
+
 /// The scraper was not asked: its breaker is open or no slot became free.
 pub(crate) fn refused(refusal: Refusal, ruc: &str) -> Reply {
     let answer = refused_answer(refusal, ruc);
     Reply {
         status: answer.status,
-        headers: answer.headers,
+        headers: owned(&answer.headers),
         body: answer.body,
     }
     .with("X-Cache", "MISS")
@@ -231,7 +245,7 @@ pub(crate) fn json_value(status: u16, value: &Value) -> Reply {
 pub(crate) async fn send(session: &mut Session, reply: Reply) -> Result<()> {
     let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 1))?;
     for (name, value) in reply.headers {
-        header.insert_header(name, value)?;
+        header.insert_header(name, value.as_ref())?;
     }
     header.insert_header("Content-Length", reply.body.len().to_string())?;
     let head = session.req_header().method == Method::HEAD;

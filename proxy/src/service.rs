@@ -351,34 +351,29 @@ impl RucProxy {
     async fn lookup(&self, session: &mut Session, ctx: &mut Ctx, ruc: Ruc) -> Result<bool> {
         ctx.ruc = Some(ruc);
         loop {
-            let (stale, store_unavailable) =
-                match outcome::after_read(self.store.get(&ruc).await, self.stale_while_revalidate) {
-                    Read::Hit { reply, not_found } => {
-                        ctx.cache = "hit";
-                        self.metrics.hits.inc();
-                        if not_found {
-                            self.metrics.not_found_hits.inc();
-                        }
-                        return responses::send(session, reply).await.map(|_| true);
+            let found = self.store.get(&ruc).await;
+            let (stale, store_unavailable) = match outcome::after_read(found, self.stale_while_revalidate) {
+                Read::Hit { reply, not_found } => {
+                    self.metrics.hits.inc();
+                    if not_found {
+                        self.metrics.not_found_hits.inc();
                     }
-                    Read::StaleAndRefresh(reply) => {
-                        self.lookups.refresh_in_background(ruc);
-                        ctx.cache = "stale";
-                        self.metrics.stale.inc();
-                        return responses::send(session, reply).await.map(|_| true);
-                    }
-                    Read::LookUp {
-                        stale,
-                        store_unavailable,
-                    } => (stale, store_unavailable),
-                };
+                    return self.answer(session, ctx, reply, "hit").await;
+                }
+                Read::StaleAndRefresh(reply) => {
+                    self.lookups.refresh_in_background(ruc);
+                    self.metrics.stale.inc();
+                    return self.answer(session, ctx, reply, "stale").await;
+                }
+                Read::LookUp {
+                    stale,
+                    store_unavailable,
+                } => (stale, store_unavailable),
+            };
             let lead = match self.lookups.miss(ruc) {
                 Miss::Lead(lead) => lead,
                 Miss::Follow(follower) => match self.lookups.follow(follower, stale.as_ref(), &ruc).await {
-                    Some((reply, cache)) => {
-                        ctx.cache = cache;
-                        return responses::send(session, reply).await.map(|_| true);
-                    }
+                    Some((reply, cache)) => return self.answer(session, ctx, reply, cache).await,
                     None => continue,
                 },
             };
@@ -401,6 +396,7 @@ impl RucProxy {
         }
     }
 
+    /// Writes `reply` as this request's answer, under the `cache` label.
     async fn answer(&self, session: &mut Session, ctx: &mut Ctx, reply: Reply, cache: &'static str) -> Result<bool> {
         ctx.cache = cache;
         responses::send(session, reply).await.map(|_| true)
