@@ -32,7 +32,7 @@ use ruc_contract::{RouteError, Ruc};
 use tracing::{debug, info, warn};
 
 use crate::cache::cached::Cached;
-use crate::cache::coalesce::{Answer, SHARED_HEADERS};
+use crate::cache::coalesce::{shared_headers, Answer};
 use crate::cache::store::Store;
 use crate::config::Upstream;
 use crate::health::Health;
@@ -245,10 +245,7 @@ impl ProxyHttp for RucProxy {
         }
         proxied.received = Some(Received {
             status,
-            headers: SHARED_HEADERS
-                .iter()
-                .filter_map(|&name| Some((name, response.headers.get(name)?.to_str().ok()?.to_string())))
-                .collect(),
+            headers: shared_headers(&response.headers),
             body: BytesMut::new(),
             too_large: false,
         });

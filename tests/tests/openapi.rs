@@ -87,13 +87,7 @@ const TOKEN: &str = "5d0c8a7e3f19b246e8a1c07d94f3b62a";
 /// Schemathesis on the operations whose path matches `paths`, against the
 /// listener at `url`; the test fails with its report.
 async fn schemathesis(url: &str, paths: &str, extra: &[&str]) {
-    let found =
-        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("st").is_file()));
-    assert!(
-        found,
-        "schemathesis (`st`) is not installed and this test needs it: \
-         `python3 -m pip install schemathesis` (or run `make test`, which installs it)"
-    );
+    support::require_program_installed_by("st", "python3 -m pip install schemathesis");
     let config = repo_file("tests/openapi/schemathesis.toml");
     let output = tokio::process::Command::new("st")
         .arg("--config-file")

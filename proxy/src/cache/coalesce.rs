@@ -32,7 +32,15 @@ pub(crate) struct Answer {
 }
 
 /// Headers of the scraper's answer that followers receive as well.
-pub(crate) const SHARED_HEADERS: [&str; 2] = ["Content-Type", "Retry-After"];
+const SHARED_HEADERS: [&str; 2] = ["Content-Type", "Retry-After"];
+
+/// The [`SHARED_HEADERS`] of a scraper answer, however it was received.
+pub(crate) fn shared_headers(headers: &http::HeaderMap) -> Vec<(&'static str, String)> {
+    SHARED_HEADERS
+        .iter()
+        .filter_map(|&name| Some((name, headers.get(name)?.to_str().ok()?.to_string())))
+        .collect()
+}
 
 impl Answer {
     /// A JSON answer the proxy made itself (an upstream failure).

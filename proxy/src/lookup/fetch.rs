@@ -12,7 +12,7 @@ use ruc_contract::{Ruc, LOOKUP_PREFIX};
 use tracing::warn;
 
 use super::outcome::Fetched;
-use crate::cache::coalesce::{Answer, SHARED_HEADERS};
+use crate::cache::coalesce::{shared_headers, Answer};
 use crate::config::Upstream;
 
 /// An HTTP client for the scraper, with the bounds of a proxied lookup.
@@ -50,10 +50,7 @@ impl Fetcher {
         let uri: hyper::Uri = uri.parse().map_err(|e| format!("{e}"))?;
         let response = self.http.get(uri).await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
-        let headers = SHARED_HEADERS
-            .iter()
-            .filter_map(|&name| Some((name, response.headers().get(name)?.to_str().ok()?.to_string())))
-            .collect();
+        let headers = shared_headers(response.headers());
         let body = Limited::new(response.into_body(), self.max_body_bytes)
             .collect()
             .await

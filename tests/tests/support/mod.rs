@@ -29,13 +29,18 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Fails the test with an install hint when a program it needs is missing:
 /// these tests use the real thing, never a silent skip.
 pub fn require_program(program: &str, package: &str) {
+    require_program_installed_by(program, &format!("apt-get install {package}"));
+}
+
+/// Like [`require_program`], for a program that `install` installs.
+pub fn require_program_installed_by(program: &str, install: &str) {
     let found = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
         .unwrap_or(false);
     assert!(
         found,
         "`{program}` is not installed and this test needs it. \
-         Install it with `apt-get install {package}` (or run `make test`, which installs what is missing)."
+         Install it with `{install}` (or run `make test`, which installs what is missing)."
     );
 }
 
