@@ -147,7 +147,7 @@ class Bench:
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}", "SCRAPER_URL": self.stub, "RUST_LOG": "warn",
             # The stub is not SUNAT: lift the default of 2 lookups at a time,
             # which would queue 50 distinct misses of 1 s each for 25 s.
-            "UPSTREAM_MAX_INFLIGHT": str(MISS_RUCS)})
+            "UPSTREAM_MAX_INFLIGHT": str(MISS_RUCS), "UPSTREAM_GLOBAL_MAX_INFLIGHT": str(MISS_RUCS)})
         self.start_nginx()
         for name, target in self.targets.items():
             wait_until(lambda: http(f"http://{target}/obtener-ruc/{valid_ruc('10', 1)}")[0] == 200, name)
@@ -461,7 +461,7 @@ def main():
     report = "\n\n".join([
         f"Machine: {machine()}.",
         f"Command: `make bench` (BENCH_DURATION={DURATION} s per run, BENCH_ROUNDS={ROUNDS}, "
-        f"BENCH_WORKERS={WORKERS}: nginx worker processes = proxy threads; proxy UPSTREAM_MAX_INFLIGHT={MISS_RUCS}; "
+        f"BENCH_WORKERS={WORKERS}: nginx worker processes = proxy threads; proxy UPSTREAM_MAX_INFLIGHT=UPSTREAM_GLOBAL_MAX_INFLIGHT={MISS_RUCS}; "
         f"wrk 1 thread; "
         f"nginx warmed with {warmed:,} of the {BIG:,} RUCs).",
         "### Targets",

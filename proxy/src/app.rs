@@ -22,10 +22,16 @@ use crate::cache::coalesce::Flights;
 use crate::cache::l1::L1;
 use crate::cache::store::{Lifetimes, Store};
 use crate::config::Config;
+use crate::fleet::breaker::SharedBreaker;
+use crate::fleet::coalesce::FleetFlights;
+use crate::fleet::gate::FleetGate;
+use crate::fleet::slots::Slots;
+use crate::fleet::Fleet;
 use crate::health::{Health, RedisHealthCheck};
 use crate::lookup::fetch::Fetcher;
 use crate::lookup::Lookups;
 use crate::metrics::Metrics;
+use crate::redis_conn::RedisConn;
 use crate::service::{ProxySettings, RucProxy};
 use crate::upstream::Guard;
 
@@ -51,14 +57,16 @@ pub fn main() -> ExitCode {
     };
     server.bootstrap();
     let metrics = Metrics::get();
-    let store = match build_store(&config, metrics) {
-        Ok(store) => store,
+    let redis = match RedisConn::new(&config.redis_url, config.redis_timeout, metrics) {
+        Ok(redis) => Arc::new(redis),
         Err(e) => {
             error!("invalid REDIS_URL: {e}");
             return ExitCode::from(2);
         }
     };
-    let lookups = Arc::new(build_lookups(&config, store.clone(), metrics));
+    let store = build_store(&config, redis.clone(), metrics);
+    let fleet = Arc::new(Fleet::new(redis.clone(), config.fleet_lease, metrics));
+    let lookups = Arc::new(build_lookups(&config, store.clone(), fleet, metrics));
 
     let settings = ProxySettings {
         scraper: config.scraper.clone(),
@@ -66,7 +74,7 @@ pub fn main() -> ExitCode {
         stale_while_revalidate: config.stale_while_revalidate,
         max_body_bytes: config.max_body_bytes,
     };
-    let health = Health::new(store.clone(), &config.scraper);
+    let health = Health::new(redis.clone(), &config.scraper);
     let ruc_proxy = RucProxy::new(settings, store.clone(), lookups.clone(), health, metrics);
     let admin = Admin::server(config.admin_token.clone(), store.clone(), lookups, metrics);
     let mut proxy = http_proxy_service(&server.configuration, ruc_proxy);
@@ -75,7 +83,7 @@ pub fn main() -> ExitCode {
     );
     let mut metrics_service = Service::new("metrics and admin".to_string(), admin);
     metrics_service.add_tcp(&config.metrics_listen.to_string());
-    let health_check = background_service("Redis health check", RedisHealthCheck(store));
+    let health_check = background_service("Redis health check", RedisHealthCheck(redis));
     server.add_service(proxy);
     server.add_service(metrics_service);
     server.add_service(health_check);
@@ -91,32 +99,38 @@ pub fn main() -> ExitCode {
 }
 
 /// The Redis store, with the in-process copy in front of it.
-fn build_store(config: &Config, metrics: &'static Metrics) -> redis::RedisResult<Arc<Store>> {
+fn build_store(config: &Config, redis: Arc<RedisConn>, metrics: &'static Metrics) -> Arc<Store> {
     let l1 = L1::new(config.l1_capacity, config.l1_ttl);
     let lifetimes = Lifetimes {
         fresh: config.cache_ttl,
         stale: config.stale_if_error,
         not_found: config.negative_ttl,
     };
-    Store::new(&config.redis_url, config.redis_timeout, lifetimes, l1, metrics).map(Arc::new)
+    Arc::new(Store::new(redis, lifetimes, l1, metrics))
 }
 
 /// The lookup lifecycle and what it is made of: coalescing and the gate
-/// toward the scraper (this process's own), and the direct fetcher.
-fn build_lookups(config: &Config, store: Arc<Store>, metrics: &'static Metrics) -> Lookups {
+/// toward the scraper, this process's own with the fleet's on top, and the
+/// direct fetcher.
+fn build_lookups(config: &Config, store: Arc<Store>, fleet: Arc<Fleet>, metrics: &'static Metrics) -> Lookups {
+    let local_flights = Arc::new(Flights::new(metrics));
+    let local_guard = Guard::new(
+        config.upstream_max_in_flight,
+        config.upstream_queue_timeout,
+        config.breaker_failures,
+        config.breaker_open,
+        metrics,
+    );
+    let follow_wait = config.upstream_queue_timeout + config.upstream_timeout + FOLLOW_MARGIN;
+    let slots = Slots::new(fleet.clone(), config.upstream_global_max_in_flight);
+    let breaker = SharedBreaker::new(fleet.clone(), config.breaker_failures, config.breaker_open, follow_wait);
     Lookups {
         store,
-        coalescing: Arc::new(Flights::new(metrics)),
-        gate: Arc::new(Guard::new(
-            config.upstream_max_in_flight,
-            config.upstream_queue_timeout,
-            config.breaker_failures,
-            config.breaker_open,
-            metrics,
-        )),
+        coalescing: Arc::new(FleetFlights::new(local_flights, fleet.clone())),
+        gate: Arc::new(FleetGate::new(local_guard, slots, breaker, fleet)),
         fetcher: Fetcher::new(&config.scraper, config.upstream_timeout, config.max_body_bytes),
         max_body_bytes: config.max_body_bytes,
-        follow_wait: config.upstream_queue_timeout + config.upstream_timeout + FOLLOW_MARGIN,
+        follow_wait,
         metrics,
     }
 }

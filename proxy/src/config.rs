@@ -34,6 +34,9 @@ pub(crate) struct Config {
     /// `UPSTREAM_MAX_INFLIGHT`, default 2: lookups sent to the scraper at
     /// once by this proxy.
     pub(crate) upstream_max_in_flight: usize,
+    /// `UPSTREAM_GLOBAL_MAX_INFLIGHT`, default 2: lookups sent to the
+    /// scrapers at once by all the replicas on this Redis together.
+    pub(crate) upstream_global_max_in_flight: usize,
     /// `UPSTREAM_QUEUE_TIMEOUT_SECS`, default 10: how long a lookup waits
     /// for one of those slots before a 503 (or the stale record).
     pub(crate) upstream_queue_timeout: Duration,
@@ -57,6 +60,10 @@ pub(crate) struct Config {
     /// operations on the admin listener, which do not exist without it. A
     /// token that could be guessed stops the start (`admin::token`).
     pub(crate) admin_token: Option<AdminToken>,
+    /// `FLEET_LEASE_SECS`, default 5: how long the replicas wait for a
+    /// replica that stopped renewing its leases (killed, cut off from
+    /// Redis) before taking over its lookup or slot.
+    pub(crate) fleet_lease: Duration,
     /// `L1_TTL_MS`, default 1000 (the most allowed), 0 turns the L1 off: how
     /// long a record read from Redis is served from memory.
     pub(crate) l1_ttl: Duration,
@@ -99,6 +106,7 @@ impl Config {
             upstream_timeout: env.seconds("UPSTREAM_TIMEOUT_SECS", 50, 1..=600)?,
             max_body_bytes: env.number("CACHE_MAX_BODY_BYTES", 65_536, 256..=16_777_216)? as usize,
             upstream_max_in_flight: env.number("UPSTREAM_MAX_INFLIGHT", 2, 1..=1000)? as usize,
+            upstream_global_max_in_flight: env.number("UPSTREAM_GLOBAL_MAX_INFLIGHT", 2, 1..=1000)? as usize,
             upstream_queue_timeout: env.seconds("UPSTREAM_QUEUE_TIMEOUT_SECS", 10, 1..=600)?,
             breaker_failures: env.number("BREAKER_FAILURES", 5, 0..=1000)? as u32,
             breaker_open: env.seconds("BREAKER_OPEN_SECS", 30, 1..=3600)?,
@@ -110,6 +118,7 @@ impl Config {
                 .map(AdminToken::parse)
                 .transpose()
                 .map_err(|weakness| ConfigError::new("ADMIN_TOKEN", weakness))?,
+            fleet_lease: env.seconds("FLEET_LEASE_SECS", 5, 1..=60)?,
             l1_ttl: env.millis("L1_TTL_MS", 1000, 0..=1000)?,
             l1_capacity: env.number("L1_CAPACITY", 10_000, 0..=1_000_000)? as usize,
         })
@@ -162,6 +171,7 @@ mod tests {
         assert_eq!(config.upstream_timeout, Duration::from_secs(50));
         assert_eq!(config.max_body_bytes, 65_536);
         assert_eq!(config.upstream_max_in_flight, 2);
+        assert_eq!(config.upstream_global_max_in_flight, 2);
         assert_eq!(config.upstream_queue_timeout, Duration::from_secs(10));
         assert_eq!(config.breaker_failures, 5);
         assert_eq!(config.breaker_open, Duration::from_secs(30));
@@ -169,6 +179,7 @@ mod tests {
         assert_eq!(config.stale_while_revalidate, Duration::ZERO);
         assert_eq!(config.negative_ttl, Duration::from_secs(3600));
         assert_eq!(config.admin_token, None);
+        assert_eq!(config.fleet_lease, Duration::from_secs(5));
         assert_eq!(config.l1_ttl, Duration::from_secs(1));
         assert_eq!(config.l1_capacity, 10_000);
     }
@@ -186,7 +197,9 @@ mod tests {
             ("UPSTREAM_TIMEOUT_SECS", "-5"),
             ("CACHE_MAX_BODY_BYTES", "10"),
             ("UPSTREAM_MAX_INFLIGHT", "0"),
+            ("UPSTREAM_GLOBAL_MAX_INFLIGHT", "0"),
             ("UPSTREAM_QUEUE_TIMEOUT_SECS", "0"),
+            ("FLEET_LEASE_SECS", "61"),
             ("BREAKER_FAILURES", "many"),
             ("BREAKER_OPEN_SECS", "0"),
             ("STALE_IF_ERROR_SECONDS", "-1"),

@@ -1,7 +1,9 @@
 //! `GET /health` and the Redis health check.
 //!
 //! The answer keeps the original service's shape, `{"status": "healthy",
-//! "redis": "connected" | "disconnected"}`, and adds the scraper's state.
+//! "redis": "connected" | "disconnected"}`, and adds how Redis is reached
+//! (`redis_mode`), whether lookups are coordinated `fleet-wide` or
+//! `per-process` (Redis unreachable) and the scraper's state.
 //! It is always 200 while the proxy runs: without Redis it still answers
 //! (uncached), and without the scraper it still serves what is cached.
 
@@ -17,8 +19,8 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use serde_json::{json, Value};
 
-use crate::cache::store::Store;
 use crate::config::Upstream;
+use crate::redis_conn::RedisConn;
 
 /// How often Redis is pinged in the background.
 const REDIS_CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -27,15 +29,15 @@ const SCRAPER_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /health`: Redis's last known state and a probe of the scraper.
 pub(crate) struct Health {
-    store: Arc<Store>,
+    redis: Arc<RedisConn>,
     scraper_health: hyper::Uri,
     http: Client<HttpConnector, Empty<Bytes>>,
 }
 
 impl Health {
-    pub(crate) fn new(store: Arc<Store>, scraper: &Upstream) -> Health {
+    pub(crate) fn new(redis: Arc<RedisConn>, scraper: &Upstream) -> Health {
         Health {
-            store,
+            redis,
             scraper_health: format!("http://{}/health", scraper.authority())
                 .parse()
                 .expect("validated in config"),
@@ -44,10 +46,12 @@ impl Health {
     }
 
     pub(crate) async fn report(&self) -> Value {
-        let (redis, scraper) = tokio::join!(self.store.check_health(), self.scraper_state());
+        let (redis, scraper) = tokio::join!(self.redis.check_health(), self.scraper_state());
         json!({
             "status": "healthy",
             "redis": if redis { "connected" } else { "disconnected" },
+            "redis_mode": self.redis.mode(),
+            "fleet": if redis { "fleet-wide" } else { "per-process" },
             "scraper": scraper,
         })
     }
@@ -66,7 +70,7 @@ impl Health {
 /// Pings Redis every second, so that the request path skips Redis while it
 /// is down (instead of waiting out a timeout per request) and resumes
 /// caching as soon as it is back.
-pub(crate) struct RedisHealthCheck(pub Arc<Store>);
+pub(crate) struct RedisHealthCheck(pub(crate) Arc<RedisConn>);
 
 #[async_trait]
 impl BackgroundService for RedisHealthCheck {

@@ -15,16 +15,20 @@
 //! hooks, top to bottom) → [`lookup`] (one lookup from the miss to its
 //! end, and what each end means) → [`cache`] (Redis keys, store, L1,
 //! admission, coalescing) → [`upstream`] (slots and circuit breaker toward
-//! the scraper) → [`admin`] (metrics, purge and refresh) → [`responses`],
-//! [`routes`], [`health`], [`metrics`], [`config`].
+//! the scraper) → [`fleet`] (the same, shared by the replicas through
+//! Redis) → [`redis_conn`] (bounded Redis calls) → [`admin`] (metrics,
+//! purge and refresh) → [`responses`], [`routes`], [`health`], [`metrics`],
+//! [`config`].
 
 pub(crate) mod admin;
 pub mod app;
 pub(crate) mod cache;
 pub(crate) mod config;
+pub(crate) mod fleet;
 pub(crate) mod health;
 pub(crate) mod lookup;
 pub mod metrics;
+pub(crate) mod redis_conn;
 pub(crate) mod responses;
 pub(crate) mod routes;
 pub(crate) mod service;

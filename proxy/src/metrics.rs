@@ -34,6 +34,11 @@ pub struct Metrics {
     pub(crate) redis_errors: IntCounter,
     pub(crate) redis_up: IntGauge,
     pub(crate) in_flight: IntGauge,
+    pub(crate) fleet_followed: IntCounter,
+    pub(crate) fleet_takeovers: IntCounter,
+    pub(crate) fleet_fallbacks: IntCounterVec,
+    pub(crate) fleet_slots_in_use: IntGauge,
+    pub(crate) fleet_slots_waiting: IntGauge,
 }
 
 /// The `cache` label of `ruc_proxy_request_duration_seconds`.
@@ -146,6 +151,32 @@ impl Metrics {
                 "Distinct RUCs being looked up by the scraper right now"
             )
             .unwrap(),
+            fleet_followed: register_int_counter!(
+                "ruc_proxy_fleet_followed_total",
+                "Lookups that waited for the same lookup led by another replica (its lease was held)"
+            )
+            .unwrap(),
+            fleet_takeovers: register_int_counter!(
+                "ruc_proxy_fleet_takeovers_total",
+                "Waits for another replica's lookup that ended without its outcome (the leader vanished): looked up again"
+            )
+            .unwrap(),
+            fleet_fallbacks: register_int_counter_vec!(
+                "ruc_proxy_fleet_fallbacks_total",
+                "Times Redis could not be reached and this process coordinated alone, by part (coalescing, limit, breaker)",
+                &["part"]
+            )
+            .unwrap(),
+            fleet_slots_in_use: register_int_gauge!(
+                "ruc_proxy_fleet_slots_in_use",
+                "Fleet-wide slots toward the scrapers in use (of UPSTREAM_GLOBAL_MAX_INFLIGHT), as last seen by this replica"
+            )
+            .unwrap(),
+            fleet_slots_waiting: register_int_gauge!(
+                "ruc_proxy_fleet_slots_waiting",
+                "Lookups of this replica waiting for a fleet-wide slot toward the scrapers"
+            )
+            .unwrap(),
             requests_by_status: Vec::new(),
             duration_by_cache: Vec::new(),
         };
@@ -154,6 +185,9 @@ impl Metrics {
         }
         for reason in ["breaker-open", "upstream-queue-full"] {
             metrics.upstream_refused.with_label_values(&[reason]);
+        }
+        for part in ["coalescing", "limit", "breaker"] {
+            metrics.fleet_fallbacks.with_label_values(&[part]);
         }
         for result in ["purged", "refresh", "unauthorized"] {
             metrics.admin.with_label_values(&[result]);

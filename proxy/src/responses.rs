@@ -150,19 +150,17 @@ pub(crate) fn refused_answer(refusal: Refusal, ruc: &str) -> Answer {
     answer
 }
 
-/// Marks an answer coming from the scraper, passed on as it arrives.
-pub(crate) fn mark_miss(header: &mut ResponseHeader, store_unavailable: bool) -> Result<()> {
-    let detail = if store_unavailable {
-        "; detail=redis-unavailable"
-    } else {
-        ""
-    };
+/// Marks an answer coming from the scraper, passed on as it arrives, with
+/// why Redis was not used (`redis-unavailable`: neither to cache nor to
+/// coordinate; `fleet-unavailable`: not to coordinate).
+pub(crate) fn mark_miss(header: &mut ResponseHeader, redis_detail: Option<&str>) -> Result<()> {
     let status = header.status.as_u16();
+    let cache_status = match redis_detail {
+        Some(detail) => format!("{CACHE_NAME}; fwd=miss; fwd-status={status}; detail={detail}"),
+        None => format!("{CACHE_NAME}; fwd=miss; fwd-status={status}"),
+    };
     header.insert_header("X-Cache", "MISS")?;
-    header.insert_header(
-        "Cache-Status",
-        format!("{CACHE_NAME}; fwd=miss; fwd-status={status}{detail}"),
-    )
+    header.insert_header("Cache-Status", cache_status)
 }
 
 /// Why the proxy answers a lookup with an error of its own; its

@@ -96,7 +96,8 @@ struct Proxied {
     lead: Lead,
     /// A record past its freshness, served if the scraper fails.
     stale: Option<Cached>,
-    store_unavailable: bool,
+    /// Why this lookup could not use Redis, for `Cache-Status`.
+    redis_detail: Option<&'static str>,
     /// The scraper's answer, as it arrives.
     received: Option<Received>,
 }
@@ -249,7 +250,7 @@ impl ProxyHttp for RucProxy {
             body: BytesMut::new(),
             too_large: false,
         });
-        responses::mark_miss(response, proxied.store_unavailable)
+        responses::mark_miss(response, proxied.redis_detail)
     }
 
     fn upstream_response_body_filter(
@@ -358,7 +359,8 @@ impl RucProxy {
                     return self.answer(session, ctx, reply, "hit").await;
                 }
                 Read::StaleAndRefresh(reply) => {
-                    self.lookups.refresh_in_background(ruc);
+                    let lookups = self.lookups.clone();
+                    tokio::spawn(async move { lookups.refresh_in_background(ruc).await });
                     self.metrics.stale.inc();
                     return self.answer(session, ctx, reply, "stale").await;
                 }
@@ -367,7 +369,7 @@ impl RucProxy {
                     store_unavailable,
                 } => (stale, store_unavailable),
             };
-            let lead = match self.lookups.miss(ruc) {
+            let lead = match self.lookups.miss(ruc).await {
                 Miss::Lead(lead) => lead,
                 Miss::Follow(follower) => match self.lookups.follow(follower, stale.as_ref(), &ruc).await {
                     Some((reply, cache)) => return self.answer(session, ctx, reply, cache).await,
@@ -383,10 +385,15 @@ impl RucProxy {
                 return self.answer(session, ctx, finished.reply, finished.cache).await;
             }
             ctx.cache = "miss";
+            let redis_detail = match (store_unavailable, lead.fell_back()) {
+                (true, _) => Some("redis-unavailable"),
+                (false, true) => Some("fleet-unavailable"),
+                (false, false) => None,
+            };
             ctx.stage = Stage::Proxied(Proxied {
                 lead,
                 stale,
-                store_unavailable,
+                redis_detail,
                 received: None,
             });
             return Ok(false);

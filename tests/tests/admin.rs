@@ -110,7 +110,7 @@ async fn purge_removes_the_record_and_the_remembered_not_found() {
     let purge = proxy.admin(Method::DELETE, &format!("/cache/{RUC}"), Some(TOKEN)).await;
     assert_eq!(purge.status, 200, "{}", purge.body);
     assert_eq!(purge.json()["deleted"], 2);
-    assert_eq!(redis.keys(), Vec::<String>::new());
+    assert_eq!(redis.cache_keys(), Vec::<String>::new());
     assert_eq!(
         proxy.lookup(RUC).await.header("x-cache"),
         "MISS",

@@ -128,6 +128,7 @@ async fn a_record_deleted_or_expired_in_redis_stops_being_served_by_every_replic
     for proxy in &replicas {
         let missed = || async { proxy.lookup(RUC).await.header("x-cache") == "MISS" };
         support::wait_until_async("the replica misses", missed).await;
+        proxy.lookups_settled().await;
     }
     assert_eq!(stub.lookups(), 2, "one miss per replica");
 
@@ -140,6 +141,7 @@ async fn a_record_deleted_or_expired_in_redis_stops_being_served_by_every_replic
     support::wait_until("Redis expires the record", || redis.get(&key(RUC)).is_none()).await;
     for (i, proxy) in replicas.iter().enumerate() {
         assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS", "replica {i}");
+        proxy.lookups_settled().await;
     }
     assert_eq!(stub.lookups(), 4);
     for proxy in replicas {
@@ -164,7 +166,11 @@ async fn sunats_not_found_is_remembered_apart_from_records_for_an_hour() {
     support::wait_until("the 404 is remembered", || redis.get(&negative_key).is_some()).await;
     assert_eq!(redis.get(&negative_key).unwrap(), NOT_FOUND);
     assert!((3590..=3600).contains(&redis.ttl(&negative_key)));
-    assert_eq!(redis.keys(), vec![negative_key.clone()], "nothing under sunat:ruc:");
+    assert_eq!(
+        redis.cache_keys(),
+        vec![negative_key.clone()],
+        "nothing under sunat:ruc:"
+    );
 
     let hit = proxy.lookup(RUC).await;
     assert_eq!(
@@ -195,9 +201,10 @@ async fn negative_ttl_zero_turns_the_not_found_memory_off() {
     stub.reply(Reply::Status(404, NOT_FOUND.into()));
     for _ in 0..2 {
         assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
+        proxy.lookups_settled().await;
     }
     assert_eq!(stub.lookups(), 2);
-    assert_eq!(redis.keys(), Vec::<String>::new());
+    assert_eq!(redis.cache_keys(), Vec::<String>::new());
     assert!(proxy.stop().await.success());
 }
 
@@ -242,6 +249,7 @@ async fn an_answer_above_the_size_cap_is_passed_through_but_not_stored() {
     let answer = proxy.lookup(RUC).await;
     assert!(answer.body.len() > 512, "the stub's record is larger than the cap");
     assert_eq!((answer.status, answer.json()), (200, record(RUC)));
+    proxy.lookups_settled().await;
     assert_eq!(redis.get(&key(RUC)), None);
     assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
     assert_eq!(stub.lookups(), 2);

@@ -35,8 +35,10 @@ async fn scraper_errors_are_passed_through_unchanged_and_not_stored() {
             answer.header("cache-status"),
             format!("ruc-proxy; fwd=miss; fwd-status={status}")
         );
-        assert_eq!(redis.keys(), Vec::<String>::new(), "{status} not stored");
+        proxy.lookups_settled().await;
+        assert_eq!(redis.cache_keys(), Vec::<String>::new(), "{status} not stored");
         proxy.lookup(RUC).await;
+        proxy.lookups_settled().await;
         assert_eq!(
             stub.lookups(),
             before + 2,

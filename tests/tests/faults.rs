@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 
 /// Every key is a complete record of its RUC (or a remembered 404).
 fn assert_only_complete_records(redis: &RedisServer) {
-    for key in redis.keys() {
+    for key in redis.cache_keys() {
         let value = redis.get(&key).unwrap();
         let ruc = key
             .strip_prefix("sunat:ruc:")
@@ -47,6 +47,7 @@ async fn redis_killed_under_mixed_load_costs_no_answer_and_leaves_only_complete_
     stub.delay(Duration::from_millis(50));
     let env = [
         ("UPSTREAM_MAX_INFLIGHT", "50"),
+        ("UPSTREAM_GLOBAL_MAX_INFLIGHT", "50"),
         ("UPSTREAM_QUEUE_TIMEOUT_SECS", "30"),
         ("L1_TTL_MS", "0"),
     ];
@@ -127,7 +128,7 @@ async fn a_scraper_killed_mid_request_gives_502_or_the_stale_record_and_stores_n
     let served = answers.next().unwrap().await.unwrap();
     assert_eq!((served.status, served.header("x-cache")), (200, "STALE"));
     assert_eq!(served.body, stale_record);
-    assert_eq!(redis.keys(), vec![format!("sunat:ruc:{stale}")], "nothing stored");
+    assert_eq!(redis.cache_keys(), vec![format!("sunat:ruc:{stale}")], "nothing stored");
     assert!(
         redis.ttl(&format!("sunat:ruc:{stale}")) <= 3600,
         "the stale record untouched"
@@ -171,7 +172,7 @@ async fn chromedriver_killed_mid_lookup_the_lookup_still_succeeds() {
 async fn sigterm_under_load_finishes_requests_in_flight_refuses_new_ones_and_exits_in_time() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     stub.delay(Duration::from_secs(1));
-    let env = [("UPSTREAM_MAX_INFLIGHT", "20")];
+    let env = [("UPSTREAM_MAX_INFLIGHT", "20"), ("UPSTREAM_GLOBAL_MAX_INFLIGHT", "20")];
     let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &env).await);
     let address = proxy.base.trim_start_matches("http://").to_string();
 
@@ -214,6 +215,7 @@ async fn a_firewalled_sunat_opens_the_breaker_stops_scraper_traffic_and_stale_re
 
     for ruc in ["20440374248", "20987654326"] {
         assert_eq!(proxy.lookup(ruc).await.status, 502, "rejected by the firewall");
+        proxy.lookups_settled().await;
     }
     assert_eq!(proxy.metric("ruc_proxy_breaker_state").await, 1.0, "open");
     let visits = (replica.searches(), replica.form_loads());

@@ -80,6 +80,7 @@ async fn the_breaker_opens_after_consecutive_failures_serves_stale_then_probes()
     stub.reply(Reply::Record);
     let probed = || async { proxy.lookup(&valid_ruc(20_000_001)).await.status == 200 };
     support::wait_until_async("the breaker lets a probe through", probed).await;
+    proxy.lookups_settled().await;
     assert_eq!(stub.lookups(), 4, "one probe");
     assert_eq!(proxy.metric("ruc_proxy_breaker_state").await, 0.0, "closed");
     assert_eq!(proxy.lookup(&valid_ruc(20_000_002)).await.status, 200);

@@ -74,6 +74,11 @@ fn the_dashboard_queries_only_metrics_the_services_export() {
         "ruc_scraper_queue_depth",
         "ruc_proxy_redis_errors_total",
         "ruc_proxy_upstream_errors_total",
+        "ruc_proxy_fleet_slots_in_use",
+        "ruc_proxy_fleet_followed_total",
+        "ruc_proxy_fleet_takeovers_total",
+        "ruc_proxy_fleet_fallbacks_total",
+        "ruc_proxy_breaker_state",
     ] {
         assert!(queried.contains(wanted), "the dashboard shows {wanted}");
     }

@@ -62,7 +62,13 @@ async fn health_metrics_and_other_routes() {
     assert_eq!(health.status, 200);
     assert_eq!(
         health.json(),
-        serde_json::json!({"status": "healthy", "redis": "connected", "scraper": "reachable"})
+        serde_json::json!({
+            "status": "healthy",
+            "redis": "connected",
+            "redis_mode": "single",
+            "fleet": "fleet-wide",
+            "scraper": "reachable"
+        })
     );
     let missing = proxy.get("/nope").await;
     assert_eq!(missing.status, 404);

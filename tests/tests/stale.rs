@@ -22,6 +22,7 @@ async fn a_stale_record_is_refreshed_first_and_served_when_the_scraper_fails() {
     store_stale_record(&redis);
     assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
     support::wait_until("the refreshed record is stored", || redis.ttl(&key(RUC)) > 1_209_000).await;
+    proxy.lookups_settled().await;
 
     // The scraper fails with a 5xx, or does not answer in time: the stale
     // record is served, and stays in Redis as it was.
@@ -77,6 +78,7 @@ async fn within_stale_while_revalidate_the_stale_record_is_served_at_once_and_re
         assert_stale(&answer, "stale-while-revalidate");
     }
     support::wait_until("the record is refreshed", || redis.ttl(&key(RUC)) > 1_209_000).await;
+    proxy.lookups_settled().await;
     assert_eq!(stub.lookups(), 1, "one background request");
     assert_eq!(
         proxy

@@ -91,7 +91,7 @@ impl Admin {
         };
         match action {
             Action::Purge => self.purge(ruc).await,
-            Action::Refresh => self.refresh(ruc),
+            Action::Refresh => self.refresh(ruc).await,
         }
     }
 
@@ -104,8 +104,8 @@ impl Admin {
         answer(200, json!({"ruc": ruc.as_str(), "deleted": deleted}))
     }
 
-    fn refresh(&self, ruc: Ruc) -> Response<Vec<u8>> {
-        let refresh = if self.lookups.refresh_in_background(ruc) {
+    async fn refresh(&self, ruc: Ruc) -> Response<Vec<u8>> {
+        let refresh = if self.lookups.refresh_in_background(ruc).await {
             "started"
         } else {
             "already_running"

@@ -9,15 +9,16 @@
 //! start over, and one of them becomes the new leader.
 //!
 //! [`Coalescing`] is the seam: [`Flights`] coalesces within this process;
-//! an implementation shared through Redis can stand beside it, chosen at
-//! start-up, and the lookup lifecycle does not change.
+//! [`crate::fleet::coalesce`] adds a lease in Redis on top, so that the
+//! replicas of a fleet coalesce too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
+use ruc_contract::Ruc;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -51,12 +52,44 @@ impl Answer {
             body,
         }
     }
+
+    /// The answer as bytes for another replica: the status line, the
+    /// headers as in HTTP/1.1, an empty line, the body.
+    pub(crate) fn encode(&self) -> Bytes {
+        let mut wire = BytesMut::with_capacity(self.body.len() + 64);
+        wire.put_slice(format!("{}\r\n", self.status).as_bytes());
+        for (name, value) in &self.headers {
+            wire.put_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        wire.put_slice(b"\r\n");
+        wire.put_slice(&self.body);
+        wire.freeze()
+    }
+
+    /// An answer from [`Answer::encode`]; `None` when it is not one.
+    pub(crate) fn decode(wire: &[u8]) -> Option<Answer> {
+        let head_end = wire.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = std::str::from_utf8(&wire[..head_end]).ok()?;
+        let mut lines = head.split("\r\n");
+        let status = lines.next()?.parse().ok().filter(|s| (100..600).contains(s))?;
+        let mut headers = Vec::new();
+        for line in lines {
+            let (name, value) = line.split_once(": ")?;
+            let name = SHARED_HEADERS
+                .into_iter()
+                .find(|known| known.eq_ignore_ascii_case(name))?;
+            headers.push((name, value.to_string()));
+        }
+        let body = Bytes::copy_from_slice(&wire[head_end + 4..]);
+        Some(Answer { status, headers, body })
+    }
 }
 
 /// Who leads the lookup of a RUC, and how the others wait for its answer.
+#[async_trait]
 pub(crate) trait Coalescing: Send + Sync {
-    /// Joins the lookup of `key`: leads it, or follows the one in flight.
-    fn join(self: Arc<Self>, key: &str) -> Role;
+    /// Joins the lookup of `ruc`: leads it, or follows the one in flight.
+    async fn join(self: Arc<Self>, ruc: &Ruc) -> Role;
 }
 
 /// What a miss does.
@@ -68,11 +101,18 @@ pub(crate) enum Role {
 }
 
 /// The leader's side of a flight. Dropping it without landing abandons it.
+#[async_trait]
 pub(crate) trait Flight: Send + Sync {
     /// Hands the answer to every follower, present and future, until the
-    /// flight is dropped (keep it while the record is being stored, so that
-    /// nobody misses both the flight and Redis in between).
-    fn land(&mut self, answer: Answer);
+    /// flight is dropped (land after the record is stored, so that nobody
+    /// misses both the flight and Redis in between).
+    async fn land(&mut self, answer: Answer);
+
+    /// Whether this flight coalesces within this process only, although it
+    /// should have across the fleet (Redis could not be reached).
+    fn fell_back(&self) -> bool {
+        false
+    }
 }
 
 /// A follower's side of a flight.
@@ -103,20 +143,20 @@ enum State {
 
 /// The flights of this process, by RUC.
 pub(crate) struct Flights {
-    table: Mutex<HashMap<String, watch::Receiver<State>>>,
+    table: Mutex<HashMap<Ruc, watch::Receiver<State>>>,
     metrics: &'static Metrics,
 }
 
 /// The leader's side of a flight of this process.
-struct LocalFlight {
-    key: String,
+pub(crate) struct LocalFlight {
+    ruc: Ruc,
     flights: Arc<Flights>,
     sender: watch::Sender<State>,
     landed: bool,
 }
 
 /// A follower of a flight of this process.
-struct LocalFollower(watch::Receiver<State>);
+pub(crate) struct LocalFollower(watch::Receiver<State>);
 
 impl Flights {
     pub(crate) fn new(metrics: &'static Metrics) -> Flights {
@@ -127,29 +167,55 @@ impl Flights {
     }
 }
 
-impl Coalescing for Flights {
-    fn join(self: Arc<Self>, key: &str) -> Role {
+/// This process's part in the lookup of a RUC.
+pub(crate) enum LocalRole {
+    Leader(LocalFlight),
+    Follower(LocalFollower),
+}
+
+impl Flights {
+    /// Leads the lookup of `ruc` in this process, or follows the one in
+    /// flight.
+    pub(crate) fn join_here(self: Arc<Self>, ruc: &Ruc) -> LocalRole {
         let mut table = self.table.lock().expect("flights lock");
-        if let Some(receiver) = table.get(key) {
-            return Role::Follower(Box::new(LocalFollower(receiver.clone())));
+        if let Some(receiver) = table.get(ruc) {
+            return LocalRole::Follower(LocalFollower(receiver.clone()));
         }
         let (sender, receiver) = watch::channel(State::Running);
-        table.insert(key.to_string(), receiver);
+        table.insert(*ruc, receiver);
         self.metrics.in_flight.set(table.len() as i64);
         drop(table);
-        Role::Leader(Box::new(LocalFlight {
-            key: key.to_string(),
+        LocalRole::Leader(LocalFlight {
+            ruc: *ruc,
             flights: self,
             sender,
             landed: false,
-        }))
+        })
     }
 }
 
-impl Flight for LocalFlight {
-    fn land(&mut self, answer: Answer) {
-        self.sender.send_replace(State::Done(Arc::new(answer)));
+#[async_trait]
+impl Coalescing for Flights {
+    async fn join(self: Arc<Self>, ruc: &Ruc) -> Role {
+        match self.join_here(ruc) {
+            LocalRole::Leader(flight) => Role::Leader(Box::new(flight)),
+            LocalRole::Follower(follower) => Role::Follower(Box::new(follower)),
+        }
+    }
+}
+
+impl LocalFlight {
+    /// Hands the answer to this process's followers.
+    pub(crate) fn land_here(&mut self, answer: Arc<Answer>) {
+        self.sender.send_replace(State::Done(answer));
         self.landed = true;
+    }
+}
+
+#[async_trait]
+impl Flight for LocalFlight {
+    async fn land(&mut self, answer: Answer) {
+        self.land_here(Arc::new(answer));
     }
 }
 
@@ -157,10 +223,10 @@ impl Drop for LocalFlight {
     fn drop(&mut self) {
         let mut table = self.flights.table.lock().expect("flights lock");
         let ours = table
-            .get(&self.key)
+            .get(&self.ruc)
             .is_some_and(|r| r.same_channel(&self.sender.subscribe()));
         if ours {
-            table.remove(&self.key);
+            table.remove(&self.ruc);
         }
         self.flights.metrics.in_flight.set(table.len() as i64);
         drop(table);
@@ -192,8 +258,14 @@ impl Follower for LocalFollower {
 mod tests {
     use super::*;
 
+    const RUC: &str = "20131312955";
+
     fn answer(status: u16) -> Answer {
         Answer::json(status, Bytes::from_static(b"{}"))
+    }
+
+    fn ruc(text: &str) -> Ruc {
+        Ruc::parse(text).unwrap()
     }
 
     fn flights() -> Arc<Flights> {
@@ -217,26 +289,26 @@ mod tests {
     #[tokio::test]
     async fn followers_get_the_leaders_answer() {
         let flights = flights();
-        let mut flight = leader(flights.clone().join("20131312955"));
-        let waiting = follower(flights.join("20131312955"));
+        let mut flight = leader(flights.clone().join(&ruc(RUC)).await);
+        let waiting = follower(flights.join(&ruc(RUC)).await);
         let waiting = tokio::spawn(waiting.follow(Duration::from_secs(5)));
-        flight.land(answer(200));
+        flight.land(answer(200)).await;
         assert_eq!(waiting.await.unwrap(), Followed::Answer(Arc::new(answer(200))));
     }
 
     #[tokio::test]
     async fn latecomers_get_the_answer_until_the_flight_is_dropped() {
         let flights = flights();
-        let mut flight = leader(flights.clone().join("20131312955"));
-        flight.land(answer(502));
-        let late = follower(flights.clone().join("20131312955"));
+        let mut flight = leader(flights.clone().join(&ruc(RUC)).await);
+        flight.land(answer(502)).await;
+        let late = follower(flights.clone().join(&ruc(RUC)).await);
         assert_eq!(
             late.follow(Duration::from_secs(1)).await,
             Followed::Answer(Arc::new(answer(502)))
         );
         drop(flight);
         assert!(
-            matches!(flights.join("20131312955"), Role::Leader(_)),
+            matches!(flights.join(&ruc(RUC)).await, Role::Leader(_)),
             "the next miss leads again"
         );
     }
@@ -244,8 +316,8 @@ mod tests {
     #[tokio::test]
     async fn a_vanished_leader_abandons_its_followers() {
         let flights = flights();
-        let flight = leader(flights.clone().join("20131312955"));
-        let waiting = tokio::spawn(follower(flights.join("20131312955")).follow(Duration::from_secs(5)));
+        let flight = leader(flights.clone().join(&ruc(RUC)).await);
+        let waiting = tokio::spawn(follower(flights.join(&ruc(RUC)).await).follow(Duration::from_secs(5)));
         drop(flight);
         assert_eq!(waiting.await.unwrap(), Followed::Abandoned);
     }
@@ -253,15 +325,25 @@ mod tests {
     #[tokio::test]
     async fn different_rucs_fly_separately() {
         let flights = flights();
-        let _a = leader(flights.clone().join("20131312955"));
-        let _b = leader(flights.join("20100070970"));
+        let _a = leader(flights.clone().join(&ruc(RUC)).await);
+        let _b = leader(flights.join(&ruc("20100070970")).await);
+    }
+
+    #[test]
+    fn an_answer_crosses_to_another_replica_unchanged() {
+        let mut answer = answer(503);
+        answer.headers.push(("Retry-After", "5".to_string()));
+        answer.body = Bytes::from_static(b"{\"message\":\"x\r\n\r\ny\"}");
+        assert_eq!(Answer::decode(&answer.encode()), Some(answer));
+        assert_eq!(Answer::decode(b"200 OK\r\n\r\n{}"), None);
+        assert_eq!(Answer::decode(b"200\r\nSet-Cookie: a\r\n\r\n{}"), None);
     }
 
     #[tokio::test]
     async fn a_wait_that_runs_out_times_out() {
         let flights = flights();
-        let _flight = leader(flights.clone().join("20131312955"));
-        let waiting = follower(flights.join("20131312955"));
+        let _flight = leader(flights.clone().join(&ruc(RUC)).await);
+        let waiting = follower(flights.join(&ruc(RUC)).await);
         assert_eq!(waiting.follow(Duration::from_millis(10)).await, Followed::TimedOut);
     }
 }

@@ -1,30 +1,25 @@
 //! Records in Redis: `sunat:ruc:<ruc>` holds exactly the JSON body, with the
 //! cache TTL, so `redis-cli GET` shows the record and `TTL` the time left.
 //!
-//! Redis must never make a lookup slow or fail: every call is bounded by
-//! `REDIS_TIMEOUT_MS`, errors count as misses (fail-open), and while the
-//! health check finds Redis down the request path skips it altogether.
-//! The connection is opened lazily and re-opened by the connection manager,
-//! so the proxy starts without Redis and caching resumes when it is back.
+//! Redis must never make a lookup slow or fail: calls go through
+//! [`RedisConn`] (bounded, skipped while Redis is down), and an error
+//! counts as a miss (fail-open); caching resumes when Redis is back.
 //! Reads go through the [`L1`] first, a copy that is at most a second old.
 //! SUNAT's "no such RUC" answers are kept apart, for `NEGATIVE_TTL_SECONDS`,
 //! and read only when there is no record, so they never shadow one.
 
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ruc_contract::Ruc;
-use tracing::{debug, info, warn};
 
 use super::admission::Admitted;
 use super::cached::Cached;
 use super::key::{not_found_key, redis_key};
 use super::l1::L1;
 use crate::metrics::Metrics;
+use crate::redis_conn::RedisConn;
 
 /// The result of a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,37 +48,20 @@ pub(crate) struct Lifetimes {
 /// The Redis cache: bounded reads and writes, fail-open, and whether Redis
 /// is up; reads go through the L1 first.
 pub(crate) struct Store {
-    client: redis::Client,
-    connection: OnceLock<ConnectionManager>,
-    timeout: Duration,
+    redis: Arc<RedisConn>,
     lifetimes: Lifetimes,
-    /// Last health-check result; optimistic at start.
-    up: AtomicBool,
     l1: Option<L1>,
     metrics: &'static Metrics,
 }
 
 impl Store {
-    pub(crate) fn new(
-        redis_url: &str,
-        timeout: Duration,
-        lifetimes: Lifetimes,
-        l1: Option<L1>,
-        metrics: &'static Metrics,
-    ) -> redis::RedisResult<Store> {
-        Ok(Store {
-            client: redis::Client::open(redis_url)?,
-            connection: OnceLock::new(),
-            timeout,
+    pub(crate) fn new(redis: Arc<RedisConn>, lifetimes: Lifetimes, l1: Option<L1>, metrics: &'static Metrics) -> Store {
+        Store {
+            redis,
             lifetimes,
-            up: AtomicBool::new(true),
             l1,
             metrics,
-        })
-    }
-
-    pub(crate) fn is_up(&self) -> bool {
-        self.up.load(Ordering::SeqCst)
+        }
     }
 
     /// From the L1, or `GET` and `PTTL` in one round trip; without a record,
@@ -92,9 +70,6 @@ impl Store {
         if let Some(cached) = self.l1.as_ref().and_then(|l1| l1.get(ruc)) {
             self.metrics.l1_hits.inc();
             return Lookup::Hit(cached);
-        }
-        if !self.is_up() {
-            return Lookup::Unavailable;
         }
         let read_started = Instant::now();
         let Lifetimes {
@@ -124,7 +99,8 @@ impl Store {
     /// Redis failed.
     async fn read(&self, key: String, fresh: Duration, stale: Duration) -> Option<Option<Cached>> {
         let (body, pttl) = self
-            .bounded(|mut connection| async move {
+            .redis
+            .call(|mut connection| async move {
                 redis::pipe()
                     .get(&key)
                     .pttl(&key)
@@ -163,86 +139,28 @@ impl Store {
             l1.forget(ruc);
         }
         let keys = [redis_key(ruc), not_found_key(ruc)];
-        self.bounded(
-            |mut connection| async move { redis::cmd("DEL").arg(&keys).query_async::<u64>(&mut connection).await },
-        )
-        .await
+        self.redis
+            .bounded(
+                |mut connection| async move { redis::cmd("DEL").arg(&keys).query_async::<u64>(&mut connection).await },
+            )
+            .await
     }
 
     /// `SET key body EX ttl`.
     async fn set(&self, key: String, body: Bytes, ttl: Duration) -> bool {
-        if !self.is_up() {
-            return false;
-        }
         let ttl = ttl.as_secs();
-        self.bounded(|mut connection| async move {
-            redis::cmd("SET")
-                .arg(&key)
-                .arg(body.as_ref())
-                .arg("EX")
-                .arg(ttl)
-                .query_async::<()>(&mut connection)
-                .await
-        })
-        .await
-        .is_some()
-    }
-
-    /// `PING`, recording whether Redis is up; logs when that changes.
-    pub(crate) async fn check_health(&self) -> bool {
-        let up = self
-            .bounded(|mut connection| async move { redis::cmd("PING").query_async::<String>(&mut connection).await })
+        self.redis
+            .call(|mut connection| async move {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(body.as_ref())
+                    .arg("EX")
+                    .arg(ttl)
+                    .query_async::<()>(&mut connection)
+                    .await
+            })
             .await
-            .is_some();
-        let was_up = self.up.swap(up, Ordering::SeqCst);
-        self.metrics.redis_up.set(i64::from(up));
-        match (was_up, up) {
-            (true, false) => warn!("Redis is down: lookups go to the scraper uncached"),
-            (false, true) => info!("Redis is back: caching resumes"),
-            _ => {}
-        }
-        up
-    }
-
-    /// Runs one Redis call within the timeout; `None` (and a counted error)
-    /// when it fails or runs out of time.
-    async fn bounded<T, F, Fut>(&self, call: F) -> Option<T>
-    where
-        F: FnOnce(ConnectionManager) -> Fut,
-        Fut: Future<Output = redis::RedisResult<T>>,
-    {
-        let outcome = match self.connection() {
-            Ok(connection) => tokio::time::timeout(self.timeout, call(connection)).await,
-            Err(e) => Ok(Err(e)),
-        };
-        match outcome {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(error)) => {
-                self.metrics.redis_errors.inc();
-                debug!(%error, "Redis call failed");
-                None
-            }
-            Err(_) => {
-                self.metrics.redis_errors.inc();
-                debug!(timeout = ?self.timeout, "Redis call timed out");
-                None
-            }
-        }
-    }
-
-    /// The shared connection, created on first use inside the runtime. It
-    /// connects lazily and reconnects by itself.
-    fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        if let Some(connection) = self.connection.get() {
-            return Ok(connection.clone());
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let connection = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
-        Ok(self.connection.get_or_init(|| connection).clone())
+            .is_some()
     }
 }
 

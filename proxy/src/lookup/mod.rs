@@ -77,8 +77,8 @@ pub(crate) struct Finished {
 
 impl Lookups {
     /// A miss of `ruc`: leads a new lookup, or follows the one in flight.
-    pub(crate) fn miss(self: &Arc<Self>, ruc: Ruc) -> Miss {
-        match self.coalescing.clone().join(ruc.as_str()) {
+    pub(crate) async fn miss(self: &Arc<Self>, ruc: Ruc) -> Miss {
+        match self.coalescing.clone().join(&ruc).await {
             Role::Leader(flight) => Miss::Lead(Lead {
                 ruc,
                 flight,
@@ -105,8 +105,8 @@ impl Lookups {
 
     /// Refreshes `ruc` in the background unless a lookup of it is already
     /// in flight (then `false`); the current record is served meanwhile.
-    pub(crate) fn refresh_in_background(self: &Arc<Self>, ruc: Ruc) -> bool {
-        let Miss::Lead(lead) = self.miss(ruc) else {
+    pub(crate) async fn refresh_in_background(self: &Arc<Self>, ruc: Ruc) -> bool {
+        let Miss::Lead(lead) = self.miss(ruc).await else {
             return false;
         };
         let metrics = self.metrics;
@@ -137,6 +137,12 @@ impl Lead {
         self.ruc
     }
 
+    /// Whether this lookup is coordinated by this process alone, although
+    /// the fleet should have (Redis could not be reached).
+    pub(crate) fn fell_back(&self) -> bool {
+        self.flight.fell_back() || self.pass.as_ref().is_some_and(|pass| pass.fell_back())
+    }
+
     /// Asks the gate for leave to go to the scraper. Refused, the lookup
     /// ends here: the followers and this client get the refusal (or this
     /// client the `stale` record).
@@ -165,13 +171,13 @@ impl Lead {
         let lookups = self.lookups.clone();
         let decision = outcome::decide(&self.ruc, fetched, stale, lookups.max_body_bytes);
         if let (Some(pass), Some(ok)) = (self.pass.take(), decision.breaker) {
-            pass.finish(ok);
+            pass.finish(ok).await;
         }
         if decision.upstream_error {
             lookups.metrics.upstream_errors.inc();
         }
         let stored = self.store(&decision).await;
-        self.flight.land(decision.followers.clone());
+        self.flight.land(decision.followers.clone()).await;
         lookups.count(decision.cache);
         Finished {
             refresh_outcome: outcome::refresh_outcome(&decision, stored),

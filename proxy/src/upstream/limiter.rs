@@ -21,6 +21,11 @@ pub(crate) struct Slot {
 }
 
 impl Limiter {
+    /// `UPSTREAM_QUEUE_TIMEOUT_SECS`.
+    pub(crate) fn queue_timeout(&self) -> Duration {
+        self.queue_timeout
+    }
+
     pub(crate) fn new(max_in_flight: usize, queue_timeout: Duration, metrics: &'static Metrics) -> Limiter {
         Limiter {
             slots: Arc::new(Semaphore::new(max_in_flight)),

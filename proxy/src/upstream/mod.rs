@@ -4,9 +4,8 @@
 //! repeated failures ([`breaker`]). A lookup asks the [`Gate`] for a
 //! [`Pass`] before it goes, and reports through it how it went.
 //!
-//! [`Gate`] is the seam: [`Guard`] guards this process; an implementation
-//! shared through Redis can stand beside it, chosen at start-up, and the
-//! lookup lifecycle does not change.
+//! [`Gate`] is the seam: [`Guard`] guards this process;
+//! [`crate::fleet::gate`] adds the fleet's slots and breaker in Redis.
 
 pub(crate) mod breaker;
 pub(crate) mod limiter;
@@ -29,10 +28,17 @@ pub(crate) trait Gate: Send + Sync {
 
 /// Leave to send one lookup to the scraper. Dropped unfinished (the client
 /// left), it frees its slot and tells the breaker nothing.
+#[async_trait]
 pub(crate) trait Pass: Send + Sync {
     /// Reports the lookup's outcome. `ok`: the scraper answered, with
     /// anything but a 5xx.
-    fn finish(self: Box<Self>, ok: bool);
+    async fn finish(self: Box<Self>, ok: bool);
+
+    /// Whether it was given by this process alone, although the fleet
+    /// should have (Redis could not be reached).
+    fn fell_back(&self) -> bool {
+        false
+    }
 }
 
 /// Why a lookup may not go to the scraper now.
@@ -64,13 +70,13 @@ impl Refusal {
 
 /// The gate of this process: its slots and its breaker.
 pub(crate) struct Guard {
-    limiter: Limiter,
-    breaker: Arc<Breaker>,
+    pub(crate) limiter: Limiter,
+    pub(crate) breaker: Arc<Breaker>,
     metrics: &'static Metrics,
 }
 
 /// A pass of this process's guard.
-struct GuardPass {
+pub(crate) struct GuardPass {
     _slot: limiter::Slot,
     breaker: Arc<Breaker>,
     probe: bool,
@@ -91,29 +97,28 @@ impl Guard {
         }
     }
 
-    fn refused(&self, refusal: Refusal) -> Refusal {
+    /// Counts a refusal.
+    pub(crate) fn refused(&self, refusal: Refusal) -> Refusal {
         self.metrics
             .upstream_refused
             .with_label_values(&[refusal.reason()])
             .inc();
         refusal
     }
-}
 
-#[async_trait]
-impl Gate for Guard {
-    async fn admit(&self) -> Result<Box<dyn Pass>, Refusal> {
+    /// A pass of this process alone: its breaker and one of its slots.
+    pub(crate) async fn admit_here(&self) -> Result<GuardPass, Refusal> {
         let probe = match self.breaker.verdict() {
             Verdict::Pass => false,
             Verdict::Probe => true,
             Verdict::Refuse(left) => return Err(self.refused(Refusal::BreakerOpen(left))),
         };
         match self.limiter.acquire().await {
-            Some(slot) => Ok(Box::new(GuardPass {
+            Some(slot) => Ok(GuardPass {
                 _slot: slot,
                 breaker: self.breaker.clone(),
                 probe,
-            })),
+            }),
             None => {
                 if probe {
                     self.breaker.probe_abandoned();
@@ -124,8 +129,16 @@ impl Gate for Guard {
     }
 }
 
+#[async_trait]
+impl Gate for Guard {
+    async fn admit(&self) -> Result<Box<dyn Pass>, Refusal> {
+        Ok(Box::new(self.admit_here().await?))
+    }
+}
+
+#[async_trait]
 impl Pass for GuardPass {
-    fn finish(mut self: Box<Self>, ok: bool) {
+    async fn finish(mut self: Box<Self>, ok: bool) {
         self.breaker.record(ok);
         self.probe = false;
     }

@@ -53,10 +53,17 @@ pub async fn wait_for_redis(proxy: &Proxy) {
 
 /// Lookups of `rucs`, all at the same time; their answers, in order.
 pub async fn concurrent_lookups(proxy: &Arc<Proxy>, rucs: Vec<String>) -> Vec<Answer> {
+    spread(std::slice::from_ref(proxy), rucs).await
+}
+
+/// Lookups of `rucs`, all at once, spread over `replicas` in turn; their
+/// answers, in order.
+pub async fn spread(replicas: &[Arc<Proxy>], rucs: Vec<String>) -> Vec<Answer> {
     let lookups: Vec<_> = rucs
         .into_iter()
-        .map(|ruc| {
-            let proxy = proxy.clone();
+        .enumerate()
+        .map(|(i, ruc)| {
+            let proxy = replicas[i % replicas.len()].clone();
             tokio::spawn(async move { proxy.lookup(&ruc).await })
         })
         .collect();

@@ -130,6 +130,14 @@ impl Proxy {
         sample(&page.text().await.unwrap(), name)
     }
 
+    /// Waits until no lookup is in flight: the last one has stored its
+    /// answer and handed it to its followers, in this replica and the
+    /// fleet's. Until then, a new miss of the same RUC follows it.
+    pub async fn lookups_settled(&self) {
+        let settled = || async { self.metric("ruc_proxy_upstream_in_flight").await == 0.0 };
+        super::wait_until_async("the lookups in flight end", settled).await;
+    }
+
     pub async fn metrics_page(&self) -> String {
         self.http
             .get(format!("{}/metrics", self.metrics_base))
@@ -139,6 +147,11 @@ impl Proxy {
             .text()
             .await
             .unwrap()
+    }
+
+    /// SIGKILL, as in a crash: nothing is cleaned up.
+    pub fn kill(&self) {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL).expect("the proxy runs");
     }
 
     /// Sends SIGTERM without waiting.

@@ -133,6 +133,14 @@ impl RedisServer {
         keys
     }
 
+    /// The keys of records and remembered "not found" answers, sorted (the
+    /// fleet's coordination keys aside).
+    pub fn cache_keys(&self) -> Vec<String> {
+        let mut keys = self.keys();
+        keys.retain(|key| key.starts_with("sunat:ruc:") || key.starts_with("sunat:notfound:"));
+        keys
+    }
+
     /// `TTL key` in seconds (-2: no key).
     pub fn ttl(&self, key: &str) -> i64 {
         redis::cmd("TTL")

@@ -1,0 +1,208 @@
+//! The lease of the replica that leads the lookup of a RUC:
+//! `sunat:lease:{sunat:ruc:<ruc>}` holds the leader's owner token, expires
+//! `FLEET_LEASE_SECS` after its last renewal, and is released only by its
+//! owner. When the lookup ends, the leader leaves the outcome (the answer
+//! its client got, errors included) in `sunat:outcome:{…}` for a little
+//! while and announces it on `sunat:landed:{…}`: the replicas that waited
+//! get that same answer, so a failed lookup costs SUNAT one visit too.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use redis::Script;
+use ruc_contract::Ruc;
+
+use super::{owner_token, Fleet, Renewal};
+use crate::cache::coalesce::Answer;
+use crate::cache::key::{landed_channel, lease_key, outcome_key};
+
+/// How long an outcome waits for the replicas that followed the lookup:
+/// they are woken at once, or poll well within this.
+const OUTCOME_KEPT: Duration = Duration::from_secs(10);
+
+/// Takes the lease unless someone holds it; a new lease clears the previous
+/// lookup's outcome, so that nobody mistakes it for this one's.
+/// KEYS: lease, outcome. ARGV: token, lease ms. Returns 1 when taken.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+            redis.call('DEL', KEYS[2])
+            return 1
+        end
+        return 0",
+    )
+});
+
+/// Extends the lease if it is still the caller's. KEYS: lease. ARGV: token,
+/// lease ms.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+            return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        end
+        return 0",
+    )
+});
+
+/// Leaves the outcome (when there is one) and releases the lease if it is
+/// still the caller's. KEYS: lease, outcome. ARGV: token, outcome (empty:
+/// none), outcome ms.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"if ARGV[2] ~= '' then
+            redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+        end
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+            redis.call('DEL', KEYS[1])
+        end
+        return 1",
+    )
+});
+
+/// Whether a RUC's lookup is led by this replica.
+pub(crate) enum Taken {
+    /// By this replica: the lease is ours until released or dropped.
+    Here(Lease),
+    /// By another replica, which holds the lease.
+    Elsewhere,
+}
+
+/// What a replica waiting for another's lookup finds.
+pub(crate) enum Found {
+    /// The lookup's outcome.
+    Landed(Answer),
+    /// Neither a lease nor an outcome: the leader vanished.
+    Vanished,
+    /// Redis could not be reached.
+    Unreachable,
+}
+
+/// A lease held by this replica, renewed until it is released or dropped;
+/// dropped unreleased (the lookup was abandoned), it is given up at once
+/// so that a waiting replica can lead.
+pub(crate) struct Lease {
+    ruc: Ruc,
+    token: String,
+    fleet: Arc<Fleet>,
+    _renewal: Renewal,
+    released: bool,
+}
+
+impl Fleet {
+    /// Takes the lease of `ruc`'s lookup; `None` when Redis could not be
+    /// reached.
+    pub(crate) async fn take_lease(self: &Arc<Self>, ruc: &Ruc) -> Option<Taken> {
+        let token = owner_token();
+        let (lease, outcome, lease_ms) = (lease_key(ruc), outcome_key(ruc), self.lease_ms());
+        let taken = self
+            .redis
+            .call(|mut connection| async move {
+                TAKE.key(&lease)
+                    .key(&outcome)
+                    .arg(&token)
+                    .arg(lease_ms)
+                    .invoke_async::<bool>(&mut connection)
+                    .await
+                    .map(|taken| taken.then_some(token))
+            })
+            .await?;
+        let Some(token) = taken else {
+            return Some(Taken::Elsewhere);
+        };
+        let renewal = {
+            let (fleet, ruc, token) = (self.clone(), *ruc, token.clone());
+            Renewal::start(self.lease, move || {
+                let (fleet, token) = (fleet.clone(), token.clone());
+                async move { fleet.renew_lease(&ruc, &token).await }
+            })
+        };
+        Some(Taken::Here(Lease {
+            ruc: *ruc,
+            token,
+            fleet: self.clone(),
+            _renewal: renewal,
+            released: false,
+        }))
+    }
+
+    async fn renew_lease(&self, ruc: &Ruc, token: &str) -> bool {
+        let (lease, lease_ms) = (lease_key(ruc), self.lease_ms());
+        self.redis
+            .call(|mut connection| async move {
+                RENEW
+                    .key(&lease)
+                    .arg(token)
+                    .arg(lease_ms)
+                    .invoke_async::<bool>(&mut connection)
+                    .await
+            })
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Leaves `outcome` (if any), releases the lease if it is `token`'s and
+    /// wakes the waiting replicas.
+    async fn release_lease(&self, ruc: &Ruc, token: &str, outcome: Option<&Answer>) {
+        let (lease, outcome_key, channel) = (lease_key(ruc), outcome_key(ruc), landed_channel(ruc));
+        let outcome = outcome.map(Answer::encode).unwrap_or_default();
+        let kept_ms = OUTCOME_KEPT.as_millis() as u64;
+        self.redis
+            .call(|mut connection| async move {
+                RELEASE
+                    .key(&lease)
+                    .key(&outcome_key)
+                    .arg(token)
+                    .arg(outcome.as_ref())
+                    .arg(kept_ms)
+                    .invoke_async::<()>(&mut connection)
+                    .await?;
+                redis::cmd("PUBLISH")
+                    .arg(&channel)
+                    .arg("landed")
+                    .query_async::<()>(&mut connection)
+                    .await
+            })
+            .await;
+    }
+
+    /// The outcome of `ruc`'s lookup, if it landed, or whether its leader
+    /// vanished; `None` while it runs.
+    pub(crate) async fn outcome(&self, ruc: &Ruc) -> Option<Found> {
+        let (lease, outcome) = (lease_key(ruc), outcome_key(ruc));
+        let read = self
+            .redis
+            .call(|mut connection| async move {
+                redis::pipe()
+                    .get(&outcome)
+                    .exists(&lease)
+                    .query_async::<(Option<Vec<u8>>, bool)>(&mut connection)
+                    .await
+            })
+            .await;
+        match read {
+            None => Some(Found::Unreachable),
+            Some((Some(wire), _)) => Some(Answer::decode(&wire).map_or(Found::Vanished, Found::Landed)),
+            Some((None, false)) => Some(Found::Vanished),
+            Some((None, true)) => None,
+        }
+    }
+}
+
+impl Lease {
+    /// Ends the lookup: leaves its outcome for the waiting replicas and
+    /// gives the lease up.
+    pub(crate) async fn land(mut self, answer: &Answer) {
+        self.released = true;
+        self.fleet.release_lease(&self.ruc, &self.token, Some(answer)).await;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        let (fleet, ruc, token) = (self.fleet.clone(), self.ruc, std::mem::take(&mut self.token));
+        tokio::spawn(async move { fleet.release_lease(&ruc, &token, None).await });
+    }
+}
