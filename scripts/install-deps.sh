@@ -2,7 +2,8 @@
 # Installs the system packages the build and the tests need, only those that
 # are missing, on Debian or Ubuntu: a C toolchain and cmake (Pingora's build),
 # Chromium with its matching chromedriver (the scraper), redis-server (the
-# proxy's cache), and the checkers of the operations files: docker-compose
+# proxy's cache) and openssl (the certificates of the Redis TLS tests), and
+# the checkers of the operations files: docker-compose
 # (validates docker-compose.yml), podman-compose (what it passes to the
 # containers) and prometheus (its promtool); and, from PyPI, schemathesis
 # (checks the services against openapi.json). With the
@@ -15,6 +16,7 @@ declare -A package_of=(
   [chromium]=chromium
   [chromedriver]=chromium-driver
   [redis-server]=redis-server
+  [openssl]=openssl
   [curl]=curl
   [docker-compose]=docker-compose
   [podman-compose]=podman-compose

@@ -31,7 +31,7 @@ use crate::health::{Health, RedisHealthCheck};
 use crate::lookup::fetch::Fetcher;
 use crate::lookup::Lookups;
 use crate::metrics::Metrics;
-use crate::redis_conn::RedisConn;
+use crate::redis_conn::{self, RedisConn};
 use crate::service::{ProxySettings, RucProxy};
 use crate::upstream::Guard;
 
@@ -57,8 +57,8 @@ pub fn main() -> ExitCode {
     };
     server.bootstrap();
     let metrics = Metrics::get();
-    let redis = match RedisConn::new(&config.redis_url, config.redis_timeout, metrics) {
-        Ok(redis) => Arc::new(redis),
+    let redis = match redis_conn::client(&config.redis_url, config.redis_ca.as_deref()) {
+        Ok(client) => Arc::new(RedisConn::new(client, config.redis_timeout, metrics)),
         Err(e) => {
             error!("invalid REDIS_URL: {e}");
             return ExitCode::from(2);
@@ -83,7 +83,7 @@ pub fn main() -> ExitCode {
     );
     let mut metrics_service = Service::new("metrics and admin".to_string(), admin);
     metrics_service.add_tcp(&config.metrics_listen.to_string());
-    let health_check = background_service("Redis health check", RedisHealthCheck(redis));
+    let health_check = background_service("Redis health check", RedisHealthCheck(redis.clone()));
     server.add_service(proxy);
     server.add_service(metrics_service);
     server.add_service(health_check);
@@ -92,7 +92,8 @@ pub fn main() -> ExitCode {
         addr = %config.listen,
         metrics = %config.metrics_listen,
         scraper = %config.scraper.authority(),
-        redis = %config.redis_url,
+        redis = %redis.address(),
+        redis_mode = redis.mode(),
         "proxy listening"
     );
     server.run_forever()

@@ -9,6 +9,7 @@ use std::time::Duration;
 use startup::{ConfigError, Env};
 
 use crate::admin::token::AdminToken;
+use crate::redis_conn;
 
 /// Every setting of the proxy, checked at start.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,8 +18,11 @@ pub(crate) struct Config {
     pub(crate) listen: SocketAddr,
     /// `METRICS_LISTEN`, default `0.0.0.0:9091` (Prometheus, any path).
     pub(crate) metrics_listen: SocketAddr,
-    /// `REDIS_URL`, default `redis://127.0.0.1:6379`.
+    /// `REDIS_URL`, default `redis://127.0.0.1:6379`; `rediss://` for TLS.
     pub(crate) redis_url: String,
+    /// `REDIS_CA_FILE`, unset by default (the system's roots): the PEM
+    /// certificates a `rediss://` server's certificate must chain to.
+    pub(crate) redis_ca: Option<Vec<u8>>,
     /// `SCRAPER_URL`, default `http://127.0.0.1:8001`.
     pub(crate) scraper: Upstream,
     /// `CACHE_TTL_SECONDS`, default 604800 (7 days).
@@ -93,13 +97,18 @@ impl Config {
     pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let env = Env::new(&var);
         let redis_url = env.text_or("REDIS_URL", "redis://127.0.0.1:6379");
-        redis::Client::open(redis_url.as_str())
+        redis_conn::client(&redis_url, None)
             .map_err(|e| ConfigError::new("REDIS_URL", format!("{redis_url:?} is not a Redis URL ({e})")))?;
+        let redis_ca = env
+            .text("REDIS_CA_FILE")
+            .map(|path| ca_file(&path, &redis_url))
+            .transpose()?;
         let stale_if_error = env.seconds("STALE_IF_ERROR_SECONDS", 604_800, 0..=31_536_000)?;
         Ok(Config {
             listen: env.parse("PROXY_LISTEN", "0.0.0.0:8000", "an address such as 0.0.0.0:8000")?,
             metrics_listen: env.parse("METRICS_LISTEN", "0.0.0.0:9091", "an address such as 0.0.0.0:9091")?,
             redis_url,
+            redis_ca,
             scraper: upstream(&env.text_or("SCRAPER_URL", "http://127.0.0.1:8001"))?,
             cache_ttl: env.seconds("CACHE_TTL_SECONDS", 604_800, 1..=31_536_000)?,
             redis_timeout: env.millis("REDIS_TIMEOUT_MS", 100, 1..=10_000)?,
@@ -123,6 +132,21 @@ impl Config {
             l1_capacity: env.number("L1_CAPACITY", 10_000, 0..=1_000_000)? as usize,
         })
     }
+}
+
+/// The certificates of `REDIS_CA_FILE`, checked: readable, PEM, and for a
+/// `rediss://` URL.
+fn ca_file(path: &str, redis_url: &str) -> Result<Vec<u8>, ConfigError> {
+    let error = |message: String| ConfigError::new("REDIS_CA_FILE", message);
+    if !redis_url.starts_with("rediss://") {
+        return Err(error("is set, but REDIS_URL is not a rediss:// (TLS) URL".to_string()));
+    }
+    let pem = std::fs::read(path).map_err(|e| error(format!("cannot read {path:?} ({e})")))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(error(format!("{path:?} holds no PEM certificate")));
+    }
+    redis_conn::client(redis_url, Some(&pem)).map_err(|e| error(format!("{path:?}: {e}")))?;
+    Ok(pem)
 }
 
 fn upstream(value: &str) -> Result<Upstream, ConfigError> {
@@ -159,6 +183,7 @@ mod tests {
         assert_eq!(config.listen, "0.0.0.0:8000".parse().unwrap());
         assert_eq!(config.metrics_listen, "0.0.0.0:9091".parse().unwrap());
         assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(config.redis_ca, None);
         assert_eq!(
             config.scraper,
             Upstream {
@@ -190,6 +215,7 @@ mod tests {
             ("PROXY_LISTEN", ":8000"),
             ("METRICS_LISTEN", "metrics"),
             ("REDIS_URL", "http://redis"),
+            ("REDIS_CA_FILE", "/nonexistent/ca.pem"),
             ("SCRAPER_URL", "https://scraper:8001"),
             ("SCRAPER_URL", "http://scraper:8001/api"),
             ("CACHE_TTL_SECONDS", "0"),
@@ -213,6 +239,18 @@ mod tests {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{value}");
         }
+    }
+
+    #[test]
+    fn a_ca_file_needs_tls_and_a_certificate() {
+        let not_pem = std::env::temp_dir().join(format!("not-pem-{}", std::process::id()));
+        std::fs::write(&not_pem, "hello").unwrap();
+        let not_pem = not_pem.to_str().unwrap();
+        for (url, file) in [("redis://r:6379", not_pem), ("rediss://r:6379", not_pem)] {
+            let error = config(&[("REDIS_URL", url), ("REDIS_CA_FILE", file)]).unwrap_err();
+            assert_eq!(error.variable, "REDIS_CA_FILE", "{url}");
+        }
+        std::fs::remove_file(not_pem).unwrap();
     }
 
     #[test]

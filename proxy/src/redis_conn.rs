@@ -29,15 +29,28 @@ pub(crate) struct RedisConn {
     metrics: &'static Metrics,
 }
 
+/// The client for `url`; over TLS (`rediss://`) the server's certificate
+/// is verified against `ca` (PEM) when given, else the system's roots.
+pub(crate) fn client(url: &str, ca: Option<&[u8]>) -> redis::RedisResult<redis::Client> {
+    let Some(pem) = ca else {
+        return redis::Client::open(url);
+    };
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.to_vec()),
+    };
+    redis::Client::build_with_tls(url, certificates)
+}
+
 impl RedisConn {
-    pub(crate) fn new(redis_url: &str, timeout: Duration, metrics: &'static Metrics) -> redis::RedisResult<RedisConn> {
-        Ok(RedisConn {
-            client: redis::Client::open(redis_url)?,
+    pub(crate) fn new(client: redis::Client, timeout: Duration, metrics: &'static Metrics) -> RedisConn {
+        RedisConn {
+            client,
             connection: OnceLock::new(),
             timeout,
             up: AtomicBool::new(true),
             metrics,
-        })
+        }
     }
 
     /// `REDIS_TIMEOUT_MS`: the bound on each call.
@@ -48,6 +61,11 @@ impl RedisConn {
     /// The client, for connections of another kind (pub/sub).
     pub(crate) fn client(&self) -> &redis::Client {
         &self.client
+    }
+
+    /// Where Redis is (`host:port`, never the password), for logs.
+    pub(crate) fn address(&self) -> String {
+        self.client.get_connection_info().addr().to_string()
     }
 
     /// How Redis is reached, for `/health`: `single` server, over `tls`, or

@@ -4,7 +4,7 @@
 //! port to test the proxy's fail-open behaviour.
 
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,8 @@ pub struct RedisServer {
     child: Option<Child>,
     /// `appendonly yes` with `appendfsync always`: survives a SIGKILL.
     persistent: bool,
+    /// TLS only, with a certificate of the test's own CA.
+    tls: bool,
 }
 
 impl RedisServer {
@@ -36,21 +38,42 @@ impl RedisServer {
         RedisServer::launch(free_port(), true)
     }
 
-    fn launch(port: u16, persistent: bool) -> RedisServer {
-        require_program("redis-server", "redis-server");
-        let mut server = RedisServer {
-            port,
-            dir: unique_tmpdir(),
-            child: None,
-            persistent,
-        };
+    /// A server that speaks TLS only, with a certificate for 127.0.0.1
+    /// signed by a CA made for it ([`RedisServer::ca_file`]).
+    pub fn start_tls() -> RedisServer {
+        let mut server = RedisServer::new(free_port(), false);
+        server.tls = true;
+        make_certificates(&server.dir);
         server.restart();
         server
     }
 
+    fn launch(port: u16, persistent: bool) -> RedisServer {
+        let mut server = RedisServer::new(port, persistent);
+        server.restart();
+        server
+    }
+
+    fn new(port: u16, persistent: bool) -> RedisServer {
+        require_program("redis-server", "redis-server");
+        RedisServer {
+            port,
+            dir: unique_tmpdir(),
+            child: None,
+            persistent,
+            tls: false,
+        }
+    }
+
     /// The value for `REDIS_URL`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA certificate of a TLS server, for `REDIS_CA_FILE`.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
     }
 
     pub fn port(&self) -> u16 {
@@ -68,10 +91,28 @@ impl RedisServer {
     /// Starts (again) on the same port and waits until it answers.
     pub fn restart(&mut self) {
         self.kill();
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        if self.tls {
+            command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &self.port.to_string(),
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(self.dir.join("server.crt"))
+                .arg("--tls-key-file")
+                .arg(self.dir.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(self.ca_file());
+        } else {
+            command.args(["--port", &self.port.to_string()]);
+        }
+        let child = command
             .args([
-                "--port",
-                &self.port.to_string(),
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -98,7 +139,15 @@ impl RedisServer {
 
     /// A client connection, as `redis-cli` would use.
     pub fn connection(&self) -> redis::RedisResult<redis::Connection> {
-        let client = redis::Client::open(self.url())?;
+        let client = if self.tls {
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(std::fs::read(self.ca_file())?),
+            };
+            redis::Client::build_with_tls(self.url(), certificates)?
+        } else {
+            redis::Client::open(self.url())?
+        };
         let mut connection = client.get_connection_with_timeout(Duration::from_secs(1))?;
         redis::cmd("PING").query::<String>(&mut connection)?;
         Ok(connection)
@@ -147,6 +196,64 @@ impl RedisServer {
             .arg(key)
             .query(&mut self.connection().expect("Redis answers"))
             .expect("TTL")
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made by
+/// `openssl` in `dir`: `ca.crt`, `server.crt`, `server.key`.
+fn make_certificates(dir: &Path) {
+    require_program("openssl", "openssl");
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    for args in [
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=ruc-test-ca",
+            ],
+        ]
+        .concat(),
+        &[
+            &["req"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        ]
+        .concat(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ][..]
+            .to_vec(),
+    ] {
+        let made = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(made.success(), "openssl {args:?} failed");
     }
 }
 
