@@ -16,6 +16,7 @@ declare -A package_of=(
   [chromium]=chromium
   [chromedriver]=chromium-driver
   [redis-server]=redis-server
+  [redis-cli]=redis-tools
   [openssl]=openssl
   [curl]=curl
   [docker-compose]=docker-compose

@@ -31,7 +31,8 @@ use crate::health::{Health, RedisHealthCheck};
 use crate::lookup::fetch::Fetcher;
 use crate::lookup::Lookups;
 use crate::metrics::Metrics;
-use crate::redis_conn::{self, RedisConn};
+use crate::redis_conn::deployment::Deployment;
+use crate::redis_conn::RedisConn;
 use crate::service::{ProxySettings, RucProxy};
 use crate::upstream::Guard;
 
@@ -57,8 +58,8 @@ pub fn main() -> ExitCode {
     };
     server.bootstrap();
     let metrics = Metrics::get();
-    let redis = match redis_conn::client(&config.redis_url, config.redis_ca.as_deref()) {
-        Ok(client) => Arc::new(RedisConn::new(client, config.redis_timeout, metrics)),
+    let redis = match Deployment::new(&config.redis, config.redis_timeout) {
+        Ok(deployment) => Arc::new(RedisConn::new(deployment, config.redis_timeout, metrics)),
         Err(e) => {
             error!("invalid REDIS_URL: {e}");
             return ExitCode::from(2);

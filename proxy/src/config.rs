@@ -9,7 +9,7 @@ use std::time::Duration;
 use startup::{ConfigError, Env};
 
 use crate::admin::token::AdminToken;
-use crate::redis_conn;
+use crate::redis_conn::deployment::{Deployment, Mode, RedisSettings};
 
 /// Every setting of the proxy, checked at start.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,11 +18,13 @@ pub(crate) struct Config {
     pub(crate) listen: SocketAddr,
     /// `METRICS_LISTEN`, default `0.0.0.0:9091` (Prometheus, any path).
     pub(crate) metrics_listen: SocketAddr,
-    /// `REDIS_URL`, default `redis://127.0.0.1:6379`; `rediss://` for TLS.
-    pub(crate) redis_url: String,
-    /// `REDIS_CA_FILE`, unset by default (the system's roots): the PEM
-    /// certificates a `rediss://` server's certificate must chain to.
-    pub(crate) redis_ca: Option<Vec<u8>>,
+    /// `REDIS_MODE` (`single`, `cluster`, `sentinel`; default `single`),
+    /// `REDIS_URL` (default `redis://127.0.0.1:6379`; `rediss://` for TLS;
+    /// in a cluster the seed nodes, comma-separated; with Sentinel the
+    /// master's name as host), `REDIS_CA_FILE` (unset: the system's roots;
+    /// the PEM certificates a TLS server must chain to) and
+    /// `REDIS_SENTINELS` (`host:port` of each sentinel, comma-separated).
+    pub(crate) redis: RedisSettings,
     /// `SCRAPER_URL`, default `http://127.0.0.1:8001`.
     pub(crate) scraper: Upstream,
     /// `CACHE_TTL_SECONDS`, default 604800 (7 days).
@@ -96,22 +98,16 @@ impl Config {
 
     pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let env = Env::new(&var);
-        let redis_url = env.text_or("REDIS_URL", "redis://127.0.0.1:6379");
-        redis_conn::client(&redis_url, None)
-            .map_err(|e| ConfigError::new("REDIS_URL", format!("{redis_url:?} is not a Redis URL ({e})")))?;
-        let redis_ca = env
-            .text("REDIS_CA_FILE")
-            .map(|path| ca_file(&path, &redis_url))
-            .transpose()?;
+        let redis_timeout = env.millis("REDIS_TIMEOUT_MS", 100, 1..=10_000)?;
+        let redis = redis_settings(&env, redis_timeout)?;
         let stale_if_error = env.seconds("STALE_IF_ERROR_SECONDS", 604_800, 0..=31_536_000)?;
         Ok(Config {
             listen: env.parse("PROXY_LISTEN", "0.0.0.0:8000", "an address such as 0.0.0.0:8000")?,
             metrics_listen: env.parse("METRICS_LISTEN", "0.0.0.0:9091", "an address such as 0.0.0.0:9091")?,
-            redis_url,
-            redis_ca,
+            redis,
             scraper: upstream(&env.text_or("SCRAPER_URL", "http://127.0.0.1:8001"))?,
             cache_ttl: env.seconds("CACHE_TTL_SECONDS", 604_800, 1..=31_536_000)?,
-            redis_timeout: env.millis("REDIS_TIMEOUT_MS", 100, 1..=10_000)?,
+            redis_timeout,
             upstream_timeout: env.seconds("UPSTREAM_TIMEOUT_SECS", 50, 1..=600)?,
             max_body_bytes: env.number("CACHE_MAX_BODY_BYTES", 65_536, 256..=16_777_216)? as usize,
             upstream_max_in_flight: env.number("UPSTREAM_MAX_INFLIGHT", 2, 1..=1000)? as usize,
@@ -134,18 +130,57 @@ impl Config {
     }
 }
 
-/// The certificates of `REDIS_CA_FILE`, checked: readable, PEM, and for a
-/// `rediss://` URL.
-fn ca_file(path: &str, redis_url: &str) -> Result<Vec<u8>, ConfigError> {
+/// The Redis deployment, checked: every URL parses, the CA file is a PEM
+/// certificate for `rediss://` URLs, Sentinel has its sentinels.
+fn redis_settings(env: &Env, timeout: Duration) -> Result<RedisSettings, ConfigError> {
+    let mode = match env.text_or("REDIS_MODE", "single").as_str() {
+        "single" => Mode::Single,
+        "cluster" => Mode::Cluster,
+        "sentinel" => Mode::Sentinel,
+        other => {
+            return Err(ConfigError::new(
+                "REDIS_MODE",
+                format!("{other:?}: use single, cluster or sentinel"),
+            ))
+        }
+    };
+    let url = env.text_or("REDIS_URL", "redis://127.0.0.1:6379");
+    let urls: Vec<String> = url.split(',').map(|u| u.trim().to_string()).collect();
+    if mode != Mode::Cluster && urls.len() > 1 {
+        return Err(ConfigError::new("REDIS_URL", "a list of URLs needs REDIS_MODE=cluster"));
+    }
+    let sentinels: Vec<String> = env
+        .text("REDIS_SENTINELS")
+        .map(|list| list.split(',').map(|s| s.trim().to_string()).collect())
+        .unwrap_or_default();
+    if (mode == Mode::Sentinel) == sentinels.is_empty() {
+        let message = "give the sentinels (host:port,...) with REDIS_MODE=sentinel, and only then";
+        return Err(ConfigError::new("REDIS_SENTINELS", message));
+    }
+    let tls = urls.iter().all(|u| u.starts_with("rediss://"));
+    let ca = env.text("REDIS_CA_FILE").map(|path| ca_file(&path, tls)).transpose()?;
+    let settings = RedisSettings {
+        mode,
+        urls,
+        ca,
+        sentinels,
+    };
+    Deployment::new(&settings, timeout)
+        .map_err(|e| ConfigError::new("REDIS_URL", format!("{url:?} does not name a Redis deployment ({e})")))?;
+    Ok(settings)
+}
+
+/// The certificates of `REDIS_CA_FILE`, checked: readable, PEM, and for
+/// `rediss://` URLs.
+fn ca_file(path: &str, tls: bool) -> Result<Vec<u8>, ConfigError> {
     let error = |message: String| ConfigError::new("REDIS_CA_FILE", message);
-    if !redis_url.starts_with("rediss://") {
+    if !tls {
         return Err(error("is set, but REDIS_URL is not a rediss:// (TLS) URL".to_string()));
     }
     let pem = std::fs::read(path).map_err(|e| error(format!("cannot read {path:?} ({e})")))?;
     if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
         return Err(error(format!("{path:?} holds no PEM certificate")));
     }
-    redis_conn::client(redis_url, Some(&pem)).map_err(|e| error(format!("{path:?}: {e}")))?;
     Ok(pem)
 }
 
@@ -182,8 +217,15 @@ mod tests {
         let config = config(&[]).unwrap();
         assert_eq!(config.listen, "0.0.0.0:8000".parse().unwrap());
         assert_eq!(config.metrics_listen, "0.0.0.0:9091".parse().unwrap());
-        assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
-        assert_eq!(config.redis_ca, None);
+        assert_eq!(
+            config.redis,
+            RedisSettings {
+                mode: Mode::Single,
+                urls: vec!["redis://127.0.0.1:6379".to_string()],
+                ca: None,
+                sentinels: Vec::new(),
+            }
+        );
         assert_eq!(
             config.scraper,
             Upstream {
@@ -216,6 +258,9 @@ mod tests {
             ("METRICS_LISTEN", "metrics"),
             ("REDIS_URL", "http://redis"),
             ("REDIS_CA_FILE", "/nonexistent/ca.pem"),
+            ("REDIS_MODE", "replicated"),
+            ("REDIS_URL", "redis://a:1,redis://b:2"),
+            ("REDIS_SENTINELS", "s1:26379"),
             ("SCRAPER_URL", "https://scraper:8001"),
             ("SCRAPER_URL", "http://scraper:8001/api"),
             ("CACHE_TTL_SECONDS", "0"),
@@ -251,6 +296,20 @@ mod tests {
             assert_eq!(error.variable, "REDIS_CA_FILE", "{url}");
         }
         std::fs::remove_file(not_pem).unwrap();
+    }
+
+    #[test]
+    fn a_cluster_has_seed_nodes_and_sentinel_its_sentinels() {
+        let cluster = config(&[
+            ("REDIS_MODE", "cluster"),
+            ("REDIS_URL", "redis://a:7001, redis://b:7002"),
+        ])
+        .unwrap();
+        assert_eq!(cluster.redis.urls, ["redis://a:7001", "redis://b:7002"]);
+        let sentinel = [("REDIS_MODE", "sentinel"), ("REDIS_URL", "redis://:secret@ruc/0")];
+        assert_eq!(config(&sentinel).unwrap_err().variable, "REDIS_SENTINELS");
+        let sentinel = config(&[sentinel[0], sentinel[1], ("REDIS_SENTINELS", "s1:26379,s2:26379")]).unwrap();
+        assert_eq!(sentinel.redis.sentinels, ["s1:26379", "s2:26379"]);
     }
 
     #[test]

@@ -22,9 +22,15 @@ pub fn begin<C>(read_config: impl FnOnce() -> Result<C, ConfigError>) -> Result<
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), coloured only on
-/// a terminal so that log files and parsers get plain text.
+/// a terminal so that log files and parsers get plain text. The redis
+/// client's own lines are kept to errors unless `RUST_LOG` names it: it logs
+/// every reconnect attempt while a server is down (thousands a second),
+/// where the proxy says once that Redis went down and once that it is back.
 pub fn init_logs() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if !std::env::var("RUST_LOG").unwrap_or_default().contains("redis") {
+        filter = filter.add_directive("redis=error".parse().expect("a valid directive"));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -146,6 +146,7 @@ impl Fleet {
         let (lease, outcome_key, channel) = (lease_key(ruc), outcome_key(ruc), landed_channel(ruc));
         let outcome = outcome.map(Answer::encode).unwrap_or_default();
         let kept_ms = OUTCOME_KEPT.as_millis() as u64;
+        let publish = self.redis.publish_command();
         self.redis
             .call(|mut connection| async move {
                 RELEASE
@@ -156,7 +157,7 @@ impl Fleet {
                     .arg(kept_ms)
                     .invoke_async::<()>(&mut connection)
                     .await?;
-                redis::cmd("PUBLISH")
+                redis::cmd(publish)
                     .arg(&channel)
                     .arg("landed")
                     .query_async::<()>(&mut connection)

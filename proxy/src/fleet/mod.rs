@@ -53,7 +53,7 @@ pub(crate) struct Fleet {
 impl Fleet {
     pub(crate) fn new(redis: Arc<RedisConn>, lease: Duration, metrics: &'static Metrics) -> Fleet {
         Fleet {
-            wakeups: Wakeups::new(&redis),
+            wakeups: Wakeups::new(redis.clone()),
             redis,
             lease,
             metrics,

@@ -129,12 +129,15 @@ impl Drop for FleetSlot {
     fn drop(&mut self) {
         let (fleet, token) = (self.fleet.clone(), std::mem::take(&mut self.token));
         tokio::spawn(async move {
+            let publish = fleet.redis.publish_command();
             fleet
                 .redis
                 .call(|mut connection| async move {
                     redis::pipe()
                         .zrem(SLOTS_KEY, &token)
-                        .publish(SLOT_FREED_CHANNEL, "freed")
+                        .cmd(publish)
+                        .arg(SLOT_FREED_CHANNEL)
+                        .arg("freed")
                         .query_async::<()>(&mut connection)
                         .await
                 })

@@ -3,34 +3,26 @@
 //! polling often. Messages can be lost (a reconnect, a failover), so every
 //! waiter also polls, slowly: the message only shortens the wait.
 //!
-//! One RESP3 connection per process carries every subscription; its
-//! messages are handed to the waiters of their channel through a
-//! [`Notify`]. A channel stays subscribed while someone watches it.
+//! One RESP3 connection per process carries every subscription (sharded by
+//! channel in a cluster); its messages are handed to the waiters of their
+//! channel through a [`Notify`]. A channel stays subscribed while someone
+//! watches it.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ProtocolVersion, PushInfo, PushKind};
+use redis::{PushInfo, PushKind};
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use tracing::debug;
 
 use crate::redis_conn::RedisConn;
 
 /// The process's subscriptions and their waiters.
 #[derive(Clone)]
-pub(crate) struct Wakeups(Arc<Inner>);
-
-/// What the [`Wakeups`] handles share.
-struct Inner {
-    /// The client, speaking RESP3 (pushed messages need it).
-    client: redis::Client,
-    connection: OnceLock<ConnectionManager>,
-    timeout: Duration,
+pub(crate) struct Wakeups {
+    redis: Arc<RedisConn>,
     channels: Arc<Mutex<HashMap<String, Watched>>>,
 }
 
@@ -48,23 +40,19 @@ pub(crate) struct Watch {
 }
 
 impl Wakeups {
-    pub(crate) fn new(redis: &RedisConn) -> Wakeups {
-        let info = redis.client().get_connection_info().clone();
-        let resp3 = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(resp3)).expect("the same URL, in RESP3");
-        Wakeups(Arc::new(Inner {
-            client,
-            connection: OnceLock::new(),
-            timeout: redis.timeout(),
-            channels: Arc::default(),
-        }))
+    /// Takes the messages of `redis`'s subscribing connection.
+    pub(crate) fn new(redis: Arc<RedisConn>) -> Wakeups {
+        let channels: Arc<Mutex<HashMap<String, Watched>>> = Arc::default();
+        let delivered = channels.clone();
+        redis.set_push_handler(Arc::new(move |message| deliver(&delivered, message)));
+        Wakeups { redis, channels }
     }
 
     /// Watches `channel`, subscribing to it unless someone already does. A
     /// failed subscription is not an error: the waiter then only polls.
     pub(crate) async fn watch(&self, channel: &str) -> Watch {
         let (notify, first) = {
-            let mut channels = self.0.channels.lock().expect("wakeups lock");
+            let mut channels = self.channels.lock().expect("wakeups lock");
             let watched = channels.entry(channel.to_string()).or_insert_with(|| Watched {
                 notify: Arc::new(Notify::new()),
                 watchers: 0,
@@ -73,57 +61,12 @@ impl Wakeups {
             (watched.notify.clone(), watched.watchers == 1)
         };
         if first {
-            self.subscription(channel, true).await;
+            self.redis.subscription(channel, true).await;
         }
         Watch {
             channel: channel.to_string(),
             notify,
             wakeups: self.clone(),
-        }
-    }
-
-    /// `SUBSCRIBE` or `UNSUBSCRIBE`, bounded by the Redis timeout.
-    async fn subscription(&self, channel: &str, subscribe: bool) {
-        let Some(mut connection) = self.connection() else {
-            return;
-        };
-        let call = async {
-            if subscribe {
-                connection.subscribe(channel).await
-            } else {
-                connection.unsubscribe(channel).await
-            }
-        };
-        match tokio::time::timeout(self.0.timeout, call).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => debug!(%error, channel, subscribe, "pub/sub call failed"),
-            Err(_) => debug!(channel, subscribe, "pub/sub call timed out"),
-        }
-    }
-
-    /// The subscribing connection, made on first use; it reconnects and
-    /// subscribes again by itself.
-    fn connection(&self) -> Option<ConnectionManager> {
-        if let Some(connection) = self.0.connection.get() {
-            return Some(connection.clone());
-        }
-        let channels = self.0.channels.clone();
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.0.timeout))
-            .set_response_timeout(Some(self.0.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1))
-            .set_automatic_resubscription()
-            .set_push_sender(move |message: PushInfo| -> Result<(), Infallible> {
-                deliver(&channels, message);
-                Ok(())
-            });
-        match ConnectionManager::new_lazy_with_config(self.0.client.clone(), config) {
-            Ok(connection) => Some(self.0.connection.get_or_init(|| connection).clone()),
-            Err(error) => {
-                debug!(%error, "no pub/sub connection");
-                None
-            }
         }
     }
 }
@@ -172,7 +115,7 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        let mut channels = self.wakeups.0.channels.lock().expect("wakeups lock");
+        let mut channels = self.wakeups.channels.lock().expect("wakeups lock");
         let Some(watched) = channels.get_mut(&self.channel) else {
             return;
         };
@@ -182,7 +125,7 @@ impl Drop for Watch {
         }
         channels.remove(&self.channel);
         drop(channels);
-        let (wakeups, channel) = (self.wakeups.clone(), std::mem::take(&mut self.channel));
-        tokio::spawn(async move { wakeups.subscription(&channel, false).await });
+        let (redis, channel) = (self.wakeups.redis.clone(), std::mem::take(&mut self.channel));
+        tokio::spawn(async move { redis.subscription(&channel, false).await });
     }
 }

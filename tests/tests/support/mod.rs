@@ -11,6 +11,8 @@ pub mod lookups;
 pub mod procfs;
 pub mod proxy;
 pub mod redis;
+pub mod redis_cluster;
+pub mod redis_sentinel;
 pub mod scraper;
 pub mod stub;
 

@@ -21,6 +21,10 @@ pub struct RedisServer {
     persistent: bool,
     /// TLS only, with a certificate of the test's own CA.
     tls: bool,
+    /// A node of a Redis Cluster (see `support::redis_cluster`).
+    cluster_node: bool,
+    /// The port of the master this server replicates.
+    replica_of: Option<u16>,
 }
 
 impl RedisServer {
@@ -62,7 +66,26 @@ impl RedisServer {
             child: None,
             persistent,
             tls: false,
+            cluster_node: false,
+            replica_of: None,
         }
+    }
+
+    /// A replica of `master` (see `support::redis_sentinel`).
+    pub fn start_replica_of(master: &RedisServer) -> RedisServer {
+        let mut server = RedisServer::new(free_port(), false);
+        server.replica_of = Some(master.port);
+        server.restart();
+        server
+    }
+
+    /// A node for a Redis Cluster, not yet part of one; it keeps its
+    /// cluster configuration across a restart.
+    pub fn start_cluster_node() -> RedisServer {
+        let mut server = RedisServer::new(free_port(), false);
+        server.cluster_node = true;
+        server.restart();
+        server
     }
 
     /// The value for `REDIS_URL`.
@@ -110,6 +133,21 @@ impl RedisServer {
                 .arg(self.ca_file());
         } else {
             command.args(["--port", &self.port.to_string()]);
+        }
+        if let Some(master) = self.replica_of {
+            command.args(["--replicaof", "127.0.0.1", &master.to_string()]);
+        }
+        if self.cluster_node {
+            command.args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "2000",
+                "--cluster-require-full-coverage",
+                "no",
+            ]);
         }
         let child = command
             .args([
