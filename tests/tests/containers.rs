@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_yaml::Value;
+use support::compose;
 use support::dockerfile::{self, created_accounts, Account, Stage};
 use support::{read_repo_file, repo_file, require_program, run_in_repo};
 
@@ -20,25 +21,6 @@ const SERVICES: [&str; 2] = ["proxy", "scraper"];
 
 fn compose() -> Value {
     serde_yaml::from_str(&read_repo_file("docker-compose.yml")).expect("valid YAML")
-}
-
-/// The compose file as docker-compose 1.29 resolves it, in an environment
-/// without the variables it reads, except `ADMIN_TOKEN` = `admin_token`.
-fn resolved_compose(admin_token: Option<&str>) -> Value {
-    require_program("docker-compose", "docker-compose");
-    let mut command = Command::new("docker-compose");
-    command
-        .args(["-f", "docker-compose.yml", "config"])
-        .current_dir(repo_file(""));
-    for variable in ["ADMIN_TOKEN", "SUNAT_URL", "SCRAPER_SESSIONS"] {
-        command.env_remove(variable);
-    }
-    if let Some(token) = admin_token {
-        command.env("ADMIN_TOKEN", token);
-    }
-    let output = command.output().expect("docker-compose runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    serde_yaml::from_slice(&output.stdout).expect("YAML")
 }
 
 fn compose_service(compose: &Value, name: &str) -> Value {
@@ -306,7 +288,7 @@ fn seconds(duration: &str) -> Duration {
 
 #[test]
 fn sigterm_gets_each_service_its_drain_before_compose_kills_it() {
-    let compose = resolved_compose(None);
+    let compose = compose::resolved(&["docker-compose.yml"], None);
     for service in SERVICES {
         assert_eq!(dockerfile::one(&runtime_stage(service), "STOPSIGNAL"), "SIGTERM");
     }
@@ -374,7 +356,10 @@ fn an_unset_admin_token_reaches_the_proxy_unset_with_every_compose_implementatio
         "taken from the shell as is"
     );
 
-    let resolved = |token| compose_service(&resolved_compose(token), "proxy")["environment"]["ADMIN_TOKEN"].clone();
+    let resolved = |token| {
+        compose_service(&compose::resolved(&["docker-compose.yml"], token), "proxy")["environment"]["ADMIN_TOKEN"]
+            .clone()
+    };
     assert_eq!(resolved(None), Value::Null, "docker-compose 1.29: unset");
     let token = "5d0c8a7e3f19b246e8a1c07d94f3b62a";
     assert_eq!(
