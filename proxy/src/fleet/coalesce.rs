@@ -78,10 +78,11 @@ impl Coalescing for FleetFlights {
 #[async_trait]
 impl Flight for FleetFlight {
     async fn land(&mut self, answer: Answer) {
+        let answer = Arc::new(answer);
+        self.local.land_here(answer.clone());
         if let Some(lease) = self.lease.take() {
             lease.land(&answer).await;
         }
-        self.local.land_here(Arc::new(answer));
     }
 
     fn fell_back(&self) -> bool {

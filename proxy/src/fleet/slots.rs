@@ -69,8 +69,14 @@ impl Slots {
         let token = owner_token();
         let metrics = self.fleet.metrics;
         metrics.fleet_slots_waiting.inc();
-        let watch = self.fleet.wakeups.watch(SLOT_FREED_CHANNEL).await;
-        let ended = watch.until(deadline, POLL, || self.try_take(&token)).await;
+        let ended = match self.try_take(&token).await {
+            // Every slot is taken: wait for one to be given back.
+            None => {
+                let watch = self.fleet.wakeups.watch(SLOT_FREED_CHANNEL).await;
+                watch.until(deadline, POLL, || self.try_take(&token)).await
+            }
+            ended => ended,
+        };
         metrics.fleet_slots_waiting.dec();
         match ended {
             Some(Ok(())) => {

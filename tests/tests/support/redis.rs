@@ -82,7 +82,10 @@ impl RedisServer {
     /// A node for a Redis Cluster, not yet part of one; it keeps its
     /// cluster configuration across a restart.
     pub fn start_cluster_node() -> RedisServer {
-        let mut server = RedisServer::new(free_port(), false);
+        // A node also listens on its port + 10000, so the port must be at
+        // most 55535.
+        let port = std::iter::repeat_with(free_port).find(|&port| port <= 55_535).unwrap();
+        let mut server = RedisServer::new(port, false);
         server.cluster_node = true;
         server.restart();
         server
