@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps run demo test check bench bench-scraper images images-check replica scraper proxy
+.PHONY: deps run demo test check bench bench-scraper bench-fleet images images-check replica scraper proxy
 
 ## Install the missing system packages (Debian/Ubuntu).
 deps:
@@ -26,11 +26,20 @@ check:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 ## The benchmark: proxy vs nginx proxy_cache, misses, memory, scraper; writes
-## target/bench/report.md (see BENCHMARKS.md).
+## target/bench/report.md; then the fleet's (target/bench/fleet.md). See
+## BENCHMARKS.md.
 bench:
 	./scripts/install-deps.sh bench
 	$(CARGO) build --release --bin proxy --bin stub-scraper --bin scraper --bin sunat-replica
 	python3 bench/run.py
+	python3 bench/fleet.py
+
+## The fleet's part alone: misses through three replicas, hits on single
+## Redis, TLS and Cluster.
+bench-fleet:
+	./scripts/install-deps.sh bench
+	$(CARGO) build --release --bin proxy --bin stub-scraper
+	python3 bench/fleet.py
 
 ## The scraper part of it alone.
 bench-scraper: deps

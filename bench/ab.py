@@ -32,18 +32,6 @@ def start(argv, env=None):
                             stderr=subprocess.DEVNULL)
 
 
-def preload(redis_port, rucs):
-    pipe = subprocess.Popen(["redis-cli", "-p", str(redis_port), "--pipe"], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL)
-    ttl = str(bench.TTL).encode()
-    for ruc in rucs:
-        key, body = f"sunat:ruc:{ruc}".encode(), bench.RECORD.replace("00000000000", ruc).encode()
-        pipe.stdin.write(b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$2\r\nEX\r\n$%d\r\n%s\r\n"
-                         % (len(key), key, len(body), body, len(ttl), ttl))
-    pipe.stdin.close()
-    pipe.wait()
-
-
 def requests_per_second(port, rucs_file):
     argv = ["wrk", "-t1", "-c32", f"-d{bench.DURATION}s", "-s", bench.LUA, f"http://127.0.0.1:{port}", "--",
             rucs_file]
@@ -68,7 +56,7 @@ def main():
         rucs = [bench.valid_ruc("20", 10_000_000 + n) for n in range(10_000)]
         bench.wait_until(lambda: subprocess.run(["redis-cli", "-p", str(redis_port), "PING"],
                                                 capture_output=True).returncode == 0, "redis-server")
-        preload(redis_port, rucs)
+        bench.pipe_records(["-p", str(redis_port)], rucs)
         lists = {}
         for name, count in SCENARIOS:
             lists[name] = os.path.join(work, f"{name}.txt")

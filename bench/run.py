@@ -202,21 +202,9 @@ http {{
         return rucs
 
     def preload_redis(self, rucs):
-        """SET sunat:ruc:<ruc> <record> EX 14 days for every RUC, through
-        `redis-cli --pipe`, as the proxy itself would have stored them."""
+        """Every RUC's record, as the proxy itself would have stored it."""
         log(f"preloading {len(rucs):,} records into Redis")
-        pipe = subprocess.Popen(["redis-cli", "-p", str(self.redis_port), "--pipe"], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL)
-        ttl = str(TTL)
-        for start in range(0, len(rucs), 10_000):
-            chunk = []
-            for ruc in rucs[start:start + 10_000]:
-                key, body = f"sunat:ruc:{ruc}".encode(), RECORD.replace("00000000000", ruc).encode()
-                chunk.append(b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$2\r\nEX\r\n$%d\r\n%s\r\n"
-                             % (len(key), key, len(body), body, len(ttl), ttl.encode()))
-            pipe.stdin.write(b"".join(chunk))
-        pipe.stdin.close()
-        pipe.wait()
+        pipe_records(["-p", str(self.redis_port)], rucs)
         count = int(self.redis_cli("DBSIZE"))
         if count < len(rucs):
             sys.exit(f"bench: Redis holds {count} keys after preloading {len(rucs)}")
@@ -304,6 +292,22 @@ http {{
             peak = max(peak, rss_bytes(self.proxy.pid))
             time.sleep(0.2)
         return {"idle": idle, "peak": peak}
+
+
+def pipe_records(cli, rucs):
+    """SET sunat:ruc:<ruc> <record> EX 14 days for every RUC, through
+    `redis-cli <cli> --pipe`."""
+    pipe = subprocess.Popen(["redis-cli", *cli, "--pipe"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    ttl = str(TTL).encode()
+    for start in range(0, len(rucs), 10_000):
+        chunk = []
+        for ruc in rucs[start:start + 10_000]:
+            key, body = f"sunat:ruc:{ruc}".encode(), RECORD.replace("00000000000", ruc).encode()
+            chunk.append(b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$2\r\nEX\r\n$%d\r\n%s\r\n"
+                         % (len(key), key, len(body), body, len(ttl), ttl))
+        pipe.stdin.write(b"".join(chunk))
+    pipe.stdin.close()
+    pipe.wait()
 
 
 async def miss_burst(target, rucs):
