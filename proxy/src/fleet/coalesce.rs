@@ -56,8 +56,12 @@ impl Coalescing for FleetFlights {
             LocalRole::Leader(flight) => flight,
         };
         let lease = match self.fleet.take_lease(ruc).await {
-            Some(Taken::Here(lease)) => Some(lease),
+            Some(Taken::Here(lease)) => {
+                self.fleet.coordinated();
+                Some(lease)
+            }
             Some(Taken::Elsewhere) => {
+                self.fleet.coordinated();
                 self.fleet.metrics.fleet_followed.inc();
                 let fleet = self.fleet.clone();
                 return Role::Follower(Box::new(RemoteFollower {

@@ -57,6 +57,7 @@ impl Gate for FleetGate {
             self.fleet.fell_back("breaker");
             return Ok(Box::new(LocalPass(self.local.admit_here().await?)));
         };
+        self.fleet.coordinated();
         if let Verdict::Refuse(left) = said.verdict {
             return Err(self.local.refused(Refusal::BreakerOpen(left)));
         }

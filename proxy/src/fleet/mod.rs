@@ -29,12 +29,12 @@ pub(crate) mod slots;
 pub(crate) mod wakeups;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::task::JoinHandle;
-use tracing::debug;
+use tracing::{debug, info, warn};
 
 use crate::metrics::Metrics;
 use crate::redis_conn::RedisConn;
@@ -48,6 +48,8 @@ pub(crate) struct Fleet {
     /// renewing it.
     pub(crate) lease: Duration,
     pub(crate) metrics: &'static Metrics,
+    /// Whether the last part to try coordinated within this process only.
+    alone: AtomicBool,
 }
 
 impl Fleet {
@@ -57,6 +59,7 @@ impl Fleet {
             redis,
             lease,
             metrics,
+            alone: AtomicBool::new(false),
         }
     }
 
@@ -65,10 +68,21 @@ impl Fleet {
         self.lease.as_millis() as u64
     }
 
-    /// Counts and logs that `part` coordinated within this process only.
+    /// Counts that `part` coordinated within this process only; logs when
+    /// the fleet stops being coordinated.
     pub(crate) fn fell_back(&self, part: &'static str) {
         self.metrics.fleet_fallbacks.with_label_values(&[part]).inc();
-        debug!(part, "Redis unreachable: coordinated within this process");
+        if !self.alone.swap(true, Ordering::Relaxed) {
+            warn!(part, "Redis unreachable: lookups coordinated within this process only");
+        }
+    }
+
+    /// Notes that a part coordinated through Redis; logs when the fleet is
+    /// coordinated again.
+    pub(crate) fn coordinated(&self) {
+        if self.alone.swap(false, Ordering::Relaxed) {
+            info!("Redis reachable: lookups coordinated fleet-wide again");
+        }
     }
 }
 
