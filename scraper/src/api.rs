@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_TYPE, HOST, RETRY_AFTER};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, HOST, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use ruc_contract::{check_host, ErrorBody, RouteError, Ruc, LOOKUP_PREFIX};
 use serde::Serialize;
@@ -38,12 +38,25 @@ pub(crate) struct App {
     pub(crate) tasks: TaskTracker,
     /// Cancelled when shutdown starts; `/health` then answers 503.
     pub(crate) stopping: CancellationToken,
+    /// `SCRAPER_INSTANCE`, sent as `X-Scraper-Instance` with every answer,
+    /// so that an operator can tell which scraper answered.
+    pub(crate) instance: HeaderValue,
 }
+
+/// The header that names the scraper that answered.
+const INSTANCE_HEADER: &str = "x-scraper-instance";
 
 /// Every answer of the API: a whole body.
 pub(crate) type HttpResponse = Response<Full<Bytes>>;
 
 pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
+    let instance = app.instance.clone();
+    let mut response = route(app, request).await;
+    response.headers_mut().insert(INSTANCE_HEADER, instance);
+    response
+}
+
+async fn route(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
     let path = request.uri().path();
     let hosts = request.headers().get_all(HOST).iter().count();
     if let Err(malformed) = check_host(request.version() == Version::HTTP_11, hosts) {

@@ -54,7 +54,8 @@ pub(crate) async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>
         .map_err(|e| format!("cannot listen on {} (SCRAPER_LISTEN): {e}", config.listen))?;
     let metrics = Metrics::new();
     let driver = Driver::start(&config.driver, metrics.clone()).await?;
-    let stop = CancellationToken::new();
+    // `stopping`: /health answers 503; `stop`: no new connections.
+    let (stopping, stop) = (CancellationToken::new(), CancellationToken::new());
     let watchdog = tokio::spawn(driver.clone().watch(stop.clone()));
     let pool = Pool::new(
         driver.clone(),
@@ -74,9 +75,10 @@ pub(crate) async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>
         driver: driver.clone(),
         metrics,
         tasks: TaskTracker::new(),
-        stopping: stop.clone(),
+        stopping: stopping.clone(),
+        instance: config.instance.clone(),
     });
-    tokio::spawn(stop_on_signals(stop.clone(), driver.clone()));
+    tokio::spawn(stop_on_signals(stopping, stop.clone(), config.drain, driver.clone()));
     info!(addr = %listener.local_addr()?, sunat = %config.sunat_url, "scraper listening");
 
     server::serve(listener, app.clone(), stop, config.shutdown_timeout).await;
@@ -107,17 +109,31 @@ fn lookup_config(config: &Config) -> LookupConfig {
     }
 }
 
-/// The first SIGTERM or SIGINT starts a graceful shutdown; a second one
-/// kills the browsers and exits at once.
-async fn stop_on_signals(stop: CancellationToken, driver: Arc<Driver>) {
+/// The first SIGTERM or SIGINT starts a graceful shutdown: `/health`
+/// answers 503 at once, lookups are still accepted for `drain` (balancers
+/// notice meanwhile), then no new connection is accepted and the lookups in
+/// flight finish. A second signal kills the browsers and exits at once.
+async fn stop_on_signals(stopping: CancellationToken, stop: CancellationToken, drain: Duration, driver: Arc<Driver>) {
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         error!("cannot install signal handlers");
         return;
     };
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    info!("shutting down: finishing in-flight lookups");
-    stop.cancel();
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    info!(
+        ?drain,
+        "shutting down: /health answers 503; lookups still accepted while balancers notice"
+    );
+    stopping.cancel();
+    let second_signal = tokio::select! {
+        _ = tokio::time::sleep(drain) => false,
+        _ = term.recv() => true,
+        _ = int.recv() => true,
+    };
+    if !second_signal {
+        info!("no new connections: finishing in-flight lookups");
+        stop.cancel();
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    }
     warn!("second signal: killing browsers and exiting now");
     driver.kill_now();
     std::process::exit(130);

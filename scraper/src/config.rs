@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hyper::header::HeaderValue;
 use startup::{ConfigError, Env};
 
 use crate::browser::driver::DriverConfig;
@@ -46,8 +47,16 @@ pub struct Config {
     pub(crate) result_timeout: Duration,
     /// `SCRAPER_RETRY_BACKOFF_MS`, default 500: first pause between attempts.
     pub(crate) retry_backoff: Duration,
-    /// `SCRAPER_SHUTDOWN_TIMEOUT_SECS`, default 50: how long SIGTERM waits
-    /// for in-flight lookups.
+    /// `SCRAPER_INSTANCE`, default the host name: sent as
+    /// `X-Scraper-Instance` with every answer.
+    pub(crate) instance: HeaderValue,
+    /// `SCRAPER_DRAIN_SECS`, default 5: after SIGTERM, how long `/health`
+    /// answers 503 while lookups are still accepted, so that the proxies'
+    /// health checks (every `SCRAPER_HEALTH_INTERVAL_SECS`, 2) stop sending
+    /// new ones before connections are refused.
+    pub drain: Duration,
+    /// `SCRAPER_SHUTDOWN_TIMEOUT_SECS`, default 50: how long SIGTERM then
+    /// waits for in-flight lookups.
     pub shutdown_timeout: Duration,
 }
 
@@ -101,9 +110,28 @@ impl Config {
             page_load_timeout,
             result_timeout: vars.seconds("SCRAPER_RESULT_TIMEOUT_SECS", 10, 1..=300)?,
             retry_backoff: vars.millis("SCRAPER_RETRY_BACKOFF_MS", 500, 0..=60_000)?,
+            instance: instance(&vars.text_or("SCRAPER_INSTANCE", &host_name()))?,
+            drain: vars.seconds("SCRAPER_DRAIN_SECS", 5, 0..=300)?,
             shutdown_timeout: vars.seconds("SCRAPER_SHUTDOWN_TIMEOUT_SECS", 50, 0..=600)?,
         })
     }
+}
+
+/// This machine's (or container's) name.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "scraper".to_string())
+}
+
+/// A name that can be a header value: visible ASCII, at most 253 bytes.
+fn instance(name: &str) -> Result<HeaderValue, ConfigError> {
+    let valid = !name.is_empty() && name.len() <= 253 && name.bytes().all(|b| b.is_ascii_graphic());
+    let value = valid.then(|| HeaderValue::from_str(name).ok()).flatten();
+    value.ok_or_else(|| ConfigError::new("SCRAPER_INSTANCE", format!("{name:?}: use letters, digits and -._")))
 }
 
 /// An `http(s)://` URL; `trailing_slash` for WebDriver URLs, which fantoccini

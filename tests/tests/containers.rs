@@ -320,8 +320,8 @@ fn sigterm_gets_each_service_its_drain_before_compose_kills_it() {
     };
     let scraper = scraper::config::Config::from_vars(scraper_env).expect("compose's settings are valid");
     assert!(
-        grace("scraper") > scraper.shutdown_timeout,
-        "the scraper drains its lookups"
+        grace("scraper") > scraper.drain + scraper.shutdown_timeout,
+        "the scraper lets balancers notice, then drains its lookups"
     );
 }
 

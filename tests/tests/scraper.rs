@@ -363,9 +363,9 @@ async fn health_metrics_and_unknown_routes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_lets_the_lookup_in_flight_finish() {
+async fn sigterm_turns_health_to_503_and_lets_the_lookup_in_flight_finish() {
     let replica = replica().await;
-    let mut scraper = one_browser(&replica).await;
+    let mut scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1"), ("SCRAPER_DRAIN_SECS", "1")]).await;
     replica.set_behaviour(Behaviour {
         delay_ms: 2000,
         ..Behaviour::default()
@@ -374,6 +374,9 @@ async fn sigterm_lets_the_lookup_in_flight_finish() {
     let in_flight = tokio::spawn(client.get(format!("{}/obtener-ruc/20987654326", scraper.base)).send());
     wait_until("the search reached the replica", || replica.searches() == 1).await;
     scraper.terminate();
+    // Draining: /health says so at once, while connections are still taken.
+    let (status, health) = scraper.get("/health").await;
+    assert_eq!((status, health["status"].as_str()), (503, Some("stopping")));
     let response = in_flight.await.unwrap().expect("an answer before the exit");
     assert_eq!(response.status(), 200);
     let status = scraper.wait_exit(Duration::from_secs(60)).await;

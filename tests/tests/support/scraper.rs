@@ -45,6 +45,9 @@ impl Scraper {
             .env("SUNAT_URL", replica.url())
             .env("TMPDIR", &tmpdir)
             .env("RUST_LOG", "info")
+            // No balancer watches these scrapers: stop without the drain
+            // pause (the tests of draining set it).
+            .env("SCRAPER_DRAIN_SECS", "0")
             .env_remove("WEBDRIVER_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
