@@ -21,7 +21,7 @@ use crate::admin::Admin;
 use crate::cache::coalesce::Flights;
 use crate::cache::l1::L1;
 use crate::cache::store::{Lifetimes, Store};
-use crate::config::Config;
+use crate::config::{Config, Upstream};
 use crate::fleet::breaker::SharedBreaker;
 use crate::fleet::coalesce::FleetFlights;
 use crate::fleet::gate::FleetGate;
@@ -33,6 +33,7 @@ use crate::lookup::Lookups;
 use crate::metrics::Metrics;
 use crate::redis_conn::deployment::Deployment;
 use crate::redis_conn::RedisConn;
+use crate::scrapers::Scrapers;
 use crate::service::{ProxySettings, RucProxy};
 use crate::upstream::Guard;
 
@@ -67,16 +68,17 @@ pub fn main() -> ExitCode {
     };
     let store = build_store(&config, redis.clone(), metrics);
     let fleet = Arc::new(Fleet::new(redis.clone(), config.fleet_lease, metrics));
-    let lookups = Arc::new(build_lookups(&config, store.clone(), fleet, metrics));
+    let scrapers = Arc::new(Scrapers::new(metrics));
+    let scraper_pool = scrapers.start(config.scrapers.clone(), config.scraper_intervals);
+    let lookups = Arc::new(build_lookups(&config, store.clone(), fleet, scrapers.clone(), metrics));
 
     let settings = ProxySettings {
-        scraper: config.scraper.clone(),
         upstream_timeout: config.upstream_timeout,
         stale_while_revalidate: config.stale_while_revalidate,
         max_body_bytes: config.max_body_bytes,
     };
-    let health = Health::new(redis.clone(), &config.scraper);
-    let ruc_proxy = RucProxy::new(settings, store.clone(), lookups.clone(), health, metrics);
+    let health = Health::new(redis.clone(), scrapers.clone());
+    let ruc_proxy = RucProxy::new(settings, store.clone(), lookups.clone(), health, scrapers, metrics);
     let admin = Admin::server(config.admin_token.clone(), store.clone(), lookups, metrics);
     let mut proxy = http_proxy_service(&server.configuration, ruc_proxy);
     proxy.add_listener(
@@ -88,11 +90,12 @@ pub fn main() -> ExitCode {
     server.add_service(proxy);
     server.add_service(metrics_service);
     server.add_service(health_check);
+    server.add_service(scraper_pool);
 
     info!(
         addr = %config.listen,
         metrics = %config.metrics_listen,
-        scraper = %config.scraper.authority(),
+        scrapers = ?config.scrapers.iter().map(Upstream::authority).collect::<Vec<_>>(),
         redis = %redis.address(),
         redis_mode = redis.mode(),
         "proxy listening"
@@ -114,7 +117,13 @@ fn build_store(config: &Config, redis: Arc<RedisConn>, metrics: &'static Metrics
 /// The lookup lifecycle and what it is made of: coalescing and the gate
 /// toward the scraper, this process's own with the fleet's on top, and the
 /// direct fetcher.
-fn build_lookups(config: &Config, store: Arc<Store>, fleet: Arc<Fleet>, metrics: &'static Metrics) -> Lookups {
+fn build_lookups(
+    config: &Config,
+    store: Arc<Store>,
+    fleet: Arc<Fleet>,
+    scrapers: Arc<Scrapers>,
+    metrics: &'static Metrics,
+) -> Lookups {
     let local_flights = Arc::new(Flights::new(metrics));
     let local_guard = Guard::new(
         config.upstream_max_in_flight,
@@ -130,7 +139,7 @@ fn build_lookups(config: &Config, store: Arc<Store>, fleet: Arc<Fleet>, metrics:
         store,
         coalescing: Arc::new(FleetFlights::new(local_flights, fleet.clone())),
         gate: Arc::new(FleetGate::new(local_guard, slots, breaker, fleet)),
-        fetcher: Fetcher::new(&config.scraper, config.upstream_timeout, config.max_body_bytes),
+        fetcher: Fetcher::new(scrapers, config.upstream_timeout, config.max_body_bytes),
         max_body_bytes: config.max_body_bytes,
         follow_wait,
         metrics,

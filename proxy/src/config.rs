@@ -10,6 +10,7 @@ use startup::{ConfigError, Env};
 
 use crate::admin::token::AdminToken;
 use crate::redis_conn::deployment::{Deployment, Mode, RedisSettings};
+use crate::scrapers::Intervals;
 
 /// Every setting of the proxy, checked at start.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,8 +26,12 @@ pub(crate) struct Config {
     /// the PEM certificates a TLS server must chain to) and
     /// `REDIS_SENTINELS` (`host:port` of each sentinel, comma-separated).
     pub(crate) redis: RedisSettings,
-    /// `SCRAPER_URL`, default `http://127.0.0.1:8001`.
-    pub(crate) scraper: Upstream,
+    /// `SCRAPER_URL`, default `http://127.0.0.1:8001`; several,
+    /// comma-separated. Each name's addresses are scrapers.
+    pub(crate) scrapers: Vec<Upstream>,
+    /// `SCRAPER_HEALTH_INTERVAL_SECS` (default 2) and
+    /// `SCRAPER_RESOLVE_INTERVAL_SECS` (default 10).
+    pub(crate) scraper_intervals: Intervals,
     /// `CACHE_TTL_SECONDS`, default 604800 (7 days).
     pub(crate) cache_ttl: Duration,
     /// `REDIS_TIMEOUT_MS`, default 100: bound on every Redis call.
@@ -85,9 +90,13 @@ pub(crate) struct Upstream {
 }
 
 impl Upstream {
-    /// `host:port`, for resolving and for the `Host` header.
+    /// `host:port` (`[v6]:port`), for resolving.
     pub(crate) fn authority(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -105,7 +114,15 @@ impl Config {
             listen: env.parse("PROXY_LISTEN", "0.0.0.0:8000", "an address such as 0.0.0.0:8000")?,
             metrics_listen: env.parse("METRICS_LISTEN", "0.0.0.0:9091", "an address such as 0.0.0.0:9091")?,
             redis,
-            scraper: upstream(&env.text_or("SCRAPER_URL", "http://127.0.0.1:8001"))?,
+            scrapers: env
+                .text_or("SCRAPER_URL", "http://127.0.0.1:8001")
+                .split(',')
+                .map(|url| upstream(url.trim()))
+                .collect::<Result<_, _>>()?,
+            scraper_intervals: Intervals {
+                health: env.seconds("SCRAPER_HEALTH_INTERVAL_SECS", 2, 1..=60)?,
+                resolve: env.seconds("SCRAPER_RESOLVE_INTERVAL_SECS", 10, 1..=3600)?,
+            },
             cache_ttl: env.seconds("CACHE_TTL_SECONDS", 604_800, 1..=31_536_000)?,
             redis_timeout,
             upstream_timeout: env.seconds("UPSTREAM_TIMEOUT_SECS", 50, 1..=600)?,
@@ -227,10 +244,17 @@ mod tests {
             }
         );
         assert_eq!(
-            config.scraper,
-            Upstream {
+            config.scrapers,
+            [Upstream {
                 host: "127.0.0.1".into(),
                 port: 8001
+            }]
+        );
+        assert_eq!(
+            config.scraper_intervals,
+            Intervals {
+                health: Duration::from_secs(2),
+                resolve: Duration::from_secs(10)
             }
         );
         assert_eq!(config.cache_ttl, Duration::from_secs(604_800));
@@ -263,6 +287,9 @@ mod tests {
             ("REDIS_SENTINELS", "s1:26379"),
             ("SCRAPER_URL", "https://scraper:8001"),
             ("SCRAPER_URL", "http://scraper:8001/api"),
+            ("SCRAPER_URL", "http://a:8001,"),
+            ("SCRAPER_HEALTH_INTERVAL_SECS", "0"),
+            ("SCRAPER_RESOLVE_INTERVAL_SECS", "0"),
             ("CACHE_TTL_SECONDS", "0"),
             ("REDIS_TIMEOUT_MS", "fast"),
             ("UPSTREAM_TIMEOUT_SECS", "-5"),
@@ -315,8 +342,11 @@ mod tests {
     #[test]
     fn scraper_url_gives_host_and_port() {
         let config = config(&[("SCRAPER_URL", "http://scraper:8001/")]).unwrap();
-        assert_eq!(config.scraper.authority(), "scraper:8001");
+        assert_eq!(config.scrapers[0].authority(), "scraper:8001");
         let config = self::config(&[("SCRAPER_URL", "http://scraper")]).unwrap();
-        assert_eq!(config.scraper.port, 80);
+        assert_eq!(config.scrapers[0].port, 80);
+        let config = self::config(&[("SCRAPER_URL", "http://a:8001, http://b:8002")]).unwrap();
+        let authorities: Vec<String> = config.scrapers.iter().map(Upstream::authority).collect();
+        assert_eq!(authorities, ["a:8001", "b:8002"]);
     }
 }

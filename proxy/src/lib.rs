@@ -15,7 +15,8 @@
 //! hooks, top to bottom) → [`lookup`] (one lookup from the miss to its
 //! end, and what each end means) → [`cache`] (Redis keys, store, L1,
 //! admission, coalescing) → [`upstream`] (slots and circuit breaker toward
-//! the scraper) → [`fleet`] (the same, shared by the replicas through
+//! the scraper) → [`scrapers`] (which scraper: health-checked, least
+//! busy) → [`fleet`] (the same, shared by the replicas through
 //! Redis) → [`redis_conn`] (bounded Redis calls) → [`admin`] (metrics,
 //! purge and refresh) → [`responses`], [`routes`], [`health`], [`metrics`],
 //! [`config`].
@@ -31,5 +32,6 @@ pub mod metrics;
 pub(crate) mod redis_conn;
 pub(crate) mod responses;
 pub(crate) mod routes;
+pub(crate) mod scrapers;
 pub(crate) mod service;
 pub(crate) mod upstream;

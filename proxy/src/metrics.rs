@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use pingora_prometheus::prometheus::{
-    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge, Histogram,
-    HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
+    Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
 };
 
 /// Every metric of the proxy, registered once (see [`Metrics::get`]).
@@ -39,6 +39,9 @@ pub struct Metrics {
     pub(crate) fleet_fallbacks: IntCounterVec,
     pub(crate) fleet_slots_in_use: IntGauge,
     pub(crate) fleet_slots_waiting: IntGauge,
+    pub(crate) scraper_up: IntGaugeVec,
+    pub(crate) scraper_lookups: IntCounterVec,
+    pub(crate) scraper_failures: IntCounterVec,
 }
 
 /// The `cache` label of `ruc_proxy_request_duration_seconds`.
@@ -175,6 +178,24 @@ impl Metrics {
             fleet_slots_waiting: register_int_gauge!(
                 "ruc_proxy_fleet_slots_waiting",
                 "Lookups of this replica waiting for a fleet-wide slot toward the scrapers"
+            )
+            .unwrap(),
+            scraper_up: register_int_gauge_vec!(
+                "ruc_proxy_scraper_backend_up",
+                "1 while a scraper (an address of SCRAPER_URL) passes its health check and gets lookups",
+                &["backend"]
+            )
+            .unwrap(),
+            scraper_lookups: register_int_counter_vec!(
+                "ruc_proxy_scraper_backend_lookups_total",
+                "Lookups sent to each scraper (by address)",
+                &["backend"]
+            )
+            .unwrap(),
+            scraper_failures: register_int_counter_vec!(
+                "ruc_proxy_scraper_backend_failures_total",
+                "Lookups a scraper did not answer, answered with a 5xx, or refused to connect for (by address)",
+                &["backend"]
             )
             .unwrap(),
             requests_by_status: Vec::new(),

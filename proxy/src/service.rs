@@ -6,8 +6,11 @@
 //!    itself. A miss follows the lookup in flight, or leads one
 //!    ([`crate::lookup`]): a GET goes on to the scraper through Pingora once
 //!    the gate admits it, a HEAD asks the scraper directly.
-//! 2. `upstream_peer`, `upstream_request_filter`: the scraper, with a read
-//!    timeout longer than its own lookup deadline.
+//! 2. `upstream_peer`, `upstream_request_filter`: a healthy scraper with the
+//!    fewest lookups in flight ([`crate::scrapers`]), with a read timeout
+//!    longer than its own lookup deadline. `fail_to_connect`: a scraper
+//!    that refused the connection is left for another, once; a lookup
+//!    already sent is never sent again (`error_while_proxy`).
 //! 3. `upstream_response_filter`, `upstream_response_body_filter`: a 5xx
 //!    while a stale record waits ends the lookup at once (the stale record
 //!    is served instead); any other answer is marked as a miss, passed on
@@ -17,7 +20,6 @@
 //! 5. `logging`: metrics and the access log; a lookup not finished by then
 //!    is abandoned.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,15 +36,14 @@ use tracing::{debug, info, warn};
 use crate::cache::cached::Cached;
 use crate::cache::coalesce::{shared_headers, Answer};
 use crate::cache::store::Store;
-use crate::config::Upstream;
 use crate::health::Health;
 use crate::lookup::outcome::{self, Fetched, Read};
 use crate::lookup::{Lead, Lookups, Miss};
 use crate::metrics::Metrics;
 use crate::responses::{self, OwnError, Reply};
 use crate::routes::{self, Route};
+use crate::scrapers::{Scrapers, CONNECT_TIMEOUT};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How much of a scraper answer is kept to share with followers. Answers
@@ -54,18 +55,15 @@ pub(crate) struct RucProxy {
     store: Arc<Store>,
     lookups: Arc<Lookups>,
     health: Health,
-    scraper: Upstream,
+    scrapers: Arc<Scrapers>,
     upstream_timeout: Duration,
     stale_while_revalidate: Duration,
     max_body_bytes: usize,
     metrics: &'static Metrics,
-    /// Rotates over the scraper's addresses.
-    next_scraper: AtomicUsize,
 }
 
 /// The settings the hooks read.
 pub(crate) struct ProxySettings {
-    pub(crate) scraper: Upstream,
     pub(crate) upstream_timeout: Duration,
     pub(crate) stale_while_revalidate: Duration,
     pub(crate) max_body_bytes: usize,
@@ -85,7 +83,7 @@ enum Stage {
     /// Answered by `request_filter`, or nothing to do with the scraper.
     Answered,
     /// Sent to the scraper through Pingora.
-    Proxied(Proxied),
+    Proxied(Box<Proxied>),
     /// The lookup ended before the scraper's answer was passed on:
     /// `fail_to_proxy` writes this instead.
     Decided(Reply),
@@ -98,6 +96,8 @@ struct Proxied {
     stale: Option<Cached>,
     /// Why this lookup could not use Redis, for `Cache-Status`.
     redis_detail: Option<&'static str>,
+    /// Whether a scraper already refused the connection (retried once).
+    retried: bool,
     /// The scraper's answer, as it arrives.
     received: Option<Received>,
 }
@@ -130,18 +130,18 @@ impl RucProxy {
         store: Arc<Store>,
         lookups: Arc<Lookups>,
         health: Health,
+        scrapers: Arc<Scrapers>,
         metrics: &'static Metrics,
     ) -> RucProxy {
         RucProxy {
             store,
             lookups,
             health,
-            scraper: settings.scraper,
+            scrapers,
             upstream_timeout: settings.upstream_timeout,
             stale_while_revalidate: settings.stale_while_revalidate,
             max_body_bytes: settings.max_body_bytes,
             metrics,
-            next_scraper: AtomicUsize::new(0),
         }
     }
 }
@@ -185,22 +185,18 @@ impl ProxyHttp for RucProxy {
         responses::send(session, reply).await.map(|_| true)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        // Several addresses (scraper replicas behind one name) take turns.
-        let authority = self.scraper.authority();
-        let addresses: Vec<_> = tokio::net::lookup_host(&authority)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        let turn = self.next_scraper.fetch_add(1, Ordering::Relaxed);
-        let address = addresses.get(turn % addresses.len().max(1)).copied().ok_or_else(|| {
-            Error::explain(
-                ErrorType::ConnectError,
-                format!("cannot resolve the scraper {authority}"),
-            )
-        })?;
-        let mut peer = HttpPeer::new(address, false, String::new());
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let Stage::Proxied(proxied) = &mut ctx.stage else {
+            return Err(Error::explain(ErrorType::InternalError, "no lookup to proxy"));
+        };
+        // On a retry, the scraper that refused is the one to avoid.
+        let refused = proxied.lead.refused_scraper();
+        let picked = self
+            .scrapers
+            .pick(refused)
+            .ok_or_else(|| Error::explain(ErrorType::ConnectNoRoute, "no healthy scraper"))?;
+        let mut peer = HttpPeer::new(picked.address(), false, String::new());
+        proxied.lead.use_scraper(picked);
         peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
         peer.options.total_connection_timeout = Some(CONNECT_TIMEOUT);
         peer.options.read_timeout = Some(self.upstream_timeout);
@@ -209,13 +205,52 @@ impl ProxyHttp for RucProxy {
         Ok(Box::new(peer))
     }
 
+    /// A scraper that refused the connection (nothing was sent): counted
+    /// against it, and the lookup goes to another healthy one, once.
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let Stage::Proxied(proxied) = &mut ctx.stage {
+            proxied.lead.scraper_refused();
+            e.set_retry(!proxied.retried);
+            proxied.retried = true;
+        }
+        e
+    }
+
+    /// An error once the lookup was sent is never retried: the scraper may
+    /// be asking SUNAT already.
+    fn error_while_proxy(
+        &self,
+        _peer: &HttpPeer,
+        _session: &mut Session,
+        mut e: Box<Error>,
+        _ctx: &mut Ctx,
+        _client_reused: bool,
+    ) -> Box<Error> {
+        e.set_retry(false);
+        e
+    }
+
     async fn upstream_request_filter(
         &self,
         _session: &mut Session,
         request: &mut RequestHeader,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
     ) -> Result<()> {
-        request.insert_header("Host", self.scraper.authority())
+        let Stage::Proxied(proxied) = &ctx.stage else {
+            return Ok(());
+        };
+        let host = proxied
+            .lead
+            .scraper()
+            .map(|address| address.to_string())
+            .unwrap_or_default();
+        request.insert_header("Host", host)
     }
 
     async fn upstream_response_filter(
@@ -234,10 +269,8 @@ impl ProxyHttp for RucProxy {
             let Stage::Proxied(proxied) = std::mem::replace(&mut ctx.stage, Stage::Answered) else {
                 unreachable!("matched above");
             };
-            let finished = proxied
-                .lead
-                .finish(Fetched::FailedWith(status), proxied.stale.as_ref())
-                .await;
+            let Proxied { lead, stale, .. } = *proxied;
+            let finished = lead.finish(Fetched::FailedWith(status), stale.as_ref()).await;
             ctx.cache = finished.cache;
             ctx.stage = Stage::Decided(finished.reply);
             let mut stop = Error::explain(ErrorType::Custom("stale-if-error"), "the scraper failed");
@@ -271,15 +304,17 @@ impl ProxyHttp for RucProxy {
             }
         }
         if end_of_stream {
-            if let Stage::Proxied(Proxied {
-                lead,
-                received: Some(received),
-                ..
-            }) = std::mem::replace(&mut ctx.stage, Stage::Answered)
-            {
-                // Body filters cannot wait: the lookup finishes on its own
-                // task, while the client already has the answer.
-                tokio::spawn(lead.finish(received.into_fetched(), None));
+            if let Stage::Proxied(proxied) = std::mem::replace(&mut ctx.stage, Stage::Answered) {
+                if let Proxied {
+                    lead,
+                    received: Some(received),
+                    ..
+                } = *proxied
+                {
+                    // Body filters cannot wait: the lookup finishes on its
+                    // own task, while the client already has the answer.
+                    tokio::spawn(lead.finish(received.into_fetched(), None));
+                }
             }
         }
         Ok(None)
@@ -298,9 +333,10 @@ impl ProxyHttp for RucProxy {
                     error.etype(),
                     ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
                 );
-                warn!(ruc = %proxied.lead.ruc(), %error, "scraper gave no answer");
+                let Proxied { lead, stale, .. } = *proxied;
+                warn!(ruc = %lead.ruc(), %error, "scraper gave no answer");
                 let fetched = Fetched::NoAnswer { timed_out };
-                let finished = proxied.lead.finish(fetched, proxied.stale.as_ref()).await;
+                let finished = lead.finish(fetched, stale.as_ref()).await;
                 ctx.cache = finished.cache;
                 Some(finished.reply)
             }
@@ -390,12 +426,13 @@ impl RucProxy {
                 (false, true) => Some("fleet-unavailable"),
                 (false, false) => None,
             };
-            ctx.stage = Stage::Proxied(Proxied {
+            ctx.stage = Stage::Proxied(Box::new(Proxied {
                 lead,
                 stale,
                 redis_detail,
+                retried: false,
                 received: None,
-            });
+            }));
             return Ok(false);
         }
     }

@@ -67,7 +67,8 @@ async fn health_metrics_and_other_routes() {
             "redis": "connected",
             "redis_mode": "single",
             "fleet": "fleet-wide",
-            "scraper": "reachable"
+            "scraper": "reachable",
+            "scrapers": [{"address": stub.url().trim_start_matches("http://"), "healthy": true, "in_flight": 0}]
         })
     );
     let missing = proxy.get("/nope").await;

@@ -16,6 +16,7 @@
 pub(crate) mod fetch;
 pub(crate) mod outcome;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use crate::cache::coalesce::{Coalescing, Flight, Follower, Role};
 use crate::cache::store::Store;
 use crate::metrics::Metrics;
 use crate::responses::Reply;
+use crate::scrapers::Picked;
 use crate::upstream::{Gate, Pass};
 use fetch::Fetcher;
 use outcome::{Decision, Fetched};
@@ -60,6 +62,10 @@ pub(crate) struct Lead {
     ruc: Ruc,
     flight: Box<dyn Flight>,
     pass: Option<Box<dyn Pass>>,
+    /// The scraper asked, counted in flight on it until the lead ends.
+    scraper: Option<Picked>,
+    /// A scraper that refused the connection, not to be asked again.
+    refused: Option<SocketAddr>,
     lookups: Arc<Lookups>,
 }
 
@@ -83,6 +89,8 @@ impl Lookups {
                 ruc,
                 flight,
                 pass: None,
+                scraper: None,
+                refused: None,
                 lookups: self.clone(),
             }),
             Role::Follower(follower) => Miss::Follow(follower),
@@ -137,6 +145,30 @@ impl Lead {
         self.ruc
     }
 
+    /// The scraper being asked, if any.
+    pub(crate) fn scraper(&self) -> Option<SocketAddr> {
+        self.scraper.as_ref().map(Picked::address)
+    }
+
+    /// The scraper that refused the connection, if one did.
+    pub(crate) fn refused_scraper(&self) -> Option<SocketAddr> {
+        self.refused
+    }
+
+    /// Asks `picked`.
+    pub(crate) fn use_scraper(&mut self, picked: Picked) {
+        self.scraper = Some(picked);
+    }
+
+    /// The scraper asked refused the connection: counted against it, and no
+    /// longer in flight there.
+    pub(crate) fn scraper_refused(&mut self) {
+        if let Some(picked) = self.scraper.take() {
+            picked.failed();
+            self.refused = Some(picked.address());
+        }
+    }
+
     /// Whether this lookup is coordinated by this process alone, although
     /// the fleet should have (Redis could not be reached).
     pub(crate) fn fell_back(&self) -> bool {
@@ -160,9 +192,10 @@ impl Lead {
         }
     }
 
-    /// Asks the scraper directly, then finishes.
-    pub(crate) async fn fetch(self, stale: Option<&Cached>) -> Finished {
-        let fetched = self.lookups.fetcher.fetch(&self.ruc).await;
+    /// Asks a scraper directly, then finishes.
+    pub(crate) async fn fetch(mut self, stale: Option<&Cached>) -> Finished {
+        let (fetched, picked) = self.lookups.fetcher.fetch(&self.ruc).await;
+        self.scraper = picked;
         self.finish(fetched, stale).await
     }
 
@@ -172,6 +205,9 @@ impl Lead {
         let decision = outcome::decide(&self.ruc, fetched, stale, lookups.max_body_bytes);
         if let (Some(pass), Some(ok)) = (self.pass.take(), decision.breaker) {
             pass.finish(ok).await;
+        }
+        if let (Some(picked), Some(false)) = (&self.scraper, decision.breaker) {
+            picked.failed();
         }
         if decision.upstream_error {
             lookups.metrics.upstream_errors.inc();

@@ -33,6 +33,8 @@ pub struct StubScraper {
 
 struct State {
     reply: Mutex<Reply>,
+    /// The status of `/health` (and any other path).
+    health: AtomicU64,
     delay: Mutex<Duration>,
     lookups: AtomicU64,
     /// Lookups being answered now, and the most at any time.
@@ -42,10 +44,16 @@ struct State {
 
 impl StubScraper {
     pub async fn start() -> StubScraper {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        StubScraper::start_on(0).await
+    }
+
+    /// A stub on `port` (0: any free one), e.g. one that was stopped before.
+    pub async fn start_on(port: u16) -> StubScraper {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(State {
             reply: Mutex::new(Reply::Record),
+            health: AtomicU64::new(200),
             delay: Mutex::new(Duration::ZERO),
             lookups: AtomicU64::new(0),
             active: AtomicU64::new(0),
@@ -58,6 +66,20 @@ impl StubScraper {
     /// The value for `SCRAPER_URL`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:<port>`, as the proxy names its scrapers.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The status `/health` answers with from now on.
+    pub fn health(&self, status: u16) {
+        self.state.health.store(u64::from(status), Ordering::SeqCst);
     }
 
     pub fn reply(&self, reply: Reply) {
@@ -110,8 +132,13 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
             return;
         };
         let Some(ruc) = path.strip_prefix("/obtener-ruc/") else {
-            let body = r#"{"status":"healthy"}"#;
-            if write(&mut stream, 200, body, body.len()).await.is_err() {
+            let status = state.health.load(Ordering::SeqCst) as u16;
+            let body = if status == 200 {
+                r#"{"status":"healthy"}"#
+            } else {
+                r#"{"status":"unhealthy"}"#
+            };
+            if write(&mut stream, status, body, body.len()).await.is_err() {
                 return;
             }
             continue;
