@@ -345,6 +345,10 @@ impl ProxyHttp for RucProxy {
         let error_code = match reply {
             Some(reply) if session.response_written().is_none() => {
                 let status = reply.status;
+                // Pingora closes the client's connection after a failed
+                // proxy: say so (`Connection: close`), or the client's next
+                // request on it is lost.
+                session.set_keepalive(None);
                 responses::send(session, reply).await.map_or(0, |_| status)
             }
             _ => 0,

@@ -395,3 +395,16 @@ fn an_unset_admin_token_reaches_the_proxy_unset_with_every_compose_implementatio
     }
     std::fs::remove_dir_all(podman.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn scrapers_scale_with_compose_and_the_proxy_finds_them_by_name() {
+    let compose = compose::resolved(&["docker-compose.yml"], None);
+    let scraper = compose_service(&compose, "scraper");
+    // `--scale scraper=N` needs no fixed name and no published host port.
+    assert!(scraper["container_name"].is_null(), "a container_name forbids --scale");
+    assert!(scraper["ports"].is_null(), "a published port forbids --scale");
+    // The service name resolves to every replica's address: each one is a
+    // scraper of the proxy's pool.
+    let url = compose_service(&compose, "proxy")["environment"]["SCRAPER_URL"].clone();
+    assert_eq!(url.as_str(), Some("http://scraper:8001"));
+}

@@ -9,6 +9,9 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use serde_json::Value;
+use support::proxy::Proxy;
+use support::redis::RedisServer;
+use support::stub::StubScraper;
 use support::{read_repo_file, repo_file, require_program, run_in_repo};
 
 #[test]
@@ -40,8 +43,8 @@ fn the_proxy_loads_its_pingora_yaml_and_refuses_a_broken_one() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("Pingora configuration"));
 }
 
-#[test]
-fn the_dashboard_queries_only_metrics_the_services_export() {
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_queries_only_metrics_the_services_export() {
     let dashboard: Value =
         serde_json::from_str(&read_repo_file("conf/grafana/dashboards/ruc.json")).expect("valid JSON");
     let panels = dashboard["panels"].as_array().expect("panels");
@@ -53,7 +56,7 @@ fn the_dashboard_queries_only_metrics_the_services_export() {
             queried.extend(metric_names(target["expr"].as_str().expect("an expression")));
         }
     }
-    let exported = exported_metrics();
+    let exported = exported_metrics().await;
     for name in &queried {
         let family = name
             .trim_end_matches("_bucket")
@@ -79,6 +82,9 @@ fn the_dashboard_queries_only_metrics_the_services_export() {
         "ruc_proxy_fleet_takeovers_total",
         "ruc_proxy_fleet_fallbacks_total",
         "ruc_proxy_breaker_state",
+        "ruc_proxy_scraper_backend_up",
+        "ruc_proxy_scraper_backend_lookups_total",
+        "ruc_proxy_scraper_backend_failures_total",
     ] {
         assert!(queried.contains(wanted), "the dashboard shows {wanted}");
     }
@@ -90,13 +96,14 @@ fn the_dashboard_queries_only_metrics_the_services_export() {
     assert!(read_repo_file("docker-compose.yml").contains("./conf/grafana/dashboards:/var/lib/grafana/dashboards:ro"));
 }
 
-/// Families in the text format of both services' registries.
-fn exported_metrics() -> BTreeSet<String> {
+/// Families in the text format of the scraper's registry and of a running
+/// proxy's metrics (with a scraper, so that the per-scraper ones exist).
+async fn exported_metrics() -> BTreeSet<String> {
     let scraper = scraper::metrics::Metrics::new().render();
-    proxy::metrics::Metrics::get();
-    let mut proxy = Vec::new();
-    prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &prometheus::gather(), &mut proxy).unwrap();
-    let proxy = String::from_utf8(proxy).unwrap();
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let running = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    let proxy = running.metrics_page().await;
+    assert!(running.stop().await.success());
     [scraper, proxy]
         .iter()
         .flat_map(|text| {

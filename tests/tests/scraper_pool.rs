@@ -7,11 +7,13 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ruc_tests::replica::{Behaviour, Replica};
 use support::lookups::{concurrent_lookups, distinct_rucs};
 use support::proxy::Proxy;
 use support::redis::RedisServer;
+use support::scraper::Scraper;
 use support::stub::StubScraper;
-use support::valid_ruc;
+use support::{free_port, valid_ruc};
 
 /// A proxy in front of `scrapers`, checking them every second, with room
 /// for 10 lookups at once.
@@ -115,4 +117,139 @@ async fn a_scraper_failing_its_health_check_gets_no_lookups() {
     );
     assert_eq!(a.lookups() + b.lookups(), 8, "no scraper was asked");
     Arc::into_inner(proxy).unwrap().stop().await;
+}
+
+/// A real scraper (one browser) on `port`, against the replica.
+async fn real_scraper(replica: &Replica, port: u16, env: &[(&str, &str)]) -> Scraper {
+    let listen = format!("127.0.0.1:{port}");
+    let mut all = vec![("SCRAPER_SESSIONS", "1"), ("SCRAPER_LISTEN", listen.as_str())];
+    all.extend_from_slice(env);
+    Scraper::start(replica, &all).await
+}
+
+/// Lookups a scraper answered, whatever their outcome.
+async fn answered(scraper: &Scraper) -> f64 {
+    let mut sum = 0.0;
+    for outcome in ["ok", "not_found", "error", "rejected", "timeout", "overloaded"] {
+        sum += scraper.outcomes(outcome).await;
+    }
+    sum
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_real_scrapers_share_lookups_one_killed_costs_at_most_its_lookup_and_returns_when_restarted() {
+    let (replica, redis) = (support::replica().await, RedisServer::start());
+    let (port_a, port_b) = (free_port(), free_port());
+    let a = real_scraper(&replica, port_a, &[]).await;
+    let b = real_scraper(&replica, port_b, &[]).await;
+    let urls = format!("{},{}", a.base, b.base);
+    let env = [
+        ("SCRAPER_HEALTH_INTERVAL_SECS", "1"),
+        ("UPSTREAM_GLOBAL_MAX_INFLIGHT", "2"),
+    ];
+    let proxy = Arc::new(Proxy::start(&redis.url(), &urls, &env).await);
+
+    // Both work; RUCs the replica does not know are SUNAT's "no such RUC".
+    for answer in concurrent_lookups(&proxy, (0..4).map(valid_ruc).collect()).await {
+        assert_eq!(answer.status, 404, "{}", answer.body);
+    }
+    assert!(
+        answered(&a).await > 0.0 && answered(&b).await > 0.0,
+        "both scrapers answered"
+    );
+
+    // `a` is killed with its browser while lookups keep coming: at most the
+    // one it had fails, and nothing failed is stored.
+    let stream = {
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for n in 10..20 {
+                statuses.push(proxy.lookup(&valid_ruc(n)).await.status);
+            }
+            statuses
+        })
+    };
+    support::wait_until("the stream is under way", || replica.searches() >= 6).await;
+    drop(a);
+    let statuses = stream.await.unwrap();
+    let failed = statuses.iter().filter(|&&s| s >= 500).count();
+    assert!(
+        failed <= 1,
+        "only a lookup in flight on the killed scraper may fail: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|&s| s == 404 || s == 502 || s == 504),
+        "{statuses:?}"
+    );
+    proxy.lookups_settled().await;
+    assert_eq!(
+        redis.cache_keys().len(),
+        4 + 10 - failed,
+        "every answer but the failed one is remembered: {statuses:?}"
+    );
+
+    // Restarted on its port, it gets lookups again.
+    let a = real_scraper(&replica, port_a, &[]).await;
+    let address_a = format!("127.0.0.1:{port_a}");
+    let back = || async { healthy(&proxy, &address_a).await == Some(true) };
+    support::wait_until_async("the restarted scraper is healthy", back).await;
+    for answer in concurrent_lookups(&proxy, (30..34).map(valid_ruc).collect()).await {
+        assert_eq!(answer.status, 404);
+    }
+    assert!(answered(&a).await > 0.0, "the restarted scraper answered");
+    Arc::into_inner(proxy).unwrap().stop().await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scraper_on_sigterm_finishes_its_lookup_and_gets_no_new_ones() {
+    let (replica, redis) = (support::replica().await, RedisServer::start());
+    let drain = [("SCRAPER_DRAIN_SECS", "3")];
+    let a = real_scraper(&replica, free_port(), &drain).await;
+    let b = real_scraper(&replica, free_port(), &drain).await;
+    let urls = format!("{},{}", a.base, b.base);
+    let proxy = Arc::new(Proxy::start(&redis.url(), &urls, &[("SCRAPER_HEALTH_INTERVAL_SECS", "1")]).await);
+    replica.set_behaviour(Behaviour {
+        delay_ms: 2000,
+        ..Behaviour::default()
+    });
+
+    // One lookup in flight; the scraper that has it is told to stop.
+    let in_flight = {
+        let proxy = proxy.clone();
+        tokio::spawn(async move { proxy.lookup("20440374248").await })
+    };
+    support::wait_until("the search reached SUNAT", || replica.searches() == 1).await;
+    let health = proxy.get("/health").await.json();
+    let busy = |scraper: &Scraper| {
+        let address = scraper.base.trim_start_matches("http://");
+        health["scrapers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["address"] == address && s["in_flight"] == 1)
+    };
+    let (mut stopping, other) = if busy(&a) { (a, b) } else { (b, a) };
+    stopping.terminate();
+    let address = stopping.base.trim_start_matches("http://").to_string();
+    let out = || async { healthy(&proxy, &address).await == Some(false) };
+    support::wait_until_async("the draining scraper is out", out).await;
+
+    let before = answered(&other).await;
+    for answer in concurrent_lookups(&proxy, (40..43).map(valid_ruc).collect()).await {
+        assert_eq!(answer.status, 404);
+    }
+    assert_eq!(
+        answered(&other).await - before,
+        3.0,
+        "the new lookups went to the other scraper"
+    );
+    let finished = in_flight.await.unwrap();
+    assert_eq!(finished.status, 200, "the lookup in flight finished: {}", finished.body);
+    assert!(stopping.wait_exit(Duration::from_secs(60)).await.success());
+    stopping.assert_nothing_left().await;
+    Arc::into_inner(proxy).unwrap().stop().await;
+    other.stop().await;
 }

@@ -156,11 +156,16 @@ impl Scrapers {
         }
         for gone in before.difference(addresses) {
             in_flight.remove(gone);
-            let _ = self.metrics.scraper_up.remove_label_values(&[&gone.to_string()]);
+            let label = gone.to_string();
+            let _ = self.metrics.scraper_up.remove_label_values(&[&label]);
         }
         for new in addresses.difference(&before) {
             in_flight.insert(*new, 0);
-            self.metrics.scraper_up.with_label_values(&[&new.to_string()]).set(1);
+            let label = new.to_string();
+            self.metrics.scraper_up.with_label_values(&[&label]).set(1);
+            // At zero from the start, so that rates and dashboards see them.
+            self.metrics.scraper_lookups.with_label_values(&[&label]);
+            self.metrics.scraper_failures.with_label_values(&[&label]);
         }
         true
     }

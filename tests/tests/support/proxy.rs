@@ -40,7 +40,19 @@ impl Answer {
 impl Proxy {
     /// Starts the proxy in front of `scraper_url` with Redis at `redis_url`
     /// and the extra variables `env`; waits until it answers `/health`.
+    /// Its ports are free when chosen, but another process may take one
+    /// before the proxy binds it: then the proxy exits, and it is started
+    /// again on other ports.
     pub async fn start(redis_url: &str, scraper_url: &str, env: &[(&str, &str)]) -> Proxy {
+        for _ in 0..3 {
+            if let Some(proxy) = Proxy::try_start(redis_url, scraper_url, env).await {
+                return proxy;
+            }
+        }
+        panic!("the proxy exited at start three times (see its log above)");
+    }
+
+    async fn try_start(redis_url: &str, scraper_url: &str, env: &[(&str, &str)]) -> Option<Proxy> {
         let (listen, metrics) = (free_port(), free_port());
         let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/proxy.yaml");
         let mut command = Command::new(PROXY);
@@ -58,7 +70,7 @@ impl Proxy {
         for (name, value) in env {
             command.env(name, value);
         }
-        let proxy = Proxy {
+        let mut proxy = Proxy {
             child: command.spawn().expect("the proxy binary runs"),
             base: format!("http://127.0.0.1:{listen}"),
             metrics_base: format!("http://127.0.0.1:{metrics}"),
@@ -66,11 +78,23 @@ impl Proxy {
             stopped: false,
         };
         let started = Instant::now();
-        while proxy.http.get(format!("{}/health", proxy.base)).send().await.is_err() {
+        // The proxy's own `/health` (it names Redis), not another program's.
+        while !proxy.own_health().await {
+            if proxy.child.try_wait().unwrap().is_some() {
+                proxy.stopped = true;
+                return None;
+            }
             assert!(started.elapsed() < START_WITHIN, "the proxy never answered");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        proxy
+        Some(proxy)
+    }
+
+    async fn own_health(&self) -> bool {
+        let Ok(response) = self.http.get(format!("{}/health", self.base)).send().await else {
+            return false;
+        };
+        response.text().await.is_ok_and(|body| body.contains(r#""redis""#))
     }
 
     pub async fn get(&self, path: &str) -> Answer {
