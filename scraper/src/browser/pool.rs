@@ -107,12 +107,16 @@ impl Pool {
                 return None;
             }
         };
-        let session = inner
-            .idle
-            .lock()
-            .expect("pool lock")
-            .pop()
-            .expect("a permit means an idle slot");
+        // A live session first: a slot without one is (re)opened only when
+        // no live session is idle (the WebDriver endpoint, a Grid say, may
+        // have no room for another browser).
+        let session = {
+            let mut idle = inner.idle.lock().expect("pool lock");
+            let live = idle.iter().rposition(Option::is_some);
+            let at = live.unwrap_or(idle.len().saturating_sub(1));
+            assert!(!idle.is_empty(), "a permit means an idle slot");
+            idle.swap_remove(at)
+        };
         inner.update_gauges();
         Some(Lease {
             session,

@@ -8,6 +8,7 @@
 
 pub mod compose;
 pub mod dockerfile;
+pub mod grid;
 pub mod lookups;
 pub mod procfs;
 pub mod proxy;

@@ -63,6 +63,19 @@ pub fn live_processes() -> Vec<Proc> {
         .collect()
 }
 
+/// Waits up to 15 s for `processes` to come back empty (crash handlers
+/// exit on their own shortly after their browser); panics with what is
+/// left, named `what`.
+pub async fn assert_all_exit(what: &str, processes: impl Fn() -> Vec<Proc>) {
+    let started = std::time::Instant::now();
+    let mut left = processes();
+    while !left.is_empty() && started.elapsed() < std::time::Duration::from_secs(15) {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        left = processes();
+    }
+    assert!(left.is_empty(), "{what} left behind: {left:#?}");
+}
+
 pub fn environ_contains(pid: i32, marker: &str) -> bool {
     std::fs::read(format!("/proc/{pid}/environ"))
         .map(|environ| String::from_utf8_lossy(&environ).contains(marker))

@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use ruc_tests::replica::Replica;
 use serde_json::Value;
 
-use super::procfs::{live_processes, Proc, Scope};
+use super::procfs::{assert_all_exit, live_processes, Proc, Scope};
 use super::{require_program, sample, unique_tmpdir, CLIENT_TIMEOUT, START_WITHIN};
 
 const SCRAPER: &str = env!("CARGO_BIN_EXE_scraper-under-test");
@@ -160,13 +160,7 @@ impl Scraper {
     /// gone. Crash handlers exit on their own shortly after their browser,
     /// so this waits a little for them.
     pub async fn assert_nothing_left(&self) {
-        let started = Instant::now();
-        let mut left = self.processes();
-        while !left.is_empty() && started.elapsed() < Duration::from_secs(15) {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            left = self.processes();
-        }
-        assert!(left.is_empty(), "processes left behind: {left:#?}");
+        assert_all_exit("processes", || self.processes()).await;
         let leftovers: Vec<_> = std::fs::read_dir(self.scope.dir())
             .map(|dir| {
                 dir.filter_map(Result::ok)
