@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps run demo test check bench bench-scraper bench-fleet images images-check replica scraper proxy
+.PHONY: deps run demo test check bench bench-scraper bench-scrapers bench-fleet images images-check replica scraper proxy
 
 ## Install the missing system packages (Debian/Ubuntu).
 deps:
@@ -26,13 +26,20 @@ check:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 ## The benchmark: proxy vs nginx proxy_cache, misses, memory, scraper; writes
-## target/bench/report.md; then the fleet's (target/bench/fleet.md). See
-## BENCHMARKS.md.
+## target/bench/report.md; then the fleet's (target/bench/fleet.md) and the
+## scraper tier's (target/bench/scrapers.md). See BENCHMARKS.md.
 bench:
 	./scripts/install-deps.sh bench
 	$(CARGO) build --release --bin proxy --bin stub-scraper --bin scraper --bin sunat-replica
 	python3 bench/run.py
 	python3 bench/fleet.py
+	python3 bench/scrapers.py
+
+## The scraper tier behind one proxy alone: 1-3 scrapers (stub and
+## Chromium), chromedriver against a Selenium Grid.
+bench-scrapers: deps
+	$(CARGO) build --release --bin proxy --bin stub-scraper --bin scraper --bin sunat-replica
+	python3 bench/scrapers.py
 
 ## The fleet's part alone: misses through three replicas, hits on single
 ## Redis, TLS and Cluster.
