@@ -66,6 +66,9 @@ class Tier:
         return started
 
     def proxy(self, scraper_urls):
+        """A proxy in front of `scraper_urls`, on a Redis emptied of what the
+        runs before left (records, the fleet's breaker)."""
+        subprocess.run(["redis-cli", "-p", str(self.redis_port), "FLUSHALL"], check=True, capture_output=True)
         port, metrics = bench.free_port(), bench.free_port()
         self.p.start(f"proxy-{port}", [os.path.join(bench.RELEASE, "proxy"), "-c",
                                        os.path.join(bench.ROOT, "conf", "proxy.yaml")], {

@@ -4,6 +4,7 @@
 //! tell how many lookups reached "SUNAT".
 //!
 //! - `STUB_LISTEN` (default `127.0.0.1:8001`): where it listens;
+//! - `GET /health`: 200, as a healthy scraper (the proxy checks it);
 //! - `GET /__stub/lookups`: the lookups counted so far;
 //! - `PUT /__stub/delay?ms=N`: the delay before each answer (default 0).
 
@@ -79,6 +80,7 @@ async fn answer(stub: Arc<Stub>, request: Request<Incoming>) -> Result<Response<
             tokio::time::sleep(Duration::from_millis(stub.delay_ms.load(Ordering::SeqCst))).await;
             (StatusCode::OK, body)
         }
+        (&Method::GET, _) if path == "/health" => (StatusCode::OK, r#"{"status":"healthy"}"#.to_string()),
         (&Method::GET, _) if path == "/__stub/lookups" => {
             (StatusCode::OK, stub.lookups.load(Ordering::SeqCst).to_string())
         }
