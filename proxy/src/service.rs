@@ -96,8 +96,6 @@ struct Proxied {
     stale: Option<Cached>,
     /// Why this lookup could not use Redis, for `Cache-Status`.
     redis_detail: Option<&'static str>,
-    /// Whether a scraper already refused the connection (retried once).
-    retried: bool,
     /// The scraper's answer, as it arrives.
     received: Option<Received>,
 }
@@ -215,9 +213,9 @@ impl ProxyHttp for RucProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         if let Stage::Proxied(proxied) = &mut ctx.stage {
+            let first_refusal = proxied.lead.refused_scraper().is_none();
             proxied.lead.scraper_refused();
-            e.set_retry(!proxied.retried);
-            proxied.retried = true;
+            e.set_retry(first_refusal);
         }
         e
     }
@@ -434,7 +432,6 @@ impl RucProxy {
                 lead,
                 stale,
                 redis_detail,
-                retried: false,
                 received: None,
             }));
             return Ok(false);
