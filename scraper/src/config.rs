@@ -233,6 +233,8 @@ mod tests {
             ("WEBDRIVER_URL", "not a url"),
             ("SCRAPER_QUEUE_TIMEOUT_SECS", "1.5"),
             ("SCRAPER_RECYCLE_AFTER", "0"),
+            ("SCRAPER_INSTANCE", "scraper one"),
+            ("SCRAPER_DRAIN_SECS", "301"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{value}");
