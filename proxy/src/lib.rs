@@ -1,7 +1,8 @@
 //! The caching proxy: `GET /obtener-ruc/<ruc>` answered from Redis when it
-//! can, otherwise by the scraper (one lookup per RUC at a time, within the
-//! upstream guard's limits), with the record stored fresh for the cache TTL
-//! and kept stale after it, to be served when the scraper fails.
+//! can, otherwise by a scraper (one lookup per RUC at a time across every
+//! replica, within the upstream guard's limits), with the record stored
+//! fresh for the cache TTL and kept stale after it, to be served when the
+//! scraper fails.
 //!
 //! The cache is written on Pingora's core hooks rather than on
 //! `pingora-cache`: the cache API is marked experimental and changed in every
@@ -15,11 +16,11 @@
 //! hooks, top to bottom) → [`lookup`] (one lookup from the miss to its
 //! end, and what each end means) → [`cache`] (Redis keys, store, L1,
 //! admission, coalescing) → [`upstream`] (slots and circuit breaker toward
-//! the scraper) → [`scrapers`] (which scraper: health-checked, least
-//! busy) → [`fleet`] (the same, shared by the replicas through
-//! Redis) → [`redis_conn`] (bounded Redis calls) → [`admin`] (metrics,
-//! purge and refresh) → [`responses`], [`routes`], [`health`], [`metrics`],
-//! [`config`].
+//! the scrapers) → [`fleet`] (coalescing, slots and breaker shared by the
+//! replicas through Redis) → [`scrapers`] (which scraper: health-checked,
+//! least busy) → [`redis_conn`] (bounded Redis calls, each deployment) →
+//! [`admin`] (metrics, purge and refresh) → [`responses`], [`routes`],
+//! [`health`], [`metrics`], [`config`].
 
 pub(crate) mod admin;
 pub mod app;
