@@ -48,9 +48,10 @@ impl Health {
     }
 }
 
-/// Pings Redis every second, so that the request path skips Redis while it
-/// is down (instead of waiting out a timeout per request) and resumes
-/// caching as soon as it is back.
+/// Pings Redis every second (and at once when a call's error asks for it),
+/// so that the request path skips Redis while it is down (instead of
+/// waiting out a timeout per request) and resumes caching as soon as it is
+/// back.
 pub(crate) struct RedisHealthCheck(pub(crate) Arc<RedisConn>);
 
 #[async_trait]
@@ -61,6 +62,7 @@ impl BackgroundService for RedisHealthCheck {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = every.tick() => { self.0.check_health().await; }
+                _ = self.0.check_requested() => { self.0.check_health().await; }
             }
         }
     }

@@ -9,7 +9,8 @@
 //! connection is opened lazily and re-opened by itself, so the proxy starts
 //! without Redis and uses it as soon as it is there. With Sentinel, the
 //! health check also asks the sentinels where the master is, and moves the
-//! connections there after a failover.
+//! connections there after a failover; a `READONLY` answer or a lost
+//! connection runs it at once rather than at the next second.
 
 pub(crate) mod deployment;
 pub(crate) mod sentinel;
@@ -20,6 +21,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use crate::metrics::Metrics;
@@ -37,6 +39,8 @@ pub(crate) struct RedisConn {
     timeout: Duration,
     /// Last health-check result; optimistic at start.
     up: AtomicBool,
+    /// Wakes the health check early (Sentinel: the master may have moved).
+    check_now: Notify,
     metrics: &'static Metrics,
 }
 
@@ -49,6 +53,7 @@ impl RedisConn {
             push_handler: OnceLock::new(),
             timeout,
             up: AtomicBool::new(true),
+            check_now: Notify::new(),
             metrics,
         }
     }
@@ -128,12 +133,22 @@ impl RedisConn {
         if !self.is_up() {
             return None;
         }
-        self.bounded(call).await
+        self.run(call, true).await
     }
 
     /// Runs one call within the timeout, whatever the last health check
     /// said (the health check itself, and operators' commands).
     pub(crate) async fn bounded<T, F, Fut>(&self, call: F) -> Option<T>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        self.run(call, false).await
+    }
+
+    /// One bounded call; a failure counted and logged, and with `wake`, a
+    /// failure that says the master moved wakes the health check.
+    async fn run<T, F, Fut>(&self, call: F, wake: bool) -> Option<T>
     where
         F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -147,6 +162,9 @@ impl RedisConn {
             Ok(Err(error)) => {
                 self.metrics.redis_errors.inc();
                 debug!(%error, "Redis call failed");
+                if wake && self.master_may_have_moved(&error) {
+                    self.check_now.notify_one();
+                }
                 None
             }
             Err(_) => {
@@ -155,6 +173,21 @@ impl RedisConn {
                 None
             }
         }
+    }
+
+    /// Waits until a call's error suggests checking at once.
+    pub(crate) async fn check_requested(&self) {
+        self.check_now.notified().await;
+    }
+
+    /// With Sentinel, whether `error` says the master is no longer where the
+    /// connection points: a demoted master refuses writes, a dead one the
+    /// connection.
+    fn master_may_have_moved(&self, error: &redis::RedisError) -> bool {
+        let moved = error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+            || error.is_connection_dropped()
+            || error.is_connection_refusal();
+        moved && matches!(**self.deployment.load(), Deployment::Sentinel(..))
     }
 
     /// `SUBSCRIBE` (or `UNSUBSCRIBE`) on the subscribing connection,
