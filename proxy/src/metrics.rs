@@ -44,6 +44,23 @@ pub struct Metrics {
     pub(crate) scraper_failures: IntCounterVec,
 }
 
+/// One more on a gauge for as long as it is held, however the holder ends
+/// (a wait whose client left is dropped mid-way, and must not stay counted).
+pub(crate) struct Counted<'a>(&'a IntGauge);
+
+impl<'a> Counted<'a> {
+    pub(crate) fn on(gauge: &'a IntGauge) -> Counted<'a> {
+        gauge.inc();
+        Counted(gauge)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The `cache` label of `ruc_proxy_request_duration_seconds`.
 pub(crate) const CACHE_RESULTS: [&str; 5] = ["hit", "stale", "miss", "coalesced", "none"];
 

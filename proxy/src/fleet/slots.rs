@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::{owner_token, Fleet, Renewal};
 use crate::cache::key::{SLOTS_KEY, SLOT_FREED_CHANNEL};
+use crate::metrics::Counted;
 
 /// How often a waiting lookup tries again, besides being woken.
 const POLL: Duration = Duration::from_millis(200);
@@ -67,8 +68,7 @@ impl Slots {
     /// A slot, waiting for one until `deadline`.
     pub(crate) async fn acquire(&self, deadline: Instant) -> Acquired {
         let token = owner_token();
-        let metrics = self.fleet.metrics;
-        metrics.fleet_slots_waiting.inc();
+        let waiting = Counted::on(&self.fleet.metrics.fleet_slots_waiting);
         let ended = match self.try_take(&token).await {
             // Every slot is taken: wait for one to be given back.
             None => {
@@ -77,7 +77,7 @@ impl Slots {
             }
             ended => ended,
         };
-        metrics.fleet_slots_waiting.dec();
+        drop(waiting);
         match ended {
             Some(Ok(())) => {
                 let renewal = {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Counted, Metrics};
 
 /// The slots toward the scraper, and how long a lookup may wait for one.
 pub(crate) struct Limiter {
@@ -36,10 +36,9 @@ impl Limiter {
 
     /// A slot, or `None` when none became free within the queue wait.
     pub(crate) async fn acquire(&self) -> Option<Slot> {
-        let metrics = self.metrics;
-        metrics.upstream_waiting.inc();
+        let waiting = Counted::on(&self.metrics.upstream_waiting);
         let permit = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned()).await;
-        metrics.upstream_waiting.dec();
+        drop(waiting);
         match permit {
             Ok(Ok(permit)) => Some(Slot { _permit: permit }),
             _ => None,
