@@ -270,11 +270,7 @@ def main():
     finally:
         processes.close()
     text = report(misses, runs)
-    os.makedirs(os.path.dirname(REPORT), exist_ok=True)
-    with open(REPORT, "w") as f:
-        f.write(text + "\n")
-    print(text)
-    bench.log(f"report written to {REPORT}")
+    bench.publish(text, REPORT)
 
 
 if __name__ == "__main__":

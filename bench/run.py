@@ -64,6 +64,15 @@ def log(message):
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
+def publish(report, path):
+    """Prints the report and writes it to `path`."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(report + "\n")
+    print(report)
+    log(f"report written to {path}")
+
+
 def valid_ruc(prefix, number):
     """`prefix` + 8 digits + SUNAT's mod-11 check digit."""
     digits = f"{prefix}{number:08d}"
@@ -479,11 +488,7 @@ def main():
         f"Idle RSS {memory['idle'] / 2**20:.1f} MiB; peak RSS {memory['peak'] / 2**20:.1f} MiB over {MEMORY_SECONDS} s "
         f"of hits at 256 connections spread over {BIG:,} RUCs.",
     ] + (["### Scraper against the SUNAT replica (Chromium)", scraper_bench.table(scraper_rows)] if scraper_rows else []))
-    os.makedirs(os.path.dirname(REPORT), exist_ok=True)
-    with open(REPORT, "w") as f:
-        f.write(report + "\n")
-    print(report)
-    log(f"report written to {REPORT}")
+    publish(report, REPORT)
 
 
 if __name__ == "__main__":

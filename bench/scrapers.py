@@ -180,11 +180,7 @@ def main():
         scraper_bench.kill_all()
         processes.close()
     text = report(pool, grid)
-    os.makedirs(os.path.dirname(REPORT), exist_ok=True)
-    with open(REPORT, "w") as f:
-        f.write(text + "\n")
-    print(text)
-    bench.log(f"report written to {REPORT}")
+    bench.publish(text, REPORT)
 
 
 if __name__ == "__main__":
