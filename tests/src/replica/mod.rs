@@ -4,10 +4,13 @@
 //! - [`pages`]: the HTML, with the real site's quirks;
 //! - [`dataset`]: the taxpayers it knows;
 //! - [`server`]: the routes, the switchable failure modes ([`Behaviour`])
-//!   and the per-RUC request counts tests assert on.
+//!   and the per-RUC request counts tests assert on;
+//! - [`checks`]: what a post must carry (fields, session, browser check).
 
+pub mod checks;
 pub mod dataset;
 pub mod pages;
 pub mod server;
 
+pub use checks::BrowserCheck;
 pub use server::{Behaviour, Charset, Replica};

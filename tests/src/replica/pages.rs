@@ -65,6 +65,15 @@ pub fn error_page() -> String {
     )
 }
 
+/// A page no client knows: what a changed site or a bot challenge looks
+/// like to a client that expects SUNAT's pages.
+pub fn unknown_page() -> String {
+    crlf(
+        "<!DOCTYPE html>\n<html><head><title>Documento sin t&iacute;tulo</title></head>\n\
+         <body><div id=\"challenge\">Un momento, por favor&hellip;</div></body></html>\n",
+    )
+}
+
 /// The F5 firewall's ~245-byte rejection page.
 pub fn firewall_page(support_id: u64) -> String {
     format!(

@@ -3,19 +3,24 @@
 //! demo, the benchmarks) can be switched and inspected too:
 //!
 //! - `GET`/`PUT /__replica/behaviour`: the [`Behaviour`] as JSON;
-//! - `GET /__replica/requests`: searches per RUC and form loads.
+//! - `GET /__replica/requests`: searches per RUC, form loads, searches
+//!   refused by the browser check and posts on an expired session;
+//! - `POST /__replica/expire-sessions`: forgets every session cookie issued.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, SET_COOKIE};
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{HeaderMap, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -26,14 +31,16 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::debug;
 
+use super::checks::{self, BrowserCheck, SESSION_COOKIE};
 use super::{dataset, pages};
 
 const FORM_PATH: &str = "/cl-ti-itmrconsruc/FrameCriterioBusquedaWeb.jsp";
 const SERVLET_PATH: &str = "/cl-ti-itmrconsruc/jcrS00Alias";
 
 /// How the replica misbehaves; everything off by default. Failure modes
-/// apply to searches (`accion=consPorRuc`), except the firewall, which
-/// rejects every request to the application, as SUNAT's F5 does.
+/// apply to searches (`accion=consPorRuc`), whether a browser or a direct
+/// client sends them, except the firewall, which rejects every request to
+/// the application, as SUNAT's F5 does.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Behaviour {
@@ -51,6 +58,12 @@ pub struct Behaviour {
     pub late_insert_ms: Option<u64>,
     /// How result pages are encoded.
     pub charset: Charset,
+    /// Refuse posts to the servlet without the cookie the form page's
+    /// script sets (only browsers pass), in this way.
+    pub browser_check: Option<BrowserCheck>,
+    /// Send half of each search's answer, then close the connection
+    /// (`Content-Length` announces the whole page).
+    pub truncate: bool,
 }
 
 /// The encodings SUNAT's pages have been seen with.
@@ -72,6 +85,10 @@ struct State {
     searches: Mutex<HashMap<String, u64>>,
     form_loads: AtomicU64,
     support_ids: AtomicU64,
+    /// Session cookies issued and not expired.
+    sessions: Mutex<HashSet<String>>,
+    expired_session_posts: AtomicU64,
+    check_rejections: AtomicU64,
 }
 
 /// A running replica. Dropping it stops the server.
@@ -81,10 +98,21 @@ pub struct Replica {
     stop: watch::Sender<bool>,
 }
 
-/// A handler's answer, or a reset of the connection.
-type Reply = Result<Response<Full<Bytes>>, ResetConnection>;
+/// A handler's answer, or a way to break the connection.
+type Reply = Result<Response<Full<Bytes>>, Interrupt>;
 
-/// Returned by a handler to end the connection with a TCP reset.
+/// How a handler breaks the connection instead of answering.
+enum Interrupt {
+    /// A TCP reset, no answer.
+    Reset,
+    /// The head and half of this body, then the connection closes.
+    Truncate(Response<Bytes>),
+}
+
+/// What the connection's service answers with.
+type AnyBody = Either<Full<Bytes>, Truncated>;
+
+/// The service's error: the connection ends with a TCP reset.
 #[derive(Debug)]
 struct ResetConnection;
 
@@ -139,6 +167,22 @@ impl Replica {
     pub fn form_loads(&self) -> u64 {
         self.state.form_loads.load(Ordering::SeqCst)
     }
+
+    /// Forgets every session cookie issued: posts carrying one are sent
+    /// back to the form, as SUNAT does with a session it dropped.
+    pub fn expire_sessions(&self) {
+        self.state.sessions.lock().expect("replica lock").clear();
+    }
+
+    /// Posts that came with an expired session cookie.
+    pub fn expired_session_posts(&self) -> u64 {
+        self.state.expired_session_posts.load(Ordering::SeqCst)
+    }
+
+    /// Searches refused by the browser check.
+    pub fn check_rejections(&self) -> u64 {
+        self.state.check_rejections.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for Replica {
@@ -160,7 +204,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watc
         let state = state.clone();
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| handle(state.clone(), fd, request));
+            let service = service_fn(move |request| answer(state.clone(), fd, request));
             let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 result = connection => if let Err(e) = result { debug!(error = %e, "replica connection ended") },
@@ -170,7 +214,23 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watc
     }
 }
 
-async fn handle(state: Arc<State>, fd: RawFd, request: Request<Incoming>) -> Reply {
+/// The handler's reply on the wire: an answer, a truncated one, or a reset.
+async fn answer(
+    state: Arc<State>,
+    fd: RawFd,
+    request: Request<Incoming>,
+) -> Result<Response<AnyBody>, ResetConnection> {
+    match handle(state, request).await {
+        Ok(response) => Ok(response.map(Either::Left)),
+        Err(Interrupt::Truncate(response)) => Ok(response.map(|page| Either::Right(Truncated::new(page)))),
+        Err(Interrupt::Reset) => {
+            reset(fd);
+            Err(ResetConnection)
+        }
+    }
+}
+
+async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
     let path = request.uri().path().to_string();
     let method = request.method().clone();
     if path.starts_with("/__replica/") {
@@ -178,34 +238,85 @@ async fn handle(state: Arc<State>, fd: RawFd, request: Request<Incoming>) -> Rep
     }
     let behaviour = state.behaviour.lock().expect("replica lock").clone();
     if behaviour.firewall && path.starts_with("/cl-ti-itmrconsruc/") {
-        let id = 18_446_744_000_000_000_000 + state.support_ids.fetch_add(1, Ordering::SeqCst);
-        return Ok(html(pages::firewall_page(id), Charset::Utf8));
+        return Ok(html(pages::firewall_page(next_support_id(&state)), Charset::Utf8));
     }
     match (method, path.as_str()) {
-        (Method::GET, FORM_PATH) => {
-            state.form_loads.fetch_add(1, Ordering::SeqCst);
-            let mut response = html(pages::form_page(), Charset::Utf8);
-            let cookie = format!("ITMRCONSRUCSESSION={}!-1!-1; path=/; HttpOnly", random_token(40));
-            response
-                .headers_mut()
-                .insert(SET_COOKIE, cookie.parse().expect("valid cookie"));
-            Ok(response)
-        }
+        (Method::GET, FORM_PATH) => Ok(form(&state, &behaviour)),
         (Method::POST, SERVLET_PATH) => {
+            let headers = request.headers().clone();
+            if let Some(refusal) = refusal(&state, &behaviour, &headers) {
+                return Ok(refusal);
+            }
             let body = body_of(request).await;
             let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
-            servlet(&state, &behaviour, fd, &form).await
+            servlet(&state, &behaviour, &form).await
         }
         (Method::GET, p) if p.starts_with("/a/") => Ok(asset(p)),
         _ => Ok(plain(StatusCode::NOT_FOUND, "Not Found")),
     }
 }
 
+/// The search form, with a new session cookie (and the browser check's
+/// script when it is on).
+fn form(state: &State, behaviour: &Behaviour) -> Response<Full<Bytes>> {
+    state.form_loads.fetch_add(1, Ordering::SeqCst);
+    let page = match behaviour.browser_check {
+        Some(_) => checks::with_check_script(&pages::form_page()),
+        None => pages::form_page(),
+    };
+    let mut response = html(page, Charset::Utf8);
+    let session = format!("{}!-1!-1", random_token(40));
+    let cookie = format!("{SESSION_COOKIE}={session}; path=/; HttpOnly");
+    state.sessions.lock().expect("replica lock").insert(session);
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, cookie.parse().expect("valid cookie"));
+    response
+}
+
+/// What answers a post before the application reads it: the browser
+/// check's refusal, SUNAT's error page for a body the form cannot have
+/// sent, or a redirect to the form for an expired session. A post without
+/// any session cookie is served (SUNAT answers a cold post).
+fn refusal(state: &State, behaviour: &Behaviour, headers: &HeaderMap) -> Option<Response<Full<Bytes>>> {
+    let cookies = checks::cookies(headers);
+    if let Some(check) = behaviour
+        .browser_check
+        .filter(|_| !checks::passes_browser_check(&cookies))
+    {
+        state.check_rejections.fetch_add(1, Ordering::SeqCst);
+        return Some(match check {
+            BrowserCheck::Firewall => html(pages::firewall_page(next_support_id(state)), Charset::Utf8),
+            BrowserCheck::UnknownPage => html(pages::unknown_page(), Charset::Utf8),
+        });
+    }
+    if !checks::is_form_post(headers) {
+        return Some(html(pages::error_page(), Charset::Latin1));
+    }
+    let session = cookies.get(SESSION_COOKIE)?;
+    if state.sessions.lock().expect("replica lock").contains(session) {
+        return None;
+    }
+    state.expired_session_posts.fetch_add(1, Ordering::SeqCst);
+    let mut redirect = plain(StatusCode::FOUND, "");
+    redirect
+        .headers_mut()
+        .insert(LOCATION, FORM_PATH.parse().expect("valid header"));
+    Some(redirect)
+}
+
+fn next_support_id(state: &State) -> u64 {
+    18_446_744_000_000_000_000 + state.support_ids.fetch_add(1, Ordering::SeqCst)
+}
+
 /// `jcrS00Alias`: one servlet, the `accion` field picks the operation.
-async fn servlet(state: &State, behaviour: &Behaviour, fd: RawFd, form: &HashMap<String, String>) -> Reply {
+async fn servlet(state: &State, behaviour: &Behaviour, form: &HashMap<String, String>) -> Reply {
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("").trim().to_string();
     match field("accion").as_str() {
-        "consPorRuc" => search(state, behaviour, fd, &field("nroRuc"), &field("token")).await,
+        "consPorRuc" => {
+            let complete = checks::is_complete_search(field);
+            search(state, behaviour, &field("nroRuc"), complete).await
+        }
         "consPorRazonSoc" | "consPorTipdoc" => {
             let wanted = field("razSoc").to_uppercase();
             let entries: Vec<_> = dataset::names()
@@ -219,7 +330,8 @@ async fn servlet(state: &State, behaviour: &Behaviour, fd: RawFd, form: &HashMap
     }
 }
 
-async fn search(state: &State, behaviour: &Behaviour, fd: RawFd, ruc: &str, token: &str) -> Reply {
+/// A search by RUC; `complete` when the post carried what the form sends.
+async fn search(state: &State, behaviour: &Behaviour, ruc: &str, complete: bool) -> Reply {
     *state
         .searches
         .lock()
@@ -233,8 +345,7 @@ async fn search(state: &State, behaviour: &Behaviour, fd: RawFd, ruc: &str, toke
         std::future::pending::<()>().await;
     }
     if behaviour.reset {
-        reset(fd);
-        return Err(ResetConnection);
+        return Err(Interrupt::Reset);
     }
     let error_page = {
         let mut current = state.behaviour.lock().expect("replica lock");
@@ -242,7 +353,7 @@ async fn search(state: &State, behaviour: &Behaviour, fd: RawFd, ruc: &str, toke
         current.error_pages = current.error_pages.saturating_sub(1);
         due
     };
-    if error_page || token.is_empty() {
+    if error_page || !complete {
         return Ok(html(pages::error_page(), Charset::Latin1));
     }
     let page = match dataset::find(ruc) {
@@ -253,7 +364,54 @@ async fn search(state: &State, behaviour: &Behaviour, fd: RawFd, ruc: &str, toke
         Some(delay) => pages::insert_late(&page, delay),
         None => page,
     };
+    if behaviour.truncate {
+        let (bytes, content_type) = encode(page, behaviour.charset);
+        let mut response = Response::new(Bytes::from(bytes));
+        response.headers_mut().insert(CONTENT_TYPE, content_type);
+        return Err(Interrupt::Truncate(response));
+    }
     Ok(html(page, behaviour.charset))
+}
+
+/// A body that announces a whole page, sends half of it, then fails (after
+/// a pause, so that the half is on the wire), so that the connection is
+/// closed short of its `Content-Length`.
+struct Truncated {
+    half: Option<Bytes>,
+    whole: u64,
+    pause: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Truncated {
+    fn new(page: Bytes) -> Truncated {
+        Truncated {
+            whole: page.len() as u64,
+            half: Some(page.slice(..page.len() / 2)),
+            pause: Box::pin(tokio::time::sleep(Duration::from_millis(50))),
+        }
+    }
+}
+
+impl Body for Truncated {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if let Some(half) = self.half.take() {
+            return Poll::Ready(Some(Ok(Frame::data(half))));
+        }
+        match self.pause.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::other("truncated on purpose")))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.whole)
+    }
 }
 
 /// The request's body; empty when it cannot be read.
@@ -296,23 +454,33 @@ async fn admin(state: &State, method: &Method, path: &str, request: Request<Inco
         (&Method::GET, "/__replica/requests") => json(&serde_json::json!({
             "searches": *state.searches.lock().expect("replica lock"),
             "formLoads": state.form_loads.load(Ordering::SeqCst),
+            "checkRejections": state.check_rejections.load(Ordering::SeqCst),
+            "expiredSessionPosts": state.expired_session_posts.load(Ordering::SeqCst),
         })),
+        (&Method::POST, "/__replica/expire-sessions") => {
+            state.sessions.lock().expect("replica lock").clear();
+            json(&serde_json::json!({ "expired": true }))
+        }
         _ => plain(StatusCode::NOT_FOUND, "unknown admin route"),
     }
 }
 
 fn html(page: String, charset: Charset) -> Response<Full<Bytes>> {
+    let (bytes, content_type) = encode(page, charset);
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    response.headers_mut().insert(CONTENT_TYPE, content_type);
+    response
+}
+
+/// The page's bytes and its `Content-Type`.
+fn encode(page: String, charset: Charset) -> (Vec<u8>, hyper::header::HeaderValue) {
     let (bytes, declared) = match charset {
         Charset::Utf8 => (page.into_bytes(), "UTF-8"),
         Charset::Latin1 => (latin1(&page), "ISO-8859-1"),
         Charset::Latin1DeclaredUtf8Sent => (page.into_bytes(), "ISO-8859-1"),
     };
-    let mut response = Response::new(Full::new(Bytes::from(bytes)));
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        format!("text/html; charset={declared}").parse().expect("valid header"),
-    );
-    response
+    let content_type = format!("text/html; charset={declared}").parse().expect("valid header");
+    (bytes, content_type)
 }
 
 /// Every character of SUNAT's pages is in Latin-1; anything else becomes `?`.

@@ -1,0 +1,98 @@
+//! What the replica checks on a request before answering it, as strictly as
+//! SUNAT is known to (`sunat-site.md` §1.3–1.4, §4): the form's fields on a
+//! search, the session cookie it issued, and, when switched on, a browser
+//! check that only clients running the form page's script pass (the kind of
+//! JavaScript challenge F5's bot defence puts in front of a site).
+
+use std::collections::HashMap;
+
+use hyper::header::{HeaderMap, CONTENT_TYPE, COOKIE};
+use serde::{Deserialize, Serialize};
+
+/// The session cookie SUNAT (WebLogic) sets.
+pub const SESSION_COOKIE: &str = "ITMRCONSRUCSESSION";
+
+/// The cookie the browser check's script sets, and its value.
+const CHECK_COOKIE: (&str, &str) = ("TSbc01", "7-14-21");
+
+/// Sets [`CHECK_COOKIE`] by running code, so that only a client that runs
+/// the page's scripts has it.
+const CHECK_SCRIPT: &str = "<script>document.cookie = \"TSbc01=\" + [1, 2, 3].map(function (n) { return n * 7; }).join(\"-\") + \"; path=/\";</script>\r\n";
+
+/// What a search without the browser check's cookie gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BrowserCheck {
+    /// The firewall's "Request Rejected" page.
+    Firewall,
+    /// A page nobody has seen before (new markup, a challenge page).
+    UnknownPage,
+}
+
+/// The cookies a request carries.
+pub(crate) fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+        .collect()
+}
+
+/// Whether the request carries the cookie only the check's script sets.
+pub(crate) fn passes_browser_check(cookies: &HashMap<String, String>) -> bool {
+    cookies.get(CHECK_COOKIE.0).is_some_and(|value| value == CHECK_COOKIE.1)
+}
+
+/// The form page with the browser check's script in its head.
+pub(crate) fn with_check_script(form_page: &str) -> String {
+    form_page.replacen("</head>", &format!("{CHECK_SCRIPT}</head>"), 1)
+}
+
+/// A body the form could have sent: form-encoded.
+pub(crate) fn is_form_post(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// A search by RUC carries what the form sends and SUNAT needs: the RUC,
+/// `modo=1` and a token as `sunatrecaptcha3.js` makes it (52 base-36
+/// characters). SUNAT is only known to reject a missing or empty token; the
+/// replica also rejects a malformed one, so that our clients cannot drift.
+pub(crate) fn is_complete_search(field: impl Fn(&str) -> String) -> bool {
+    let token = field("token");
+    let token_ok = token.len() == 52 && token.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+    token_ok && !field("nroRuc").is_empty() && field("modo") == "1"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn searches_need_the_token_the_ruc_and_modo() {
+        let complete = |pairs: &[(&str, &str)]| {
+            let map: HashMap<&str, &str> = pairs.iter().copied().collect();
+            is_complete_search(|name| map.get(name).unwrap_or(&"").to_string())
+        };
+        let token = "a".repeat(52);
+        assert!(complete(&[("nroRuc", "20131312955"), ("modo", "1"), ("token", &token)]));
+        assert!(!complete(&[("nroRuc", "20131312955"), ("modo", "1")]));
+        assert!(!complete(&[("nroRuc", "20131312955"), ("modo", "1"), ("token", "")]));
+        assert!(!complete(&[("nroRuc", "20131312955"), ("modo", "1"), ("token", "abc")]));
+        assert!(!complete(&[("nroRuc", "20131312955"), ("token", &token)]));
+    }
+
+    #[test]
+    fn cookies_are_read_from_every_cookie_header() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, "ITMRCONSRUCSESSION=abc; TSbc01=7-14-21".parse().unwrap());
+        let cookies = cookies(&headers);
+        assert_eq!(cookies[SESSION_COOKIE], "abc");
+        assert!(passes_browser_check(&cookies));
+    }
+}
