@@ -3,7 +3,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /obtener-ruc/<ruc>` | the record, or the error body with its status |
-//! | `GET /health` | service, WebDriver and pool status; 200 or 503 |
+//! | `GET /health` | service, mode, direct path, WebDriver and pool status; 200 or 503 |
 //! | `GET /metrics` | Prometheus text |
 //! | other paths / methods | 404 / 405 JSON |
 
@@ -20,7 +20,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::browser::{Driver, Pool};
+use crate::browser::Browser;
+use crate::lookup::mode::Mode;
 use crate::lookup::Lookups;
 use crate::metrics::Metrics;
 
@@ -30,8 +31,8 @@ pub(crate) const RETRY_AFTER_SECS: u64 = 5;
 /// Everything the handlers use.
 pub(crate) struct App {
     pub(crate) lookups: Lookups,
-    pub(crate) pool: Pool,
-    pub(crate) driver: Arc<Driver>,
+    /// The driver and the pool; `None` in `http` mode.
+    pub(crate) browser: Option<Browser>,
     pub(crate) metrics: Metrics,
     /// Lookups run as tracked tasks: a client that hangs up does not cancel
     /// a browser mid-command, and shutdown can wait for them.
@@ -87,7 +88,7 @@ async fn lookup(app: Arc<App>, requested: &str) -> HttpResponse {
     let ruc = match Ruc::parse(requested) {
         Ok(ruc) => ruc,
         Err(invalid) => {
-            app.metrics.lookups.with_label_values(&["invalid"]).inc();
+            app.lookups.count_invalid();
             return error(StatusCode::BAD_REQUEST, invalid.detail(), requested);
         }
     };
@@ -109,17 +110,37 @@ async fn lookup(app: Arc<App>, requested: &str) -> HttpResponse {
     }
 }
 
+/// Healthy when not stopping and, if the mode uses a browser, WebDriver
+/// answers; in `http` mode WebDriver is not part of it.
 async fn health(app: &App) -> HttpResponse {
-    let webdriver = app.driver.answers().await;
+    let webdriver = match &app.browser {
+        Some(browser) => Some(browser.driver.answers().await),
+        None => None,
+    };
     let stopping = app.stopping.is_cancelled();
-    let healthy = webdriver && !stopping;
-    let pool = app.pool.status();
-    let body = json!({
+    let healthy = webdriver != Some(false) && !stopping;
+    let slots = app.lookups.slots().status();
+    let direct = match app.lookups.mode() {
+        Mode::Browser => "off",
+        _ if app.lookups.direct_suspended() => "suspended",
+        _ => "active",
+    };
+    let mut body = json!({
         "status": if stopping { "stopping" } else if healthy { "healthy" } else { "unhealthy" },
-        "webdriver": if webdriver { "connected" } else { "disconnected" },
-        "sessions": { "idle": pool.idle, "busy": pool.busy },
-        "queued": pool.waiting,
+        "mode": app.lookups.mode().as_str(),
+        "direct": direct,
+        "webdriver": match webdriver {
+            Some(true) => "connected",
+            Some(false) => "disconnected",
+            None => "not used",
+        },
+        "lookups": slots.busy,
+        "queued": slots.waiting,
     });
+    if let Some(browser) = &app.browser {
+        let pool = browser.pool.status();
+        body["sessions"] = json!({ "idle": pool.idle, "busy": pool.busy });
+    }
     let status = if healthy {
         StatusCode::OK
     } else {
@@ -129,6 +150,8 @@ async fn health(app: &App) -> HttpResponse {
 }
 
 fn metrics(app: &App) -> HttpResponse {
+    // Ends a suspension whose time is up, so the gauge does not lag.
+    app.lookups.direct_suspended();
     let mut response = Response::new(Full::new(Bytes::from(app.metrics.render())));
     response.headers_mut().insert(
         CONTENT_TYPE,

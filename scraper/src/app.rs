@@ -1,6 +1,7 @@
-//! Start-up and shutdown: configuration, logs, chromedriver, the browser
-//! pool, the HTTP server, and the orderly way down on SIGTERM/SIGINT
-//! (in-flight lookups first, then browsers, then chromedriver's group).
+//! Start-up and shutdown: configuration, logs, the readers the mode asks
+//! for (chromedriver and the browser pool; the direct client), the HTTP
+//! server, and the orderly way down on SIGTERM/SIGINT (in-flight lookups
+//! first, then browsers, then chromedriver's group).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,9 +15,12 @@ use tracing::{error, info, warn};
 
 use crate::api::App;
 use crate::browser::session::SessionConfig;
-use crate::browser::{Driver, Pool};
+use crate::browser::{Browser, Driver};
 use crate::config::Config;
-use crate::lookup::{LookupConfig, Lookups};
+use crate::direct::{Direct, DirectConfig};
+use crate::lookup::mode::{Mode, Suspension};
+use crate::lookup::slots::Slots;
+use crate::lookup::{LookupConfig, Lookups, Readers};
 use crate::metrics::Metrics;
 use crate::server;
 use crate::sunat::form::FormConfig;
@@ -53,33 +57,45 @@ pub(crate) async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>
         .await
         .map_err(|e| format!("cannot listen on {} (SCRAPER_LISTEN): {e}", config.listen))?;
     let metrics = Metrics::new();
-    let driver = Driver::start(&config.driver, metrics.clone()).await?;
     // `stopping`: /health answers 503; `stop`: no new connections.
     let (stopping, stop) = (CancellationToken::new(), CancellationToken::new());
-    let watchdog = tokio::spawn(driver.clone().watch(stop.clone()));
-    let pool = Pool::new(
-        driver.clone(),
-        SessionConfig {
-            chrome_binary: config.chrome_binary.clone(),
-            page_load_timeout: config.page_load_timeout,
-            script_timeout: SCRIPT_TIMEOUT,
+    let browser = match &config.driver {
+        Some(driver) => Some(
+            Browser::start(
+                driver,
+                session_config(&config),
+                config.sessions,
+                config.recycle_after,
+                metrics.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let watchdog = browser
+        .as_ref()
+        .map(|b| tokio::spawn(b.driver.clone().watch(stop.clone())));
+    let readers = Readers {
+        mode: config.mode,
+        browser: browser.as_ref().map(|b| b.pool.clone()),
+        direct: match config.mode {
+            Mode::Browser => None,
+            Mode::Http | Mode::Auto => Some(Direct::new(direct_config(&config))?),
         },
-        config.sessions,
-        config.recycle_after,
-        metrics.clone(),
-    );
-    pool.warm_up().await;
+        suspension: Suspension::new(config.suspend, metrics.clone()),
+    };
+    let slots = Slots::new(config.sessions, metrics.clone());
+    let kill_browsers = browser.as_ref().map(|b| b.driver.clone());
     let app = Arc::new(App {
-        lookups: Lookups::new(pool.clone(), lookup_config(&config), metrics.clone()),
-        pool: pool.clone(),
-        driver: driver.clone(),
+        lookups: Lookups::new(slots, readers, lookup_config(&config), metrics.clone()),
+        browser: browser.clone(),
         metrics,
         tasks: TaskTracker::new(),
         stopping: stopping.clone(),
         instance: config.instance.clone(),
     });
-    tokio::spawn(stop_on_signals(stopping, stop.clone(), config.drain, driver.clone()));
-    info!(addr = %listener.local_addr()?, sunat = %config.sunat_url, "scraper listening");
+    tokio::spawn(stop_on_signals(stopping, stop.clone(), config.drain, kill_browsers));
+    info!(addr = %listener.local_addr()?, sunat = %config.sunat_url, mode = config.mode.as_str(), "scraper listening");
 
     server::serve(listener, app.clone(), stop, config.shutdown_timeout).await;
     let stopping_since = Instant::now();
@@ -88,11 +104,30 @@ pub(crate) async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>
     if tokio::time::timeout(left, app.tasks.wait()).await.is_err() {
         warn!("lookups still running at shutdown; their browsers are killed");
     }
-    pool.close_all().await;
-    driver.shutdown().await;
-    let _ = watchdog.await;
+    if let (Some(browser), Some(watchdog)) = (browser, watchdog) {
+        browser.shutdown().await;
+        let _ = watchdog.await;
+    }
     info!("scraper stopped");
     Ok(())
+}
+
+fn session_config(config: &Config) -> SessionConfig {
+    SessionConfig {
+        chrome_binary: config.chrome_binary.clone(),
+        page_load_timeout: config.page_load_timeout,
+        script_timeout: SCRIPT_TIMEOUT,
+    }
+}
+
+fn direct_config(config: &Config) -> DirectConfig {
+    DirectConfig {
+        sunat_url: config.sunat_url.clone(),
+        user_agent: config.user_agent.clone(),
+        page_load_timeout: config.page_load_timeout,
+        recycle_after: config.recycle_after,
+        sessions: config.sessions,
+    }
 }
 
 fn lookup_config(config: &Config) -> LookupConfig {
@@ -113,7 +148,12 @@ fn lookup_config(config: &Config) -> LookupConfig {
 /// answers 503 at once, lookups are still accepted for `drain` (balancers
 /// notice meanwhile), then no new connection is accepted and the lookups in
 /// flight finish. A second signal kills the browsers and exits at once.
-async fn stop_on_signals(stopping: CancellationToken, stop: CancellationToken, drain: Duration, driver: Arc<Driver>) {
+async fn stop_on_signals(
+    stopping: CancellationToken,
+    stop: CancellationToken,
+    drain: Duration,
+    driver: Option<Arc<Driver>>,
+) {
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         error!("cannot install signal handlers");
         return;
@@ -135,6 +175,8 @@ async fn stop_on_signals(stopping: CancellationToken, stop: CancellationToken, d
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
     }
     warn!("second signal: killing browsers and exiting now");
-    driver.kill_now();
+    if let Some(driver) = driver {
+        driver.kill_now();
+    }
     std::process::exit(130);
 }

@@ -10,6 +10,7 @@ use hyper::header::HeaderValue;
 use startup::{ConfigError, Env};
 
 use crate::browser::driver::DriverConfig;
+use crate::lookup::mode::{Mode, SuspendPolicy};
 
 /// Browsers Debian, Ubuntu and Google ship, tried in order when
 /// `CHROME_BINARY` is not set.
@@ -20,6 +21,10 @@ const CHROME_CANDIDATES: [&str; 4] = [
     "/usr/bin/google-chrome-stable",
 ];
 
+/// The Chrome version the direct client names when no Chromium is
+/// installed to take the version from.
+const DEFAULT_CHROME_MAJOR: u32 = 156;
+
 /// Every setting of the scraper, checked at start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -27,10 +32,17 @@ pub struct Config {
     pub(crate) listen: SocketAddr,
     /// `SUNAT_URL`, default `https://e-consultaruc.sunat.gob.pe`, no trailing slash.
     pub(crate) sunat_url: String,
-    /// `WEBDRIVER_URL` (remote) or `CHROMEDRIVER` (embedded, default from `PATH`).
-    pub(crate) driver: DriverConfig,
+    /// `SCRAPER_MODE`, default `browser`.
+    pub(crate) mode: Mode,
+    /// `WEBDRIVER_URL` (remote) or `CHROMEDRIVER` (embedded, default from
+    /// `PATH`); `None` in `http` mode, which needs no browser.
+    pub(crate) driver: Option<DriverConfig>,
     /// `CHROME_BINARY`, default auto-detected; never sent to a remote endpoint.
     pub(crate) chrome_binary: Option<PathBuf>,
+    /// `SCRAPER_USER_AGENT`, default the installed Chromium's (direct lookups).
+    pub(crate) user_agent: HeaderValue,
+    /// `SCRAPER_DIRECT_FAILURES` (3) and `SCRAPER_DIRECT_SUSPEND_SECS` (300).
+    pub(crate) suspend: SuspendPolicy,
     /// `SCRAPER_SESSIONS`, default 2.
     pub(crate) sessions: usize,
     /// `SCRAPER_RECYCLE_AFTER`, default 100 lookups.
@@ -80,20 +92,32 @@ impl Config {
                 ),
             ));
         }
+        let mode = vars.parse("SCRAPER_MODE", "browser", "browser, http or auto")?;
         let driver = match vars.text("WEBDRIVER_URL") {
-            Some(url) => DriverConfig::Remote {
+            _ if mode == Mode::Http => None,
+            Some(url) => Some(DriverConfig::Remote {
                 url: http_url("WEBDRIVER_URL", &url, true)?,
-            },
-            None => DriverConfig::Embedded {
+            }),
+            None => Some(DriverConfig::Embedded {
                 chromedriver: chromedriver(vars.text("CHROMEDRIVER"), var("PATH"))?,
                 work_dir: std::env::temp_dir().join(format!("ruc-scraper-{}", std::process::id())),
-            },
+            }),
         };
         let chrome_binary = match &driver {
-            DriverConfig::Remote { .. } => None,
-            DriverConfig::Embedded { .. } => chrome_binary(vars.text("CHROME_BINARY"))?,
+            Some(DriverConfig::Remote { .. }) => None,
+            _ => chrome_binary(vars.text("CHROME_BINARY"))?,
+        };
+        let user_agent = match vars.text("SCRAPER_USER_AGENT") {
+            Some(text) => header_value("SCRAPER_USER_AGENT", &text)?,
+            None => HeaderValue::from_str(&installed_user_agent(chrome_binary.as_deref())).expect("ASCII"),
         };
         Ok(Config {
+            mode,
+            user_agent,
+            suspend: SuspendPolicy {
+                after_failures: vars.number("SCRAPER_DIRECT_FAILURES", 3, 1..=1000)? as u32,
+                suspend_for: vars.seconds("SCRAPER_DIRECT_SUSPEND_SECS", 300, 1..=86_400)?,
+            },
             listen: vars.parse("SCRAPER_LISTEN", "0.0.0.0:8001", "an address such as 0.0.0.0:8001")?,
             sunat_url: http_url(
                 "SUNAT_URL",
@@ -132,6 +156,37 @@ fn instance(name: &str) -> Result<HeaderValue, ConfigError> {
     let valid = !name.is_empty() && name.len() <= 253 && name.bytes().all(|b| b.is_ascii_graphic());
     let value = valid.then(|| HeaderValue::from_str(name).ok()).flatten();
     value.ok_or_else(|| ConfigError::new("SCRAPER_INSTANCE", format!("{name:?}: use letters, digits and -._")))
+}
+
+/// Any visible ASCII and spaces, as a header value must be.
+fn header_value(variable: &'static str, text: &str) -> Result<HeaderValue, ConfigError> {
+    let valid = !text.trim().is_empty() && text.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+    let value = valid.then(|| HeaderValue::from_str(text).ok()).flatten();
+    value.ok_or_else(|| ConfigError::new(variable, format!("{text:?} is not a valid header value")))
+}
+
+/// Chrome's User-Agent for the version of `chrome` (`--version` prints
+/// `Chromium 156.0.8078.114 built on …`); the default one without it.
+fn installed_user_agent(chrome: Option<&Path>) -> String {
+    let version = chrome
+        .and_then(|binary| std::process::Command::new(binary).arg("--version").output().ok())
+        .and_then(|output| chrome_major_version(&String::from_utf8_lossy(&output.stdout)));
+    chrome_user_agent(version.unwrap_or(DEFAULT_CHROME_MAJOR))
+}
+
+/// Chrome's reduced User-Agent on Linux: only the major version is real.
+fn chrome_user_agent(major: u32) -> String {
+    format!("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{major}.0.0.0 Safari/537.36")
+}
+
+/// `Chromium 156.0.8078.114 built on Debian` → 156.
+fn chrome_major_version(text: &str) -> Option<u32> {
+    text.split_whitespace()
+        .find(|word| word.contains('.') && word.starts_with(|c: char| c.is_ascii_digit()))?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// An `http(s)://` URL; `trailing_slash` for WebDriver URLs, which fantoccini
@@ -209,10 +264,14 @@ mod tests {
         assert_eq!(config.sunat_url, "https://e-consultaruc.sunat.gob.pe");
         assert_eq!(
             config.driver,
-            DriverConfig::Remote {
+            Some(DriverConfig::Remote {
                 url: "http://127.0.0.1:9515/".into()
-            }
+            })
         );
+        assert_eq!(config.mode, Mode::Browser);
+        assert_eq!(config.user_agent, chrome_user_agent(DEFAULT_CHROME_MAJOR).as_str());
+        assert_eq!(config.suspend.after_failures, 3);
+        assert_eq!(config.suspend.suspend_for, Duration::from_secs(300));
         assert_eq!(config.sessions, 2);
         assert_eq!(config.recycle_after, 100);
         assert_eq!(config.queue_timeout, Duration::from_secs(30));
@@ -235,6 +294,10 @@ mod tests {
             ("SCRAPER_RECYCLE_AFTER", "0"),
             ("SCRAPER_INSTANCE", "scraper one"),
             ("SCRAPER_DRAIN_SECS", "301"),
+            ("SCRAPER_MODE", "direct"),
+            ("SCRAPER_USER_AGENT", "Chrome/156 señor"),
+            ("SCRAPER_DIRECT_FAILURES", "0"),
+            ("SCRAPER_DIRECT_SUSPEND_SECS", "0"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{value}");
@@ -262,10 +325,27 @@ mod tests {
         assert_eq!(config.sunat_url, "http://127.0.0.1:8002");
         assert_eq!(
             config.driver,
-            DriverConfig::Remote {
+            Some(DriverConfig::Remote {
                 url: "http://grid:4444/wd/hub/".into()
-            }
+            })
         );
+    }
+
+    #[test]
+    fn http_mode_needs_no_chromedriver() {
+        let vars: HashMap<&str, &str> = [("SCRAPER_MODE", "http"), ("PATH", "/nonexistent")].into();
+        let config = Config::from_vars(|name| vars.get(name).map(|v| v.to_string())).unwrap();
+        assert_eq!((config.mode, config.driver), (Mode::Http, None));
+    }
+
+    #[test]
+    fn the_user_agent_follows_the_installed_chromium() {
+        let version = "Chromium 156.0.8078.114 built on Debian GNU/Linux 12 (bookworm)\n";
+        assert_eq!(chrome_major_version(version), Some(156));
+        assert_eq!(chrome_major_version("Google Chrome 142.0.7444.59 \n"), Some(142));
+        assert_eq!(chrome_major_version("command not found"), None);
+        let configured = config(&[("SCRAPER_USER_AGENT", "ruc-lookup/1.0 (+ops@example.pe)")]).unwrap();
+        assert_eq!(configured.user_agent, "ruc-lookup/1.0 (+ops@example.pe)");
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! carries a RUC: label values come from small fixed sets.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::lookup::mode::Method;
 
 /// Every `outcome` label value, registered at zero so dashboards see them.
 pub(crate) const OUTCOMES: [&str; 7] = [
@@ -16,12 +18,25 @@ pub(crate) const OUTCOMES: [&str; 7] = [
     "overloaded",
 ];
 
+/// Every `reason` a direct lookup falls back to the browser for.
+pub(crate) const FALLBACK_REASONS: [&str; 6] = [
+    "firewall",
+    "error_page",
+    "unknown_page",
+    "network",
+    "timeout",
+    "session",
+];
+
 /// The scraper's metrics, in its own registry; cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     pub(crate) lookups: IntCounterVec,
-    pub(crate) lookup_duration: Histogram,
+    pub(crate) lookup_duration: HistogramVec,
+    pub(crate) fallbacks: IntCounterVec,
+    pub(crate) direct_suspensions: IntCounter,
+    pub(crate) direct_suspended: IntGauge,
     pub(crate) attempts: IntCounter,
     pub(crate) session_restarts: IntCounter,
     pub(crate) driver_restarts: IntCounter,
@@ -32,16 +47,40 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let lookups = IntCounterVec::new(
-            Opts::new("ruc_scraper_lookups_total", "RUC lookups answered, by outcome"),
-            &["outcome"],
+            Opts::new(
+                "ruc_scraper_lookups_total",
+                "RUC lookups answered, by outcome and by the method (http or browser) that gave the answer",
+            ),
+            &["method", "outcome"],
         )
         .expect("valid metric");
-        let lookup_duration = Histogram::with_opts(
+        let lookup_duration = HistogramVec::new(
             HistogramOpts::new(
                 "ruc_scraper_lookup_duration_seconds",
-                "Time from request to answer of a lookup, queue wait and retries included",
+                "Time from request to answer of a lookup, queue wait and retries included, by method",
             )
-            .buckets(vec![0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 55.0]),
+            .buckets(vec![
+                0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0, 55.0,
+            ]),
+            &["method"],
+        )
+        .expect("valid metric");
+        let fallbacks = IntCounterVec::new(
+            Opts::new(
+                "ruc_scraper_fallbacks_total",
+                "Direct lookups that went on in the browser (auto mode), by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let direct_suspensions = IntCounter::new(
+            "ruc_scraper_direct_suspensions_total",
+            "Times direct lookups were suspended after failures in a row (auto mode)",
+        )
+        .expect("valid metric");
+        let direct_suspended = IntGauge::new(
+            "ruc_scraper_direct_suspended",
+            "1 while direct lookups are suspended and the browser reads every lookup",
         )
         .expect("valid metric");
         let attempts = IntCounter::new(
@@ -65,12 +104,15 @@ impl Metrics {
         )
         .expect("valid metric");
         let queue_depth =
-            IntGauge::new("ruc_scraper_queue_depth", "Lookups waiting for a free browser").expect("valid metric");
+            IntGauge::new("ruc_scraper_queue_depth", "Lookups waiting for a free slot").expect("valid metric");
 
         let registry = Registry::new();
         for collector in [
             Box::new(lookups.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(lookup_duration.clone()),
+            Box::new(fallbacks.clone()),
+            Box::new(direct_suspensions.clone()),
+            Box::new(direct_suspended.clone()),
             Box::new(attempts.clone()),
             Box::new(session_restarts.clone()),
             Box::new(driver_restarts.clone()),
@@ -79,8 +121,14 @@ impl Metrics {
         ] {
             registry.register(collector).expect("unique metric names");
         }
-        for outcome in OUTCOMES {
-            lookups.with_label_values(&[outcome]);
+        for method in Method::ALL {
+            lookup_duration.with_label_values(&[method.label()]);
+            for outcome in OUTCOMES {
+                lookups.with_label_values(&[method.label(), outcome]);
+            }
+        }
+        for reason in FALLBACK_REASONS {
+            fallbacks.with_label_values(&[reason]);
         }
         for state in ["idle", "busy"] {
             sessions.with_label_values(&[state]);
@@ -89,6 +137,9 @@ impl Metrics {
             registry,
             lookups,
             lookup_duration,
+            fallbacks,
+            direct_suspensions,
+            direct_suspended,
             attempts,
             session_restarts,
             driver_restarts,
@@ -126,11 +177,17 @@ mod tests {
             "ruc_scraper_session_restarts_total 0",
             "ruc_scraper_driver_restarts_total 0",
             "ruc_scraper_queue_depth 0",
+            "ruc_scraper_direct_suspensions_total 0",
+            "ruc_scraper_direct_suspended 0",
+            "ruc_scraper_fallbacks_total{reason=\"firewall\"} 0",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }
-        for outcome in OUTCOMES {
-            assert!(text.contains(&format!("ruc_scraper_lookups_total{{outcome=\"{outcome}\"}} 0")));
+        for method in ["http", "browser"] {
+            for outcome in OUTCOMES {
+                let sample = format!("ruc_scraper_lookups_total{{method=\"{method}\",outcome=\"{outcome}\"}} 0");
+                assert!(text.contains(&sample), "{sample} missing");
+            }
         }
     }
 }

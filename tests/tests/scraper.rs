@@ -10,20 +10,7 @@ use std::time::Duration;
 
 use ruc_tests::replica::{Behaviour, Charset, Replica};
 use support::scraper::{RemoteDriver, Scraper};
-use support::{assert_record, expected_record, replica, wait_until};
-
-/// Every taxpayer of the replica: two pages captured from the real site,
-/// the design notes' fixture, and five rendered taxpayer types.
-const TAXPAYERS: [&str; 8] = [
-    "20440374248",
-    "10401510465",
-    "20987654326",
-    "20550263948",
-    "20493919271",
-    "20146806679",
-    "10471234562",
-    "17155542071",
-];
+use support::{assert_record, expected_record, replica, wait_until, TAXPAYERS};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_taxpayer_type_gives_its_whole_record() {
@@ -57,14 +44,7 @@ async fn latin1_pages_and_late_inserted_results_give_the_same_records() {
             ..Behaviour::default()
         },
     ];
-    for behaviour in variants {
-        replica.set_behaviour(behaviour.clone());
-        for ruc in ["20146806679", "20440374248", "10471234562"] {
-            let (status, body) = scraper.lookup(ruc).await;
-            assert_eq!(status, 200, "{behaviour:?} {ruc}: {body}");
-            assert_record(&body, &expected_record(ruc));
-        }
-    }
+    scraper.assert_records_under(&replica, &variants).await;
     scraper.stop().await;
 }
 

@@ -1,10 +1,10 @@
 //! A fixed pool of warm browser sessions. Each lookup leases one session for
-//! its whole duration (one lookup per browser at a time); callers beyond the
-//! pool wait in a queue with a timeout. A session is replaced when it breaks
+//! its whole duration (one lookup per browser at a time); the lookup slots
+//! (`lookup::slots`) already bound lookups to the pool's size, so a lease
+//! waits only while a session is being recycled. A session is replaced when it breaks
 //! and recycled after a number of lookups, always closing the old browser
 //! before opening the new one, so there are never more browsers than slots.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,7 +34,6 @@ struct Inner {
     permits: Arc<Semaphore>,
     /// Slots not leased; `None` is a slot whose session must be (re)opened.
     idle: Mutex<Vec<Option<Session>>>,
-    waiting: AtomicI64,
     metrics: Metrics,
 }
 
@@ -52,7 +51,6 @@ pub(crate) struct Lease {
 pub(crate) struct PoolStatus {
     pub(crate) idle: usize,
     pub(crate) busy: usize,
-    pub(crate) waiting: usize,
 }
 
 impl Pool {
@@ -71,7 +69,6 @@ impl Pool {
                 recycle_after,
                 permits: Arc::new(Semaphore::new(size)),
                 idle: Mutex::new((0..size).map(|_| None).collect()),
-                waiting: AtomicI64::new(0),
                 metrics,
             }),
         };
@@ -96,17 +93,10 @@ impl Pool {
     /// Waits up to `wait` for a free slot. `None` when the wait ran out.
     pub(crate) async fn acquire(&self, wait: Duration) -> Option<Lease> {
         let inner = &self.inner;
-        inner.waiting.fetch_add(1, Ordering::SeqCst);
-        inner.update_gauges();
-        let permit = tokio::time::timeout(wait, inner.permits.clone().acquire_owned()).await;
-        inner.waiting.fetch_sub(1, Ordering::SeqCst);
-        let permit = match permit {
-            Ok(Ok(permit)) => permit,
-            _ => {
-                inner.update_gauges();
-                return None;
-            }
-        };
+        let permit = tokio::time::timeout(wait, inner.permits.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
         // A live session first: a slot without one is (re)opened only when
         // no live session is idle (the WebDriver endpoint, a Grid say, may
         // have no room for another browser).
@@ -153,7 +143,6 @@ impl Inner {
         PoolStatus {
             idle,
             busy: self.size - idle,
-            waiting: self.waiting.load(Ordering::SeqCst).max(0) as usize,
         }
     }
 
@@ -167,7 +156,6 @@ impl Inner {
             .sessions
             .with_label_values(&["busy"])
             .set(status.busy as i64);
-        self.metrics.queue_depth.set(status.waiting as i64);
     }
 }
 

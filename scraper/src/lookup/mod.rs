@@ -1,22 +1,32 @@
 //! One lookup from request to answer: the overall deadline, the wait for a
-//! browser, up to `SCRAPER_MAX_ATTEMPTS` attempts with backoff, and the
-//! recovery of the browser after a fault. What SUNAT's page means is
+//! slot, the method (`mode`), up to `SCRAPER_MAX_ATTEMPTS` attempts with
+//! backoff, the fallback from direct HTTP to the browser, and the recovery
+//! of the browser after a fault. What SUNAT's page means is
 //! `sunat::answer`'s business; what a failure tells the client, `failure`'s.
 //!
 //! Deadlines nest: the lookup deadline bounds the queue wait and every
-//! attempt; inside an attempt Chrome's page-load timeout ends a slow page,
-//! and a command timeout a little longer than it catches a stuck browser.
+//! attempt; inside an attempt the page-load timeout ends a slow page (in
+//! Chrome, or the direct client's request), and for the browser a command
+//! timeout a little longer than it catches a stuck browser.
 
+pub(crate) mod mode;
+pub(crate) mod slots;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ruc_contract::{Record, Ruc};
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::browser::{Fault, Lease, Pool};
+use crate::direct::{Direct, DirectFault};
 use crate::failure::Failure;
 use crate::metrics::Metrics;
 use crate::sunat::answer;
 use crate::sunat::form::{self, Answer, FormConfig};
+use crate::sunat::page::Page;
+use mode::{Method, Mode, Suspension};
+use slots::Slots;
 
 /// The settings of a lookup, from `SCRAPER_*` (see `config`).
 #[derive(Debug, Clone)]
@@ -29,46 +39,108 @@ pub(crate) struct LookupConfig {
     pub(crate) form: FormConfig,
 }
 
-/// Runs lookups on the browser pool.
+/// The ways to read SUNAT that the mode asks for.
+pub(crate) struct Readers {
+    pub(crate) mode: Mode,
+    /// The browser pool (modes `browser` and `auto`).
+    pub(crate) browser: Option<Pool>,
+    /// The direct client (modes `http` and `auto`).
+    pub(crate) direct: Option<Arc<Direct>>,
+    /// When direct lookups are suspended (mode `auto`).
+    pub(crate) suspension: Suspension,
+}
+
+/// Runs lookups, `SCRAPER_SESSIONS` at a time.
 pub(crate) struct Lookups {
-    pool: Pool,
+    slots: Slots,
+    readers: Readers,
     config: LookupConfig,
     metrics: Metrics,
 }
 
+/// A direct attempt that gave no record: the failure, and why it calls for
+/// the browser (a fallback reason label) unless it is a "not found".
+struct DirectMiss {
+    failure: Failure,
+    reason: &'static str,
+}
+
 impl Lookups {
-    pub(crate) fn new(pool: Pool, config: LookupConfig, metrics: Metrics) -> Lookups {
-        Lookups { pool, config, metrics }
+    pub(crate) fn new(slots: Slots, readers: Readers, config: LookupConfig, metrics: Metrics) -> Lookups {
+        Lookups {
+            slots,
+            readers,
+            config,
+            metrics,
+        }
+    }
+
+    pub(crate) fn slots(&self) -> &Slots {
+        &self.slots
+    }
+
+    /// Whether direct lookups are suspended now (`auto` mode only).
+    pub(crate) fn direct_suspended(&self) -> bool {
+        self.readers.mode == Mode::Auto && self.readers.suspension.is_suspended()
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        self.readers.mode
+    }
+
+    /// Counts a request that was not a valid RUC.
+    pub(crate) fn count_invalid(&self) {
+        let method = self.first_method().label();
+        self.metrics.lookups.with_label_values(&[method, "invalid"]).inc();
     }
 
     pub(crate) async fn lookup(&self, ruc: Ruc) -> Result<Record, Failure> {
         let started = Instant::now();
         let span = info_span!("lookup", %ruc);
-        let result = self
+        let (result, method) = self
             .run(ruc, started + self.config.lookup_timeout)
             .instrument(span.clone())
             .await;
         let outcome = result.as_ref().err().map_or("ok", Failure::outcome);
-        self.metrics.lookups.with_label_values(&[outcome]).inc();
-        self.metrics.lookup_duration.observe(started.elapsed().as_secs_f64());
-        span.in_scope(|| info!(outcome, elapsed = ?started.elapsed(), "lookup finished"));
+        let method = method.label();
+        self.metrics.lookups.with_label_values(&[method, outcome]).inc();
+        self.metrics
+            .lookup_duration
+            .with_label_values(&[method])
+            .observe(started.elapsed().as_secs_f64());
+        span.in_scope(|| info!(outcome, method, elapsed = ?started.elapsed(), "lookup finished"));
         result
     }
 
-    async fn run(&self, ruc: Ruc, deadline: Instant) -> Result<Record, Failure> {
+    /// The lookup's result and the method that gave it.
+    async fn run(&self, ruc: Ruc, deadline: Instant) -> (Result<Record, Failure>, Method) {
+        let mut method = self.first_method();
         let queue_wait = self.config.queue_timeout.min(remaining(deadline));
-        let mut lease = self.pool.acquire(queue_wait).await.ok_or(Failure::Overloaded)?;
+        let Some(_slot) = self.slots.acquire(queue_wait).await else {
+            return (Err(Failure::Overloaded), method);
+        };
+        let mut lease = None;
         let mut attempt = 1;
         loop {
             self.metrics.attempts.inc();
-            let span = info_span!("attempt", attempt);
-            let failure = match self.attempt(&mut lease, ruc, deadline).instrument(span).await {
-                Ok(record) => return Ok(record),
+            let span = info_span!("attempt", attempt, method = method.label());
+            let failure = match method {
+                Method::Browser => self.by_browser(&mut lease, ruc, deadline).instrument(span).await,
+                Method::Http => match self.by_http(ruc, deadline).instrument(span).await {
+                    Err(miss) if self.falls_back(&miss) => {
+                        method = Method::Browser;
+                        continue;
+                    }
+                    other => other.map_err(|miss| miss.failure),
+                },
+            };
+            let failure = match failure {
+                Ok(record) => return (Ok(record), method),
                 Err(failure) => failure,
             };
             let pause = backoff(self.config.retry_backoff, attempt);
             if !failure.retryable() || attempt >= self.config.max_attempts || remaining(deadline) <= pause {
-                return Err(failure);
+                return (Err(failure), method);
             }
             warn!(attempt, %failure, ?pause, "attempt failed; retrying");
             tokio::time::sleep(pause).await;
@@ -76,7 +148,62 @@ impl Lookups {
         }
     }
 
-    async fn attempt(&self, lease: &mut Lease, ruc: Ruc, deadline: Instant) -> Result<Record, Failure> {
+    /// Direct first unless the mode or a suspension says otherwise.
+    fn first_method(&self) -> Method {
+        match self.readers.mode {
+            Mode::Browser => Method::Browser,
+            Mode::Http => Method::Http,
+            Mode::Auto if self.readers.suspension.is_suspended() => Method::Browser,
+            Mode::Auto => Method::Http,
+        }
+    }
+
+    /// In `auto` mode, whether a direct miss sends this lookup to the
+    /// browser; counts it towards a suspension either way.
+    fn falls_back(&self, miss: &DirectMiss) -> bool {
+        if self.readers.mode != Mode::Auto || matches!(miss.failure, Failure::NotFound(_)) {
+            return false;
+        }
+        warn!(reason = miss.reason, failure = %miss.failure, "direct lookup failed; reading with the browser");
+        self.metrics.fallbacks.with_label_values(&[miss.reason]).inc();
+        self.readers.suspension.failed(miss.reason);
+        true
+    }
+
+    async fn by_http(&self, ruc: Ruc, deadline: Instant) -> Result<Record, DirectMiss> {
+        let Some(direct) = &self.readers.direct else {
+            let failure = Failure::SunatError("el modo no incluye consultas directas".into());
+            return Err(DirectMiss {
+                failure,
+                reason: "unknown_page",
+            });
+        };
+        let searched = tokio::time::timeout(remaining(deadline), direct.search(ruc))
+            .await
+            .unwrap_or(Err(DirectFault::Timeout));
+        let reason = fallback_reason(&searched);
+        let read = match searched {
+            Ok(answer) => answer::read(answer, ruc),
+            Err(fault) => Err(fault.failure()),
+        };
+        if matches!(read, Ok(_) | Err(Failure::NotFound(_))) {
+            self.readers.suspension.succeeded();
+        }
+        read.map_err(|failure| DirectMiss { failure, reason })
+    }
+
+    /// One attempt in a browser; the slot's browser lease is taken on the
+    /// first browser attempt and kept for the lookup's others.
+    async fn by_browser(&self, lease: &mut Option<Lease>, ruc: Ruc, deadline: Instant) -> Result<Record, Failure> {
+        let Some(pool) = &self.readers.browser else {
+            return Err(Failure::BrowserUnavailable("el modo http no usa navegador".into()));
+        };
+        if lease.is_none() {
+            *lease = pool.acquire(remaining(deadline)).await;
+        }
+        let Some(lease) = lease.as_mut() else {
+            return Err(Failure::Overloaded);
+        };
         let within = remaining(deadline);
         match tokio::time::timeout(within, search(lease, ruc, &self.config.form)).await {
             Ok(Ok(answer)) => answer::read(answer, ruc),
@@ -93,6 +220,19 @@ impl Lookups {
                 )))
             }
         }
+    }
+}
+
+/// Why a direct answer that gave no record calls for the browser: the
+/// `reason` label of `ruc_scraper_fallbacks_total`.
+fn fallback_reason(searched: &Result<Answer, DirectFault>) -> &'static str {
+    match searched {
+        Err(DirectFault::Timeout) => "timeout",
+        Err(DirectFault::Network(_)) => "network",
+        Err(DirectFault::SessionDropped) => "session",
+        Ok(Answer::Page(Page::Rejected(_))) => "firewall",
+        Ok(Answer::Page(Page::Error(_))) => "error_page",
+        Ok(_) => "unknown_page",
     }
 }
 

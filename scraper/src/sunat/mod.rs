@@ -2,6 +2,8 @@
 //!
 //! - [`form`]: the browser steps a person takes on the site (open the form,
 //!   type the RUC, click "Buscar", wait for the answer page).
+//! - [`post`]: the same search as the request a browser sends, for the
+//!   direct client.
 //! - [`page`]: pure code that tells which page came back and reads its
 //!   label/value pairs.
 //! - [`record`]: turns those pairs into the [`ruc_contract::Record`].
@@ -13,6 +15,7 @@ pub(crate) mod address;
 pub(crate) mod answer;
 pub(crate) mod form;
 pub(crate) mod page;
+pub(crate) mod post;
 pub(crate) mod record;
 pub(crate) mod text;
 

@@ -155,6 +155,35 @@ pub fn sample(page: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The sum of every sample of `metric` whose labels include all of
+/// `labels` (e.g. `outcome="ok"`), whatever its other labels; 0 when absent.
+pub fn sum_samples(page: &str, metric: &str, labels: &[&str]) -> f64 {
+    page.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(metric)?.strip_prefix('{')?;
+            let (set, value) = rest.split_once("} ")?;
+            let names: Vec<&str> = set.split(',').collect();
+            labels
+                .iter()
+                .all(|label| names.contains(label))
+                .then(|| value.trim().parse::<f64>().ok())?
+        })
+        .sum()
+}
+
+/// Every taxpayer of the replica: the two pages captured from the real
+/// site, the design notes' fixture, and five rendered taxpayer types.
+pub const TAXPAYERS: [&str; 8] = [
+    "20440374248",
+    "10401510465",
+    "20987654326",
+    "20550263948",
+    "20493919271",
+    "20146806679",
+    "10471234562",
+    "17155542071",
+];
+
 /// The record a replica RUC must give (without `consultadoEn`), from the
 /// parser's fixtures in `scraper/tests/`.
 pub fn expected_record(ruc: &str) -> Value {

@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
-use ruc_tests::replica::Replica;
+use ruc_tests::replica::{Behaviour, Replica};
 use serde_json::Value;
 
 use super::procfs::{assert_all_exit, live_processes, Proc, Scope};
-use super::{require_program, sample, unique_tmpdir, CLIENT_TIMEOUT, START_WITHIN};
+use super::{
+    assert_record, expected_record, require_program, sample, sum_samples, unique_tmpdir, CLIENT_TIMEOUT, START_WITHIN,
+};
 
 const SCRAPER: &str = env!("CARGO_BIN_EXE_scraper-under-test");
 
@@ -38,6 +40,23 @@ impl Scraper {
     /// replica and the extra variables `env`, and waits until `/health` is 200.
     pub async fn start(replica: &Replica, env: &[(&str, &str)]) -> Scraper {
         require_browser();
+        Scraper::spawn(replica, env).await
+    }
+
+    /// Starts the scraper in `http` mode with neither chromedriver nor
+    /// Chromium on its `PATH`.
+    pub async fn start_without_browser(replica: &Replica, env: &[(&str, &str)]) -> Scraper {
+        let empty = unique_tmpdir();
+        std::fs::create_dir_all(&empty).expect("an empty PATH directory");
+        let path = empty.to_string_lossy().into_owned();
+        let mut env = env.to_vec();
+        env.extend([("SCRAPER_MODE", "http"), ("PATH", path.as_str())]);
+        let scraper = Scraper::spawn(replica, &env).await;
+        let _ = std::fs::remove_dir_all(&empty);
+        scraper
+    }
+
+    async fn spawn(replica: &Replica, env: &[(&str, &str)]) -> Scraper {
         let tmpdir = unique_tmpdir();
         let mut command = Command::new(SCRAPER);
         command
@@ -49,6 +68,8 @@ impl Scraper {
             // pause (the tests of draining set it).
             .env("SCRAPER_DRAIN_SECS", "0")
             .env_remove("WEBDRIVER_URL")
+            .env_remove("CHROMEDRIVER")
+            .env_remove("CHROME_BINARY")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -107,10 +128,29 @@ impl Scraper {
         sample(&text, name)
     }
 
-    /// `ruc_scraper_lookups_total` for one outcome.
+    /// Under each of `behaviours` of the replica, three taxpayers of
+    /// different kinds give their whole records.
+    pub async fn assert_records_under(&self, replica: &Replica, behaviours: &[Behaviour]) {
+        for behaviour in behaviours {
+            replica.set_behaviour(behaviour.clone());
+            for ruc in ["20146806679", "20440374248", "10471234562"] {
+                let (status, body) = self.lookup(ruc).await;
+                assert_eq!(status, 200, "{behaviour:?} {ruc}: {body}");
+                assert_record(&body, &expected_record(ruc));
+            }
+        }
+    }
+
+    /// `ruc_scraper_lookups_total` for one outcome, whatever the method.
     pub async fn outcomes(&self, outcome: &str) -> f64 {
-        self.metric(&format!("ruc_scraper_lookups_total{{outcome=\"{outcome}\"}}"))
-            .await
+        let (_, _, text) = self.get_raw("/metrics").await;
+        sum_samples(&text, "ruc_scraper_lookups_total", &[&format!("outcome=\"{outcome}\"")])
+    }
+
+    /// `ruc_scraper_lookups_total` answered by one method (`http`, `browser`).
+    pub async fn answered_by(&self, method: &str) -> f64 {
+        let (_, _, text) = self.get_raw("/metrics").await;
+        sum_samples(&text, "ruc_scraper_lookups_total", &[&format!("method=\"{method}\"")])
     }
 
     pub fn scope(&self) -> Scope {

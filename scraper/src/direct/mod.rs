@@ -1,0 +1,304 @@
+//! Lookups without a browser: the form's GET and POST over plain HTTP(S),
+//! as Chrome sends them (`sunat::post`), with a session cookie per client
+//! session. The page that comes back goes through the same classifier as a
+//! browser's (`sunat::page`), so a record reads the same either way.
+//!
+//! - [`charset`]: bytes to text as Chrome decodes them;
+//! - [`cookies`]: the session cookie, kept and sent back.
+//!
+//! A session loads the form once (for the cookie), then posts searches on
+//! it until SUNAT drops the session (it redirects a post to the form) or
+//! `SCRAPER_RECYCLE_AFTER` lookups, when it loads the form again.
+
+mod charset;
+mod cookies;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, HOST, LOCATION};
+use hyper::{Method, Request, Response};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use ruc_contract::Ruc;
+use tracing::debug;
+
+use crate::failure::Failure;
+use crate::sunat::answer;
+use crate::sunat::form::{Answer, FORM_PATH};
+use crate::sunat::page::{self, Page, Snapshot};
+use crate::sunat::post::{self, SERVLET_PATH};
+use cookies::CookieJar;
+
+/// SUNAT's pages are 25–56 KB; anything far larger is not one of them.
+const MAX_PAGE_BYTES: usize = 2 * 1024 * 1024;
+/// Idle keep-alive connections are closed after this long.
+const IDLE_CONNECTION: Duration = Duration::from_secs(30);
+
+/// Where SUNAT is and how the direct client presents itself.
+#[derive(Debug, Clone)]
+pub(crate) struct DirectConfig {
+    /// `SUNAT_URL`, without a trailing slash.
+    pub(crate) sunat_url: String,
+    /// `SCRAPER_USER_AGENT`: the installed Chromium's by default.
+    pub(crate) user_agent: HeaderValue,
+    /// `SCRAPER_PAGE_LOAD_TIMEOUT_SECS`: one request, connection to last byte.
+    pub(crate) page_load_timeout: Duration,
+    /// `SCRAPER_RECYCLE_AFTER`: lookups before a session loads the form again.
+    pub(crate) recycle_after: u32,
+    /// `SCRAPER_SESSIONS`: idle connections and sessions kept.
+    pub(crate) sessions: usize,
+}
+
+/// The direct client: one connection pool, and the idle client sessions.
+pub(crate) struct Direct {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    config: DirectConfig,
+    sessions: Mutex<Vec<Session>>,
+}
+
+/// One client session: its cookies and how much it has been used.
+#[derive(Default)]
+struct Session {
+    cookies: CookieJar,
+    /// Whether the form was loaded on this session (the cookie's source).
+    form_loaded: bool,
+    lookups: u32,
+}
+
+/// Why a direct request gave no page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DirectFault {
+    /// No whole answer within `SCRAPER_PAGE_LOAD_TIMEOUT_SECS`.
+    Timeout,
+    /// The connection failed; Chrome's name for it (`ERR_CONNECTION_RESET`…).
+    Network(String),
+    /// SUNAT dropped a session loaded a moment before.
+    SessionDropped,
+}
+
+impl DirectFault {
+    /// What the fault means for the lookup, as the browser's faults do.
+    pub(crate) fn failure(&self) -> Failure {
+        match self {
+            DirectFault::Timeout => Failure::Timeout("la página no cargó a tiempo".into()),
+            DirectFault::Network(code) => answer::network_failure(code),
+            DirectFault::SessionDropped => Failure::SunatError("SUNAT descartó la sesión recién abierta".into()),
+        }
+    }
+}
+
+/// A page, or SUNAT sending the post back to the form.
+enum Posted {
+    Answer(Answer),
+    SessionDropped,
+}
+
+impl Direct {
+    pub(crate) fn new(config: DirectConfig) -> Result<Arc<Direct>, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS set-up failed: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.page_load_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE_CONNECTION)
+            .pool_max_idle_per_host(config.sessions)
+            .build(https);
+        Ok(Arc::new(Direct {
+            client,
+            config,
+            sessions: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Searches `ruc` on an idle session (or a new one) and returns it after.
+    pub(crate) async fn search(&self, ruc: Ruc) -> Result<Answer, DirectFault> {
+        let mut session = self.sessions.lock().expect("sessions lock").pop().unwrap_or_default();
+        let result = self.search_on(&mut session, ruc).await;
+        if result.is_ok() {
+            self.sessions.lock().expect("sessions lock").push(session);
+        }
+        result
+    }
+
+    async fn search_on(&self, session: &mut Session, ruc: Ruc) -> Result<Answer, DirectFault> {
+        if session.lookups >= self.config.recycle_after {
+            *session = Session::default();
+        }
+        session.lookups += 1;
+        if !session.form_loaded {
+            if let Some(not_the_form) = self.load_form(session).await? {
+                return Ok(not_the_form);
+            }
+        }
+        match self.post_search(session, ruc).await? {
+            Posted::Answer(answer) => return Ok(answer),
+            Posted::SessionDropped => debug!("SUNAT dropped the session; loading the form again"),
+        }
+        *session = Session::default();
+        if let Some(not_the_form) = self.load_form(session).await? {
+            return Ok(not_the_form);
+        }
+        match self.post_search(session, ruc).await? {
+            Posted::Answer(answer) => Ok(answer),
+            Posted::SessionDropped => Err(DirectFault::SessionDropped),
+        }
+    }
+
+    /// GETs the form for the session's cookie. When something else comes
+    /// back (the firewall, an error page), that is the answer.
+    async fn load_form(&self, session: &mut Session) -> Result<Option<Answer>, DirectFault> {
+        let url = post::form_url(&self.config.sunat_url);
+        let request = self.request(Method::GET, &url, None, session, Bytes::new());
+        let (response, text) = self.send(request, session).await?;
+        if text.contains("id=\"txtRuc\"") {
+            session.form_loaded = true;
+            return Ok(None);
+        }
+        Ok(Some(classify(&url, &response, &text)))
+    }
+
+    async fn post_search(&self, session: &mut Session, ruc: Ruc) -> Result<Posted, DirectFault> {
+        let url = format!("{}{SERVLET_PATH}", self.config.sunat_url);
+        let referer = post::form_url(&self.config.sunat_url);
+        let body = Bytes::from(post::search_body(ruc));
+        let request = self.request(Method::POST, &url, Some(&referer), session, body);
+        let (response, text) = self.send(request, session).await?;
+        let location = response.headers().get(LOCATION).and_then(|l| l.to_str().ok());
+        if response.status().is_redirection() && location.is_some_and(|l| l.contains(FORM_PATH)) {
+            return Ok(Posted::SessionDropped);
+        }
+        Ok(Posted::Answer(classify(&url, &response, &text)))
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        url: &str,
+        referer: Option<&str>,
+        session: &Session,
+        body: Bytes,
+    ) -> Request<Full<Bytes>> {
+        let mut request = Request::builder().method(method).uri(url);
+        if let Some(host) = url::Url::parse(url).ok().and_then(|u| authority(&u)) {
+            request = request.header(HOST, host);
+        }
+        let user_agent = self.config.user_agent.to_str().unwrap_or_default();
+        for (name, value) in post::navigation_headers(&self.config.sunat_url, user_agent, referer) {
+            request = request.header(name, value);
+        }
+        if let Some(cookie) = session.cookies.header() {
+            request = request.header(COOKIE, cookie);
+        }
+        request.body(Full::new(body)).expect("valid request parts")
+    }
+
+    /// Sends a request and reads its whole body as text, within the page-load
+    /// timeout; keeps the cookies it sets.
+    async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        session: &mut Session,
+    ) -> Result<(Response<()>, String), DirectFault> {
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(|e| network_fault(&e))?;
+            let (parts, body) = response.into_parts();
+            let bytes = Limited::new(body, MAX_PAGE_BYTES)
+                .collect()
+                .await
+                .map_err(|e| body_fault(e.as_ref()))?
+                .to_bytes();
+            Ok((Response::from_parts(parts, ()), bytes))
+        };
+        let (response, bytes) = tokio::time::timeout(self.config.page_load_timeout, exchange)
+            .await
+            .map_err(|_| DirectFault::Timeout)??;
+        session.cookies.store(response.headers());
+        let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let text = charset::decode(content_type, &bytes);
+        Ok((response, text))
+    }
+}
+
+/// `host[:port]` of a URL, as `Host` carries it.
+fn authority(url: &url::Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    })
+}
+
+/// The page, classified as the browser's would be; a page nobody expected
+/// (a redirect elsewhere, unknown markup) is an answer without a result.
+fn classify(url: &str, response: &Response<()>, text: &str) -> Answer {
+    let snapshot = Snapshot {
+        url: url.to_string(),
+        ready_state: "complete".into(),
+        html: text.to_string(),
+    };
+    match page::classify(&snapshot) {
+        Page::Pending => Answer::NoAnswer {
+            loading: false,
+            title: format!("{} (HTTP {})", page::title(text), response.status().as_u16()),
+        },
+        recognised => Answer::Page(recognised),
+    }
+}
+
+/// Chrome's name for what went wrong with the connection.
+fn network_fault(error: &hyper_util::client::legacy::Error) -> DirectFault {
+    use std::io::ErrorKind;
+    let kind = io_kind(error);
+    let code = match kind {
+        Some(ErrorKind::ConnectionRefused) => "ERR_CONNECTION_REFUSED",
+        Some(ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe) => {
+            "ERR_CONNECTION_RESET"
+        }
+        Some(ErrorKind::TimedOut) => "ERR_CONNECTION_TIMED_OUT",
+        _ if error.is_connect() => "ERR_CONNECTION_FAILED",
+        // The connection closed before a whole response head came.
+        _ => "ERR_EMPTY_RESPONSE",
+    };
+    DirectFault::Network(code.to_string())
+}
+
+/// The body stopped short of its length, or was far too large.
+fn body_fault(error: &(dyn std::error::Error + 'static)) -> DirectFault {
+    let code = match io_kind(error) {
+        Some(std::io::ErrorKind::ConnectionReset) => "ERR_CONNECTION_RESET",
+        _ if error.is::<http_body_util::LengthLimitError>() => "ERR_RESPONSE_TOO_LARGE",
+        _ => "ERR_CONTENT_LENGTH_MISMATCH",
+    };
+    DirectFault::Network(code.to_string())
+}
+
+/// The kind of the first I/O error in the chain of sources.
+fn io_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = current.source();
+    }
+    None
+}
