@@ -48,7 +48,7 @@ bench-fleet:
 	$(CARGO) build --release --bin proxy --bin stub-scraper
 	python3 bench/fleet.py
 
-## The scraper part of it alone.
+## The scraper alone, in each SCRAPER_MODE (browser, http, auto) with 1, 2 and 4 sessions.
 bench-scraper: deps
 	$(CARGO) build --release --bin scraper --bin sunat-replica
 	python3 bench/scraper.py

@@ -12,7 +12,7 @@ wrk (1 thread). Scenarios, proxy and nginx alternating, BENCH_ROUNDS times:
   10k/1M   hits spread uniformly over 10,000 and 1,000,000 cached RUCs
   misses   500 requests over 50 new RUCs, 10 at once per RUC, 1 s stub
   memory   the proxy's idle RSS, and its peak RSS over a 60 s hit run
-  scraper  bench/scraper.py (Chromium, 1-3 sessions)
+  scraper  bench/scraper.py (browser, http and auto modes, 1, 2 and 4 sessions)
 
 Prints a Markdown report with each target beside its measurement, writes it
 to BENCH_REPORT (default target/bench/report.md) and stops all it started.
@@ -487,7 +487,8 @@ def main():
         "### Proxy memory",
         f"Idle RSS {memory['idle'] / 2**20:.1f} MiB; peak RSS {memory['peak'] / 2**20:.1f} MiB over {MEMORY_SECONDS} s "
         f"of hits at 256 connections spread over {BIG:,} RUCs.",
-    ] + (["### Scraper against the SUNAT replica (Chromium)", scraper_bench.table(scraper_rows)] if scraper_rows else []))
+    ] + (["### Scraper against the SUNAT replica (browser, http and auto modes)", scraper_bench.report(scraper_rows)]
+         if scraper_rows else []))
     publish(report, REPORT)
 
 

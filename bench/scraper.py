@@ -2,16 +2,20 @@
 """Scraper benchmark against the SUNAT replica (part of `make bench`; alone:
 `make bench-scraper`).
 
-For 1, 2 and 3 sessions, with the release binaries: as many clients as
-sessions send warm lookups back to back for BENCH_SCRAPER_SECONDS (default
-30), rotating over the replica's taxpayers. Reports lookups per second, the
-p50/p95 of the client-side latency, and the peak memory of the browsers
-(chromedriver and Chromium processes under the scraper): the sum of their
-RSS, and the sum of their PSS, where pages shared between Chromium's
-processes count once (the better estimate of what they cost).
-Standard library only.
+For each SCRAPER_MODE (browser, http, auto) and 1, 2 and 4 sessions, with the
+release binaries: as many clients as sessions (keep-alive connections) send
+warm lookups back to back for BENCH_SCRAPER_SECONDS (default 30), rotating
+over the replica's taxpayers. Reports lookups per second, the p50/p95 of the
+client-side latency, the scraper's own peak RSS, the Chromium processes under
+it and their peak memory (chromedriver and Chromium): the sum of their RSS,
+and the sum of their PSS, where pages shared between Chromium's processes
+count once (the better estimate of what they cost). Then the issue-14
+targets: http p50 <= 5 ms and >= 300 lookups/s at 4 sessions, >= 50x the
+browser's lookups/s, scraper RSS <= 50 MiB without any Chromium, auto within
+10 % of http. Standard library only.
 """
 
+import http.client
 import json
 import os
 import re
@@ -30,7 +34,8 @@ RUCS = ["20440374248", "10401510465", "20987654326", "20550263948",
         "20493919271", "20146806679", "10471234562", "17155542071"]
 WARMUP = 8
 SECONDS = float(os.environ.get("BENCH_SCRAPER_SECONDS", "30"))
-SESSIONS = (1, 2, 3)
+SESSIONS = (1, 2, 4)
+MODES = ("browser", "http", "auto")
 STARTED = []
 
 
@@ -66,6 +71,22 @@ def lookup(base, ruc):
         body = json.load(response)
     assert body["ruc"] == ruc, body
     return time.perf_counter() - started
+
+
+class Client:
+    """One keep-alive connection to the scraper."""
+
+    def __init__(self, address):
+        host, port = address.rsplit(":", 1)
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=120)
+
+    def lookup(self, ruc):
+        started = time.perf_counter()
+        self.connection.request("GET", f"/obtener-ruc/{ruc}")
+        response = self.connection.getresponse()
+        body = json.loads(response.read())
+        assert response.status == 200 and body["ruc"] == ruc, body
+        return time.perf_counter() - started
 
 
 def percentile(values, fraction):
@@ -105,38 +126,40 @@ def memory_bytes(pid):
     return found.get("Rss", 0), found.get("Pss", 0)
 
 
-def sessions_run(replica_url, sessions):
-    """One scraper with `sessions` browsers, driven by as many clients."""
+def sessions_run(replica_url, mode, sessions):
+    """One scraper in `mode` with `sessions` slots, driven by as many clients."""
     tmp = tempfile.mkdtemp(prefix="ruc-bench-")
-    env = {"SCRAPER_LISTEN": "127.0.0.1:0", "SUNAT_URL": replica_url,
+    env = {"SCRAPER_LISTEN": "127.0.0.1:0", "SUNAT_URL": replica_url, "SCRAPER_MODE": mode,
            "SCRAPER_SESSIONS": str(sessions), "SCRAPER_RECYCLE_AFTER": "1000000",
            "TMPDIR": tmp, "RUST_LOG": "warn,scraper::app=info"}
     process, address = start("scraper", env, "scraper listening")
-    base = f"http://{address}"
     try:
         for i in range(WARMUP):
-            lookup(base, RUCS[i % len(RUCS)])
-        return drive(base, process.pid, sessions)
+            lookup(f"http://{address}", RUCS[i % len(RUCS)])
+        return {"mode": mode, **drive(address, process.pid, sessions)}
     finally:
         stop(process)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def drive(base, scraper_pid, clients):
-    latencies, peak = [], [0, 0]
+def drive(address, scraper_pid, clients):
+    latencies, peak = [], {"scraper": 0, "rss": 0, "pss": 0, "chromium": 0}
     stop_at = time.perf_counter() + SECONDS
 
     def client(offset):
-        i = offset
+        connection, i = Client(address), offset
         while time.perf_counter() < stop_at:
-            latencies.append(lookup(base, RUCS[i % len(RUCS)]))
+            latencies.append(connection.lookup(RUCS[i % len(RUCS)]))
             i += clients
 
     def sample():
         while time.perf_counter() < stop_at:
-            sizes = [memory_bytes(pid) for pid in descendants(scraper_pid)]
-            peak[0] = max(peak[0], sum(rss for rss, _ in sizes))
-            peak[1] = max(peak[1], sum(pss for _, pss in sizes))
+            below = descendants(scraper_pid)
+            sizes = [memory_bytes(pid) for pid in below]
+            peak["scraper"] = max(peak["scraper"], memory_bytes(scraper_pid)[0])
+            peak["rss"] = max(peak["rss"], sum(rss for rss, _ in sizes))
+            peak["pss"] = max(peak["pss"], sum(pss for _, pss in sizes))
+            peak["chromium"] = max(peak["chromium"], sum(1 for pid in below if is_chromium(pid)))
             time.sleep(0.5)
 
     started = time.perf_counter()
@@ -148,30 +171,66 @@ def drive(base, scraper_pid, clients):
         thread.join()
     return {"sessions": clients, "rate": len(latencies) / (time.perf_counter() - started),
             "p50": percentile(latencies, 0.5), "p95": percentile(latencies, 0.95),
-            "browsers_rss": peak[0], "browsers_pss": peak[1]}
+            "scraper_rss": peak["scraper"], "browsers_rss": peak["rss"], "browsers_pss": peak["pss"],
+            "chromium": peak["chromium"]}
+
+
+def is_chromium(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            return "chrom" in comm.read()
+    except OSError:
+        return False
 
 
 def measure():
-    """Runs every session count; returns one dict per count."""
+    """Runs every mode and session count; returns one dict per run."""
     replica, address = start("sunat-replica", {"REPLICA_LISTEN": "127.0.0.1:0"}, "SUNAT replica listening")
     try:
-        return [sessions_run(f"http://{address}", n) for n in SESSIONS]
+        return [sessions_run(f"http://{address}", mode, n) for mode in MODES for n in SESSIONS]
     finally:
         stop(replica)
 
 
 def table(rows):
-    lines = ["| sessions | lookups/s | p50 | p95 | browsers' peak RSS (sum) | browsers' peak PSS (sum) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| mode | sessions | lookups/s | p50 | p95 | scraper peak RSS | Chromium processes "
+             "| browsers' peak RSS (sum) | browsers' peak PSS (sum) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| {row['sessions']} | {row['rate']:.2f} | {row['p50'] * 1000:.0f} ms "
-                     f"| {row['p95'] * 1000:.0f} ms | {row['browsers_rss'] / 2**20:.0f} MiB "
-                     f"| {row['browsers_pss'] / 2**20:.0f} MiB |")
+        lines.append(f"| {row['mode']} | {row['sessions']} | {row['rate']:.2f} | {row['p50'] * 1000:.1f} ms "
+                     f"| {row['p95'] * 1000:.1f} ms | {row['scraper_rss'] / 2**20:.1f} MiB | {row['chromium']} "
+                     f"| {row['browsers_rss'] / 2**20:.0f} MiB | {row['browsers_pss'] / 2**20:.0f} MiB |")
     return "\n".join(lines)
+
+
+def targets(rows):
+    """The issue-14 targets, checked on this run's rows."""
+    at = {(row["mode"], row["sessions"]): row for row in rows}
+    http4, auto4, browser4 = at[("http", 4)], at[("auto", 4)], at[("browser", 4)]
+    http_rows = [row for row in rows if row["mode"] == "http"]
+    checks = [
+        ("http p50 at 4 sessions <= 5 ms", f"{http4['p50'] * 1000:.1f} ms", http4["p50"] <= 0.005),
+        ("http lookups/s at 4 sessions >= 300", f"{http4['rate']:.0f}", http4["rate"] >= 300),
+        ("http / browser lookups/s at 4 sessions >= 50x", f"{http4['rate'] / browser4['rate']:.0f}x",
+         http4["rate"] >= 50 * browser4["rate"]),
+        ("http scraper peak RSS <= 50 MiB", f"{max(r['scraper_rss'] for r in http_rows) / 2**20:.1f} MiB",
+         all(r["scraper_rss"] <= 50 * 2**20 for r in http_rows)),
+        ("no Chromium process in http mode", str(max(r["chromium"] for r in http_rows)),
+         all(r["chromium"] == 0 for r in http_rows)),
+        ("auto lookups/s within 10 % of http at 4 sessions", f"{auto4['rate'] / http4['rate']:.2f}x",
+         auto4["rate"] >= 0.9 * http4["rate"]),
+    ]
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {'yes' if met else 'NO'} |" for name, value, met in checks]
+    return "\n".join(lines)
+
+
+def report(rows):
+    return table(rows) + "\n\n" + targets(rows)
 
 
 if __name__ == "__main__":
     try:
-        print(table(measure()))
+        print(report(measure()))
     finally:
         kill_all()

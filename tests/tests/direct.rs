@@ -300,3 +300,88 @@ fn error_kind(body: &str) -> (String, String) {
     let clause = detail.split(':').next().unwrap_or_default().to_string();
     (value["message"].as_str().unwrap_or_default().to_string(), clause)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_replica_is_as_strict_with_a_post_as_sunat_is_known_to_be() {
+    let replica = replica().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let servlet = format!("{}/cl-ti-itmrconsruc/jcrS00Alias", replica.url());
+    let token = "k".repeat(52);
+    let post = |body: String, cookie: Option<String>| {
+        let mut request = http
+            .post(&servlet)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    let title = |page: &str| {
+        page.split("<TITLE>")
+            .nth(1)
+            .map(|t| t[..t.find('<').unwrap_or(0)].to_string())
+    };
+    let error_page = Some(".:: Pagina de Error ::.".to_string());
+    let complete = format!("accion=consPorRuc&nroRuc=20440374248&token={token}&modo=1");
+    for incomplete in [
+        "accion=consPorRuc&nroRuc=20440374248&modo=1".to_string(),
+        "accion=consPorRuc&nroRuc=20440374248&token=&modo=1".to_string(),
+        "accion=consPorRuc&nroRuc=20440374248&token=abc&modo=1".to_string(),
+        format!("accion=consPorRuc&nroRuc=20440374248&token={token}"),
+    ] {
+        let page = post(incomplete.clone(), None).await.unwrap().text().await.unwrap();
+        assert_eq!(title(&page), error_page, "{incomplete}");
+    }
+    let not_form = http.post(&servlet).body(complete.clone()).send().await.unwrap();
+    assert_eq!(title(&not_form.text().await.unwrap()), error_page, "not form-encoded");
+    let cold = post(complete.clone(), None).await.unwrap().text().await.unwrap();
+    assert!(
+        cold.contains("GOBIERNO REGIONAL LA LIBERTAD"),
+        "a complete cold post is answered"
+    );
+
+    let form = http.get(format!(
+        "{}/cl-ti-itmrconsruc/FrameCriterioBusquedaWeb.jsp",
+        replica.url()
+    ));
+    let form = form.send().await.unwrap();
+    let cookie = form.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        post(complete.clone(), Some(cookie.clone())).await.unwrap().status(),
+        200
+    );
+    replica.expire_sessions();
+    let expired = post(complete.clone(), Some(cookie)).await.unwrap();
+    assert_eq!(expired.status(), 302, "an expired session goes back to the form");
+    assert!(expired.headers()["location"]
+        .to_str()
+        .unwrap()
+        .ends_with("FrameCriterioBusquedaWeb.jsp"));
+
+    replica.set_behaviour(Behaviour {
+        browser_check: Some(BrowserCheck::Firewall),
+        ..Behaviour::default()
+    });
+    let checked = post(complete.clone(), None).await.unwrap().text().await.unwrap();
+    assert!(checked.contains("Request Rejected"), "{checked}");
+    let passed = post(complete, Some("TSbc01=7-14-21".into()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        passed.contains("GOBIERNO REGIONAL LA LIBERTAD"),
+        "the script's cookie passes"
+    );
+}

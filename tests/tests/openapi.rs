@@ -53,6 +53,9 @@ async fn real_answers_match_the_openapi_description() {
     header_conforms(&spec, "Cache-Status", not_found_hit.header("cache-status"));
     conforms(&spec, "ProxyHealth", &proxy.get("/health").await.json());
     conforms(&spec, "ScraperHealth", &scraper.get("/health").await.1);
+    let without_browser = Scraper::start_without_browser(&replica, &[]).await;
+    conforms(&spec, "ScraperHealth", &without_browser.get("/health").await.1);
+    without_browser.stop().await;
     conforms(&spec, "RouteError", &proxy.get("/nope").await.json());
     let (_, route_error) = scraper.get("/nope").await;
     conforms(&spec, "RouteError", &route_error);

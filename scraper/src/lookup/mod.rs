@@ -159,7 +159,8 @@ impl Lookups {
     }
 
     /// In `auto` mode, whether a direct miss sends this lookup to the
-    /// browser; counts it towards a suspension either way.
+    /// browser (anything but "not found"); such a miss counts towards a
+    /// suspension of the direct path.
     fn falls_back(&self, miss: &DirectMiss) -> bool {
         if self.readers.mode != Mode::Auto || matches!(miss.failure, Failure::NotFound(_)) {
             return false;

@@ -16,7 +16,7 @@ pub fn resolved(files: &[&str], admin_token: Option<&str>) -> Value {
         command.args(["-f", file]);
     }
     command.arg("config").current_dir(repo_file(""));
-    for variable in ["ADMIN_TOKEN", "SUNAT_URL", "SCRAPER_SESSIONS"] {
+    for variable in ["ADMIN_TOKEN", "SUNAT_URL", "SCRAPER_SESSIONS", "SCRAPER_MODE"] {
         command.env_remove(variable);
     }
     if let Some(token) = admin_token {
