@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use pingora::http::{Method, RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
+use pingora::protocols::http::ServerSession;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
@@ -155,6 +156,16 @@ impl ProxyHttp for RucProxy {
             cache: "none",
             stage: Stage::Answered,
         }
+    }
+
+    /// HTTP/1.1 clients may pipeline lookups (RFC 9112 §9.3.2): they are
+    /// answered one after the other on the connection, in order. Pingora's
+    /// default would answer the first and close the connection.
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        if let ServerSession::H1(http1) = session.as_downstream_mut() {
+            http1.set_pipelining_enabled(true);
+        }
+        Ok(())
     }
 
     /// `Ok(true)`: answered here; `Ok(false)`: go to the scraper.

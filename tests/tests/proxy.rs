@@ -153,3 +153,57 @@ async fn a_replica_lookup_is_a_miss_then_a_hit_through_the_real_scraper() {
     assert!(proxy.stop().await.success());
     scraper.stop().await;
 }
+
+/// HTTP/1.1 pipelining (RFC 9112 §9.3.2): three lookups sent at once on
+/// one connection, a miss among them, are answered in order on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn pipelined_lookups_are_answered_in_order() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    assert_eq!(proxy.lookup(RUC).await.status, 200);
+    proxy.lookups_settled().await;
+    let other = "20100070970";
+    let request = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: ruc\r\n\r\n");
+    let pipelined = [
+        request(&format!("/obtener-ruc/{RUC}")),
+        request(&format!("/obtener-ruc/{other}")),
+        request("/health"),
+    ]
+    .concat();
+    let address = proxy.base.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    socket.write_all(pipelined.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 65536];
+    while count(&received, "HTTP/1.1 ") < 3 {
+        let read = tokio::time::timeout(Duration::from_secs(30), socket.read(&mut chunk))
+            .await
+            .expect("the three answers come without the client sending more")
+            .unwrap();
+        assert!(read > 0, "closed after {}", String::from_utf8_lossy(&received));
+        received.extend_from_slice(&chunk[..read]);
+    }
+    let text = String::from_utf8_lossy(&received);
+    let order: Vec<usize> = [
+        format!("\"ruc\":\"{RUC}\""),
+        format!("\"ruc\":\"{other}\""),
+        "\"redis\"".into(),
+    ]
+    .iter()
+    .map(|needle| {
+        text.find(needle.as_str())
+            .unwrap_or_else(|| panic!("{needle} in {text}"))
+    })
+    .collect();
+    assert!(
+        order.windows(2).all(|pair| pair[0] < pair[1]),
+        "in request order: {text}"
+    );
+    assert_eq!(stub.lookups(), 2, "the miss went upstream once, the hit did not");
+    assert!(proxy.stop().await.success());
+}
+
+fn count(haystack: &[u8], needle: &str) -> usize {
+    String::from_utf8_lossy(haystack).matches(needle).count()
+}

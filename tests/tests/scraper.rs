@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ruc_tests::replica::{Behaviour, Charset, Replica};
 use support::scraper::{RemoteDriver, Scraper};
-use support::{assert_record, expected_record, replica, wait_until, TAXPAYERS};
+use support::{assert_record, expected_record, replica, wait_until, wait_until_async, TAXPAYERS};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_taxpayer_type_gives_its_whole_record() {
@@ -354,9 +354,13 @@ async fn sigterm_turns_health_to_503_and_lets_the_lookup_in_flight_finish() {
     let in_flight = tokio::spawn(client.get(format!("{}/obtener-ruc/20987654326", scraper.base)).send());
     wait_until("the search reached the replica", || replica.searches() == 1).await;
     scraper.terminate();
-    // Draining: /health says so at once, while connections are still taken.
-    let (status, health) = scraper.get("/health").await;
-    assert_eq!((status, health["status"].as_str()), (503, Some("stopping")));
+    // Draining: /health says so as soon as the signal is handled, while
+    // connections are still taken.
+    wait_until_async("/health says stopping", || async {
+        let (status, health) = scraper.get("/health").await;
+        (status, health["status"].as_str()) == (503, Some("stopping"))
+    })
+    .await;
     let response = in_flight.await.unwrap().expect("an answer before the exit");
     assert_eq!(response.status(), 200);
     let status = scraper.wait_exit(Duration::from_secs(60)).await;
