@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::{killpg, signal, SigHandler, Signal};
 use nix::unistd::Pid;
 use support::procfs::Scope;
 use support::scraper::require_browser;
@@ -38,7 +38,8 @@ async fn the_demo_shows_a_miss_then_a_hit_and_ctrl_c_stops_everything() {
     let port = |_| format!("127.0.0.1:{}", free_port());
     let (proxy, metrics, scraper, replica) = (port(0), port(1), port(2), port(3));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/stack.sh");
-    let mut stack = Command::new(script)
+    let mut command = Command::new(script);
+    command
         .arg("demo")
         .env("STACK_BIN_DIR", &bin)
         .env("STACK_DIR", dir.join("state"))
@@ -51,9 +52,19 @@ async fn the_demo_shows_a_miss_then_a_hit_and_ctrl_c_stops_everything() {
         .env("SCRAPER_SESSIONS", "1")
         .process_group(0)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the script runs");
+        .stderr(Stdio::inherit());
+    // A terminal's Ctrl-C reaches a script whose SIGINT is at its default;
+    // a test run started in the background inherits it ignored, and bash
+    // cannot trap a signal ignored at its start.
+    // SAFETY: only an async-signal-safe call between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            signal(Signal::SIGINT, SigHandler::SigDfl)
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut stack = command.spawn().expect("the script runs");
     let scope = Scope::new(dir.clone(), stack.id() as i32);
     let _cleanup = KillOnDrop(scope.clone(), stack.id() as i32);
 
