@@ -21,6 +21,7 @@ use crate::admin::Admin;
 use crate::cache::coalesce::Flights;
 use crate::cache::l1::L1;
 use crate::cache::store::{Lifetimes, Store};
+use crate::cache::tracking::Tracking;
 use crate::config::{Config, Upstream};
 use crate::fleet::breaker::SharedBreaker;
 use crate::fleet::coalesce::FleetFlights;
@@ -66,7 +67,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let store = build_store(&config, redis.clone(), metrics);
+    let l1 = L1::new(config.l1_capacity, config.l1_ttl).map(Arc::new);
+    let store = build_store(&config, redis.clone(), l1.clone(), metrics);
     let fleet = Arc::new(Fleet::new(redis.clone(), config.fleet_lease, metrics));
     let scrapers = Arc::new(Scrapers::new(metrics));
     let scraper_pool = scrapers.start(config.scrapers.clone(), config.scraper_intervals);
@@ -77,7 +79,7 @@ pub fn main() -> ExitCode {
         stale_while_revalidate: config.stale_while_revalidate,
         max_body_bytes: config.max_body_bytes,
     };
-    let health = Health::new(redis.clone(), scrapers.clone());
+    let health = Health::new(redis.clone(), scrapers.clone(), l1.clone());
     let ruc_proxy = RucProxy::new(settings, store.clone(), lookups.clone(), health, scrapers, metrics);
     let admin = Admin::server(config.admin_token.clone(), store.clone(), lookups, metrics);
     let mut proxy = http_proxy_service(&server.configuration, ruc_proxy);
@@ -91,6 +93,14 @@ pub fn main() -> ExitCode {
     server.add_service(metrics_service);
     server.add_service(health_check);
     server.add_service(scraper_pool);
+    if let Some(l1) = l1 {
+        let tracking = Tracking {
+            redis: redis.clone(),
+            l1,
+            metrics,
+        };
+        server.add_service(background_service("L1 tracking", tracking));
+    }
 
     info!(
         addr = %config.listen,
@@ -104,8 +114,7 @@ pub fn main() -> ExitCode {
 }
 
 /// The Redis store, with the in-process copy in front of it.
-fn build_store(config: &Config, redis: Arc<RedisConn>, metrics: &'static Metrics) -> Arc<Store> {
-    let l1 = L1::new(config.l1_capacity, config.l1_ttl);
+fn build_store(config: &Config, redis: Arc<RedisConn>, l1: Option<Arc<L1>>, metrics: &'static Metrics) -> Arc<Store> {
     let lifetimes = Lifetimes {
         fresh: config.cache_ttl,
         stale: config.stale_if_error,

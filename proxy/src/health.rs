@@ -4,7 +4,9 @@
 //! "redis": "connected" | "disconnected"}`, and adds how Redis is reached
 //! (`redis_mode`), whether lookups are coordinated `fleet-wide` or
 //! `per-process` (Redis unreachable), whether any scraper is healthy
-//! (`scraper`) and each scraper's state (`scrapers`). It is always 200
+//! (`scraper`), each scraper's state (`scrapers`), and whether Redis keeps
+//! the in-process copy coherent (`l1`: `tracked`, `bounded` to `L1_TTL_MS`,
+//! or `off`). It is always 200
 //! while the proxy runs: without Redis it still answers (uncached), and
 //! without a scraper it still serves what is cached.
 
@@ -16,6 +18,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use serde_json::{json, Value};
 
+use crate::cache::l1::L1;
 use crate::redis_conn::RedisConn;
 use crate::scrapers::Scrapers;
 
@@ -26,11 +29,12 @@ const REDIS_CHECK_EVERY: Duration = Duration::from_secs(1);
 pub(crate) struct Health {
     redis: Arc<RedisConn>,
     scrapers: Arc<Scrapers>,
+    l1: Option<Arc<L1>>,
 }
 
 impl Health {
-    pub(crate) fn new(redis: Arc<RedisConn>, scrapers: Arc<Scrapers>) -> Health {
-        Health { redis, scrapers }
+    pub(crate) fn new(redis: Arc<RedisConn>, scrapers: Arc<Scrapers>, l1: Option<Arc<L1>>) -> Health {
+        Health { redis, scrapers, l1 }
     }
 
     pub(crate) async fn report(&self) -> Value {
@@ -44,6 +48,11 @@ impl Health {
             "fleet": if redis { "fleet-wide" } else { "per-process" },
             "scraper": if any_healthy { "reachable" } else { "unreachable" },
             "scrapers": scrapers,
+            "l1": match &self.l1 {
+                Some(l1) if l1.is_tracked() => "tracked",
+                Some(_) => "bounded",
+                None => "off",
+            },
         })
     }
 }

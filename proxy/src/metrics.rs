@@ -14,6 +14,9 @@ use pingora_prometheus::prometheus::{
 pub struct Metrics {
     pub(crate) hits: IntCounter,
     pub(crate) l1_hits: IntCounter,
+    pub(crate) l1_invalidations: IntCounter,
+    pub(crate) l1_tracked: IntGauge,
+    pub(crate) l1_tracking_losses: IntCounter,
     pub(crate) not_found_hits: IntCounter,
     pub(crate) stale: IntCounter,
     pub(crate) refreshes: IntCounterVec,
@@ -128,7 +131,22 @@ impl Metrics {
             .unwrap(),
             l1_hits: register_int_counter!(
                 "ruc_proxy_cache_l1_hits_total",
-                "Hits answered from the in-process copy of records read from Redis in the last second"
+                "Hits answered from the in-process copy of records read from Redis"
+            )
+            .unwrap(),
+            l1_invalidations: register_int_counter!(
+                "ruc_proxy_cache_l1_invalidations_total",
+                "Invalidation messages from Redis (CLIENT TRACKING) applied to the in-process copy"
+            )
+            .unwrap(),
+            l1_tracking_losses: register_int_counter!(
+                "ruc_proxy_cache_l1_tracking_losses_total",
+                "Times Redis's tracking of the in-process copy stopped (connection lost, master moved): the copy was dropped"
+            )
+            .unwrap(),
+            l1_tracked: register_int_gauge!(
+                "ruc_proxy_cache_l1_tracked",
+                "1 while Redis tracks the in-process copy's keys (entries live until invalidated), 0 while they live L1_TTL_MS at most"
             )
             .unwrap(),
             misses: register_int_counter!(

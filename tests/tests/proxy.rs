@@ -58,6 +58,10 @@ async fn an_invalid_ruc_is_400_at_the_proxy() {
 async fn health_metrics_and_other_routes() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    support::wait_until_async("Redis tracks the in-process copy", || async {
+        proxy.get("/health").await.json()["l1"] == "tracked"
+    })
+    .await;
     let health = proxy.get("/health").await;
     assert_eq!(health.status, 200);
     assert_eq!(
@@ -68,7 +72,8 @@ async fn health_metrics_and_other_routes() {
             "redis_mode": "single",
             "fleet": "fleet-wide",
             "scraper": "reachable",
-            "scrapers": [{"address": stub.url().trim_start_matches("http://"), "healthy": true, "in_flight": 0}]
+            "scrapers": [{"address": stub.url().trim_start_matches("http://"), "healthy": true, "in_flight": 0}],
+            "l1": "tracked"
         })
     );
     let missing = proxy.get("/nope").await;

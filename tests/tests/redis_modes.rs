@@ -34,6 +34,10 @@ async fn over_tls_the_proxy_caches_and_coordinates_as_on_plain_redis() {
         (&health["redis"], &health["redis_mode"], &health["fleet"]),
         (&"connected".into(), &"tls".into(), &"fleet-wide".into())
     );
+    let with_l1 = Proxy::start(&redis.url(), &stub.url(), &env[..1]).await;
+    let tracked = || async { with_l1.get("/health").await.json()["l1"] == "tracked" };
+    support::wait_until_async("Redis tracks the copy over TLS", tracked).await;
+    assert!(with_l1.stop().await.success());
 
     stub.delay(Duration::from_millis(500));
     for answer in spread(&replicas, same_ruc(10)).await {
@@ -159,8 +163,11 @@ async fn with_sentinel_the_proxy_follows_a_failover_without_a_restart() {
         ("L1_TTL_MS", "0"),
     ];
     let proxy = Proxy::start("redis://ruc", &stub.url(), &env).await;
+    let with_l1 = Proxy::start("redis://ruc", &stub.url(), &env[..2]).await;
     let connected = || async { proxy.get("/health").await.json()["redis"] == "connected" };
     support::wait_until_async("the proxy finds the master", connected).await;
+    let tracked = || async { with_l1.get("/health").await.json()["l1"] == "tracked" };
+    support::wait_until_async("the master tracks the copy", tracked).await;
     assert_eq!(proxy.get("/health").await.json()["redis_mode"], "sentinel");
     assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
     support::wait_until("the record is on the master", || set.master.get(&key(RUC)).is_some()).await;
@@ -182,5 +189,15 @@ async fn with_sentinel_the_proxy_follows_a_failover_without_a_restart() {
         set.replica.get(&key(&other)).is_some(),
         "stored on the promoted replica"
     );
+    // The copy follows the master too: tracked there, invalidated by it.
+    let moved = || async { with_l1.metric("ruc_proxy_cache_l1_tracking_losses_total").await >= 1.0 };
+    support::wait_until_async("the copy leaves the old master", moved).await;
+    support::wait_until_async("the new master tracks the copy", tracked).await;
+    let invalidations = with_l1.metric("ruc_proxy_cache_l1_invalidations_total").await;
+    set.replica
+        .set(&key(&other), &record(&other).to_string(), Some(14 * 86_400));
+    let invalidated = || async { with_l1.metric("ruc_proxy_cache_l1_invalidations_total").await > invalidations };
+    support::wait_until_async("the new master's invalidation arrives", invalidated).await;
+    assert!(with_l1.stop().await.success());
     assert!(proxy.stop().await.success());
 }

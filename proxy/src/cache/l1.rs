@@ -1,25 +1,50 @@
-//! A short-lived in-process copy of records just read from Redis, so that a
-//! RUC asked many times a second costs one Redis read per second instead of
-//! one per request (the hit path's main cost, see BENCHMARKS.md).
+//! An in-process copy of records read from Redis, so that a RUC asked many
+//! times a second costs no Redis round trip at all.
 //!
-//! Redis stays the truth shared by every replica: an entry is served for at
-//! most `L1_TTL_MS` (at most 1 s) from the moment the Redis read that filled
-//! it began, and never past the key's own expiry. So a record deleted or
-//! expired in Redis stops being served by every replica within a second,
-//! with no invalidation traffic. Entries are bounded in number
+//! Redis stays the truth shared by every replica. While Redis tracks keys
+//! for this process (`cache::tracking`: `CLIENT TRACKING … BCAST`), an entry
+//! lives until Redis says its key changed (a purge, an overwrite, an expiry)
+//! or its freshness ends; a purge or an overwrite on any replica thus
+//! reaches every replica's copy as soon as the invalidation arrives. While
+//! nothing tracks (Redis unreachable, a Cluster), an entry lives at most
+//! `L1_TTL_MS` (at most 1 s) from the moment the Redis read that filled it
+//! began, as before tracking existed; and when tracking stops, the copy is
+//! dropped whole, since invalidations may have been missed.
+//!
+//! A read that overlaps an invalidation might have fetched the old value:
+//! each fill carries the invalidation count seen before its read ([`Ticket`])
+//! and keeps the short bound if it changed. Entries are bounded in number
 //! (`L1_CAPACITY`); TinyUFO keeps the most asked ones.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use pingora_memory_cache::MemoryCache;
 use ruc_contract::Ruc;
 
 use super::cached::Cached;
 
-/// The in-process copy: bounded, each entry for at most `L1_TTL_MS`.
+/// The in-process copy and what Redis tells it.
 pub(crate) struct L1 {
-    entries: MemoryCache<Ruc, Entry>,
-    ttl: Duration,
+    /// Replaced whole when tracking stops.
+    entries: ArcSwap<MemoryCache<Ruc, Entry>>,
+    capacity: usize,
+    /// `L1_TTL_MS`: an entry's longest life while nothing tracks.
+    untracked_ttl: Duration,
+    /// Whether Redis tracks keys for this process now.
+    tracked: AtomicBool,
+    /// Invalidations seen (and tracking losses): a fill whose read began
+    /// before one of them may hold an old value.
+    invalidations: AtomicU64,
+}
+
+/// What a fill needs to know about the moment its Redis read began.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket {
+    read_started: Instant,
+    invalidations: u64,
+    tracked: bool,
 }
 
 /// A record as read from Redis, and when that read began.
@@ -33,32 +58,84 @@ struct Entry {
 
 impl L1 {
     /// `None` when either setting is zero (the L1 is off).
-    pub(crate) fn new(capacity: usize, ttl: Duration) -> Option<L1> {
-        (capacity > 0 && !ttl.is_zero()).then(|| L1 {
-            entries: MemoryCache::new(capacity),
-            ttl,
+    pub(crate) fn new(capacity: usize, untracked_ttl: Duration) -> Option<L1> {
+        (capacity > 0 && !untracked_ttl.is_zero()).then(|| L1 {
+            entries: ArcSwap::from_pointee(MemoryCache::new(capacity)),
+            capacity,
+            untracked_ttl,
+            tracked: AtomicBool::new(false),
+            invalidations: AtomicU64::new(0),
         })
     }
 
     pub(crate) fn get(&self, ruc: &Ruc) -> Option<Cached> {
-        let entry = self.entries.get(ruc).0.filter(|entry| entry.ruc == *ruc)?;
+        let entry = self.entries.load().get(ruc).0.filter(|entry| entry.ruc == *ruc)?;
         Some(entry.cached.aged(entry.read_started.elapsed()))
     }
 
-    pub(crate) fn forget(&self, ruc: &Ruc) {
-        self.entries.remove(ruc);
+    /// Taken just before the Redis read whose result may fill the copy.
+    pub(crate) fn ticket(&self) -> Ticket {
+        Ticket {
+            invalidations: self.invalidations.load(Ordering::SeqCst),
+            tracked: self.tracked.load(Ordering::SeqCst),
+            read_started: Instant::now(),
+        }
     }
 
-    /// Keeps a record read from Redis by a read that began at `read_started`.
-    pub(crate) fn fill(&self, ruc: &Ruc, cached: &Cached, read_started: Instant) {
-        let lifetime = self.ttl.min(cached.fresh_for()).saturating_sub(read_started.elapsed());
+    /// Keeps a record read from Redis by the read `ticket` was taken for:
+    /// until its freshness ends if Redis tracked the key all along, else for
+    /// at most `L1_TTL_MS`.
+    pub(crate) fn fill(&self, ruc: &Ruc, cached: &Cached, ticket: Ticket) {
+        let long = ticket.tracked && self.unchanged_since(&ticket);
+        let bound = if long {
+            cached.fresh_for()
+        } else {
+            self.untracked_ttl.min(cached.fresh_for())
+        };
         let entry = Entry {
             ruc: *ruc,
             cached: cached.clone(),
-            read_started,
+            read_started: ticket.read_started,
         };
         // A zero lifetime is not stored at all.
-        self.entries.put(ruc, entry, Some(lifetime));
+        let entries = self.entries.load();
+        entries.put(ruc, entry, Some(bound.saturating_sub(ticket.read_started.elapsed())));
+        if long && !self.unchanged_since(&ticket) {
+            // An invalidation (or the loss of tracking) raced with the put.
+            entries.remove(ruc);
+        }
+    }
+
+    /// Redis said `ruc`'s record changed (or was deleted, or expired).
+    pub(crate) fn invalidate(&self, ruc: &Ruc) {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
+        self.entries.load().remove(ruc);
+    }
+
+    /// Redis said every key changed (`FLUSHALL`, `FLUSHDB`): everything goes.
+    pub(crate) fn invalidate_all(&self) {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
+        self.entries.store(MemoryCache::new(self.capacity).into());
+    }
+
+    /// Redis tracks keys for this process from now on.
+    pub(crate) fn tracking_started(&self) {
+        self.tracked.store(true, Ordering::SeqCst);
+    }
+
+    /// Tracking stopped: invalidations may be missed from now on, so the
+    /// copy is dropped whole and entries live `L1_TTL_MS` at most.
+    pub(crate) fn tracking_lost(&self) {
+        self.tracked.store(false, Ordering::SeqCst);
+        self.invalidate_all();
+    }
+
+    pub(crate) fn is_tracked(&self) -> bool {
+        self.tracked.load(Ordering::SeqCst)
+    }
+
+    fn unchanged_since(&self, ticket: &Ticket) -> bool {
+        self.invalidations.load(Ordering::SeqCst) == ticket.invalidations
     }
 }
 
@@ -79,42 +156,108 @@ mod tests {
         }
     }
 
+    fn l1() -> L1 {
+        L1::new(10, Duration::from_secs(1)).unwrap()
+    }
+
+    /// A ticket as if the read had begun `ago`.
+    fn ticket_from(l1: &L1, ago: Duration) -> Ticket {
+        Ticket {
+            read_started: Instant::now() - ago,
+            ..l1.ticket()
+        }
+    }
+
     #[test]
     fn serves_what_was_filled_with_the_time_left_counted_down() {
-        let l1 = L1::new(10, Duration::from_secs(1)).unwrap();
-        let read_started = Instant::now() - Duration::from_millis(300);
-        l1.fill(&ruc(), &cached(Duration::from_secs(100)), read_started);
+        let l1 = l1();
+        l1.fill(
+            &ruc(),
+            &cached(Duration::from_secs(100)),
+            ticket_from(&l1, Duration::from_millis(300)),
+        );
         let served = l1.get(&ruc()).expect("filled 300 ms into a 1 s lifetime");
         assert_eq!(served.body, Bytes::from_static(b"{}"));
         assert!(served.ttl_ms <= 99_700 && served.age >= Duration::from_millis(300));
     }
 
     #[test]
-    fn an_entry_never_outlives_one_lifetime_from_the_start_of_its_read() {
-        let l1 = L1::new(10, Duration::from_secs(1)).unwrap();
+    fn untracked_an_entry_never_outlives_one_lifetime_from_the_start_of_its_read() {
+        let l1 = l1();
         l1.fill(
             &ruc(),
             &cached(Duration::from_secs(100)),
-            Instant::now() - Duration::from_secs(1),
+            ticket_from(&l1, Duration::from_secs(1)),
         );
         assert_eq!(l1.get(&ruc()), None);
     }
 
     #[test]
+    fn tracked_an_entry_lives_until_invalidated() {
+        let l1 = l1();
+        l1.tracking_started();
+        l1.fill(
+            &ruc(),
+            &cached(Duration::from_secs(100)),
+            ticket_from(&l1, Duration::from_secs(5)),
+        );
+        assert!(l1.get(&ruc()).is_some(), "past L1_TTL_MS while tracked");
+        l1.invalidate(&ruc());
+        assert_eq!(l1.get(&ruc()), None);
+    }
+
+    #[test]
+    fn a_fill_whose_read_overlapped_an_invalidation_keeps_the_short_bound() {
+        let l1 = l1();
+        l1.tracking_started();
+        let ticket = ticket_from(&l1, Duration::from_secs(2));
+        l1.invalidate(&Ruc::parse("20100070970").unwrap());
+        l1.fill(&ruc(), &cached(Duration::from_secs(100)), ticket);
+        assert_eq!(l1.get(&ruc()), None, "2 s old: past the 1 s bound");
+    }
+
+    #[test]
+    fn losing_tracking_drops_the_copy_and_brings_back_the_bound() {
+        let l1 = l1();
+        l1.tracking_started();
+        l1.fill(&ruc(), &cached(Duration::from_secs(100)), l1.ticket());
+        l1.tracking_lost();
+        assert!(!l1.is_tracked());
+        assert_eq!(l1.get(&ruc()), None);
+        l1.fill(
+            &ruc(),
+            &cached(Duration::from_secs(100)),
+            ticket_from(&l1, Duration::from_secs(2)),
+        );
+        assert_eq!(l1.get(&ruc()), None);
+    }
+
+    #[test]
+    fn a_flush_drops_everything() {
+        let l1 = l1();
+        l1.tracking_started();
+        l1.fill(&ruc(), &cached(Duration::from_secs(100)), l1.ticket());
+        l1.invalidate_all();
+        assert_eq!(l1.get(&ruc()), None);
+        assert!(l1.is_tracked(), "a flush is not a loss of tracking");
+    }
+
+    #[test]
     fn an_entry_never_outlives_its_redis_key() {
-        let l1 = L1::new(10, Duration::from_secs(1)).unwrap();
+        let l1 = l1();
+        l1.tracking_started();
         l1.fill(
             &ruc(),
             &cached(Duration::from_millis(50)),
-            Instant::now() - Duration::from_millis(60),
+            ticket_from(&l1, Duration::from_millis(60)),
         );
         assert_eq!(l1.get(&ruc()), None);
     }
 
     #[test]
     fn another_ruc_is_not_served() {
-        let l1 = L1::new(10, Duration::from_secs(1)).unwrap();
-        l1.fill(&ruc(), &cached(Duration::from_secs(100)), Instant::now());
+        let l1 = l1();
+        l1.fill(&ruc(), &cached(Duration::from_secs(100)), l1.ticket());
         assert_eq!(l1.get(&Ruc::parse("20100070970").unwrap()), None);
     }
 

@@ -4,12 +4,13 @@
 //! Redis must never make a lookup slow or fail: calls go through
 //! [`RedisConn`] (bounded, skipped while Redis is down), and an error
 //! counts as a miss (fail-open); caching resumes when Redis is back.
-//! Reads go through the [`L1`] first, a copy that is at most a second old.
+//! Reads go through the [`L1`] first, an in-process copy that Redis keeps
+//! coherent (or, without that, at most a second old).
 //! SUNAT's "no such RUC" answers are kept apart, for `NEGATIVE_TTL_SECONDS`,
 //! and read only when there is no record, so they never shadow one.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use ruc_contract::Ruc;
@@ -50,12 +51,17 @@ pub(crate) struct Lifetimes {
 pub(crate) struct Store {
     redis: Arc<RedisConn>,
     lifetimes: Lifetimes,
-    l1: Option<L1>,
+    l1: Option<Arc<L1>>,
     metrics: &'static Metrics,
 }
 
 impl Store {
-    pub(crate) fn new(redis: Arc<RedisConn>, lifetimes: Lifetimes, l1: Option<L1>, metrics: &'static Metrics) -> Store {
+    pub(crate) fn new(
+        redis: Arc<RedisConn>,
+        lifetimes: Lifetimes,
+        l1: Option<Arc<L1>>,
+        metrics: &'static Metrics,
+    ) -> Store {
         Store {
             redis,
             lifetimes,
@@ -71,7 +77,7 @@ impl Store {
             self.metrics.l1_hits.inc();
             return Lookup::Hit(cached);
         }
-        let read_started = Instant::now();
+        let ticket = self.l1.as_deref().map(L1::ticket);
         let Lifetimes {
             fresh,
             stale,
@@ -79,8 +85,8 @@ impl Store {
         } = self.lifetimes;
         match self.read(redis_key(ruc), fresh, stale).await {
             Some(Some(cached)) if cached.ttl_ms > 0 => {
-                if let Some(l1) = &self.l1 {
-                    l1.fill(ruc, &cached, read_started);
+                if let (Some(l1), Some(ticket)) = (&self.l1, ticket) {
+                    l1.fill(ruc, &cached, ticket);
                 }
                 Lookup::Hit(cached)
             }
@@ -136,7 +142,7 @@ impl Store {
     /// process's L1 copy); how many keys existed, `None` when Redis failed.
     pub(crate) async fn purge(&self, ruc: &Ruc) -> Option<u64> {
         if let Some(l1) = &self.l1 {
-            l1.forget(ruc);
+            l1.invalidate(ruc);
         }
         let keys = [redis_key(ruc), not_found_key(ruc)];
         self.redis

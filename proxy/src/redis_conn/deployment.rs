@@ -6,18 +6,22 @@
 //!
 //! Each gives two kinds of connection: [`Connection`] for commands, and
 //! [`Subscriber`] (RESP3, messages pushed to a handler) for the fleet's
-//! wake-ups, which a cluster shards by channel (`SSUBSCRIBE`).
+//! wake-ups, which a cluster shards by channel (`SSUBSCRIBE`); one server
+//! gives a third, a plain RESP3 connection for `CLIENT TRACKING`
+//! ([`Deployment::tracking_connection`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
 use redis::{
-    Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo, RedisFuture, RedisResult, TlsCertificates, Value,
+    AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo, RedisFuture, RedisResult,
+    TlsCertificates, Value,
 };
+use tokio::sync::mpsc::UnboundedSender;
 
 /// What the settings say about Redis: `REDIS_MODE`, `REDIS_URL`,
 /// `REDIS_CA_FILE`, `REDIS_SENTINELS`.
@@ -157,9 +161,7 @@ impl Deployment {
         };
         match self {
             Deployment::Single(client) | Deployment::Sentinel(client, _) => {
-                let info = client.get_connection_info().clone();
-                let resp3 = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-                let client = redis::Client::open(info.set_redis_settings(resp3))?;
+                let client = resp3(client)?;
                 let config = manager_config(timeout)
                     .set_automatic_resubscription()
                     .set_push_sender(sender);
@@ -174,6 +176,29 @@ impl Deployment {
         }
     }
 
+    /// A RESP3 connection of its own whose pushed messages (invalidations,
+    /// and the client's notice that it lost the connection) go to `pushes`;
+    /// `None` in a cluster, where each master tracks only its own keys.
+    pub(crate) async fn tracking_connection(
+        &self,
+        timeout: Duration,
+        pushes: UnboundedSender<PushInfo>,
+    ) -> Option<RedisResult<MultiplexedConnection>> {
+        let (Deployment::Single(client) | Deployment::Sentinel(client, _)) = self else {
+            return None;
+        };
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_push_sender(pushes);
+        let connect = async {
+            resp3(client)?
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+        };
+        Some(connect.await)
+    }
+
     /// The command that publishes to the subscribers of [`Subscriber`].
     pub(crate) fn publish_command(&self) -> &'static str {
         match self {
@@ -181,6 +206,13 @@ impl Deployment {
             _ => "PUBLISH",
         }
     }
+}
+
+/// The same server, spoken to in RESP3 (pushed messages need it).
+fn resp3(client: &redis::Client) -> RedisResult<redis::Client> {
+    let info = client.get_connection_info().clone();
+    let resp3 = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
+    redis::Client::open(info.set_redis_settings(resp3))
 }
 
 fn is_tls(client: &redis::Client) -> bool {

@@ -21,6 +21,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use redis::aio::MultiplexedConnection;
+use redis::PushInfo;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
@@ -72,6 +75,16 @@ impl RedisConn {
     /// `PUBLISH`, or in a cluster `SPUBLISH` (the channel's shard).
     pub(crate) fn publish_command(&self) -> &'static str {
         self.deployment.load().publish_command()
+    }
+
+    /// A RESP3 connection of its own for `CLIENT TRACKING`, to the current
+    /// master; `None` in a cluster (see [`Deployment::tracking_connection`]).
+    pub(crate) async fn tracking_connection(
+        &self,
+        pushes: UnboundedSender<PushInfo>,
+    ) -> Option<redis::RedisResult<MultiplexedConnection>> {
+        let deployment = self.deployment.load_full();
+        deployment.tracking_connection(self.timeout, pushes).await
     }
 
     /// Whether the last health check reached Redis.
