@@ -16,9 +16,11 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, AGE, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::StatusCode;
 use pingora::http::{Method, ResponseHeader};
 use pingora::proxy::Session;
-use pingora::Result;
+use pingora::{ErrorType::InvalidHTTPHeader, OrErr, Result};
 use ruc_contract::{ErrorBody, RouteError};
 use serde_json::Value;
 
@@ -239,17 +241,42 @@ pub(crate) fn json_value(status: u16, value: &Value) -> Reply {
     Reply::json(status, Bytes::from(value.to_string()))
 }
 
-/// Writes a whole answer; a HEAD request gets the headers only.
+/// Writes a whole answer; a HEAD request gets the headers only. The head
+/// is built without Pingora's header-case map: known names need no parsing
+/// and nothing is allocated for them (Pingora writes the standard ones in
+/// title case, the others in lower case; header names are case-insensitive).
 pub(crate) async fn send(session: &mut Session, reply: Reply) -> Result<()> {
-    let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 1))?;
+    let mut headers = HeaderMap::with_capacity(reply.headers.len() + 1);
     for (name, value) in reply.headers {
-        header.insert_header(name, value.as_ref())?;
+        let value = match value {
+            Cow::Borrowed(text) => HeaderValue::from_static(text),
+            Cow::Owned(text) => HeaderValue::try_from(text).or_err(InvalidHTTPHeader, "invalid header value")?,
+        };
+        headers.insert(header_name(name)?, value);
     }
-    header.insert_header("Content-Length", reply.body.len().to_string())?;
-    let head = session.req_header().method == Method::HEAD;
-    session.write_response_header(Box::new(header), head).await?;
-    if !head {
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(reply.body.len()));
+    let (mut head, ()) = http::Response::new(()).into_parts();
+    head.status = StatusCode::from_u16(reply.status).or_err(InvalidHTTPHeader, "invalid status")?;
+    head.headers = headers;
+    let head_only = session.req_header().method == Method::HEAD;
+    session
+        .write_response_header(Box::new(ResponseHeader::from(head)), head_only)
+        .await?;
+    if !head_only {
         session.write_response_body(Some(reply.body), true).await?;
     }
     Ok(())
+}
+
+/// The names this module writes, without parsing them per answer.
+fn header_name(name: &'static str) -> Result<HeaderName> {
+    Ok(match name {
+        "Content-Type" => CONTENT_TYPE,
+        "Age" => AGE,
+        "X-Cache" => HeaderName::from_static("x-cache"),
+        "Cache-Status" => HeaderName::from_static("cache-status"),
+        "Retry-After" => RETRY_AFTER,
+        "Allow" => ALLOW,
+        other => HeaderName::from_bytes(other.as_bytes()).or_err(InvalidHTTPHeader, "invalid header name")?,
+    })
 }
