@@ -45,6 +45,7 @@ impl BackgroundService for Tracking {
             info!("Redis Cluster: the in-process copy is not tracked; entries live L1_TTL_MS at most");
             return;
         }
+        let mut last_why = String::new();
         loop {
             let why = tokio::select! {
                 _ = shutdown.changed() => return,
@@ -55,7 +56,12 @@ impl BackgroundService for Tracking {
                 self.l1.tracking_lost();
                 self.metrics.l1_tracked.set(0);
                 self.metrics.l1_tracking_losses.inc();
+            } else if why != last_why {
+                // Said once per reason, not every second (e.g. an ACL that
+                // forbids CLIENT TRACKING, or Redis down at start).
+                info!(%why, "Redis does not track the in-process copy yet; entries live L1_TTL_MS at most");
             }
+            last_why = why;
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(RETRY_AFTER) => {}
