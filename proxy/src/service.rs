@@ -158,18 +158,9 @@ impl ProxyHttp for RucProxy {
         }
     }
 
-    /// HTTP/1.1 clients may pipeline lookups (RFC 9112 §9.3.2): they are
-    /// answered one after the other on the connection, in order. Pingora's
-    /// default would answer the first and close the connection.
-    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
-        if let ServerSession::H1(http1) = session.as_downstream_mut() {
-            http1.set_pipelining_enabled(true);
-        }
-        Ok(())
-    }
-
     /// `Ok(true)`: answered here; `Ok(false)`: go to the scraper.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        allow_pipelining(session);
         let path = session.req_header().uri.path().to_string();
         let request = session.req_header();
         let reply = if let Err(malformed) = routes::check_host(request) {
@@ -390,6 +381,17 @@ impl ProxyHttp for RucProxy {
     /// No compression module: records are small and the original service
     /// sent them uncompressed; the default (disabled) module costs every hit.
     fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
+}
+
+/// HTTP/1.1 clients may pipeline requests (RFC 9112 §9.3.2): they are
+/// answered one after the other on the connection, in order; Pingora's
+/// default would answer the first and close the connection. Pingora reads
+/// the flag when the connection is reused, so setting it here, in a hook
+/// that runs anyway, costs no extra (boxed) hook per request.
+fn allow_pipelining(session: &mut Session) {
+    if let ServerSession::H1(http1) = session.as_downstream_mut() {
+        http1.set_pipelining_enabled(true);
+    }
 }
 
 impl RucProxy {
