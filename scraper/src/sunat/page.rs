@@ -75,6 +75,7 @@ static HEADING: LazyLock<Selector> = LazyLock::new(|| selector("h4"));
 static TABLE: LazyLock<Selector> = LazyLock::new(|| selector("table"));
 static CELLS: LazyLock<Selector> = LazyLock::new(|| selector("table td"));
 static ERROR_TEXT: LazyLock<Selector> = LazyLock::new(|| selector("p.error"));
+static RESULT_FOOTER: LazyLock<Selector> = LazyLock::new(|| selector("div.panel-primary > div.panel-footer"));
 
 /// Classifies what the browser shows.
 pub(crate) fn classify(snapshot: &Snapshot) -> Page {
@@ -107,12 +108,26 @@ pub(crate) fn classify(snapshot: &Snapshot) -> Page {
     }
     let pairs = pairs(&document);
     if pairs.iter().any(|p| label_key(&p.label) == "numero de ruc") {
-        return Page::Result(pairs);
+        return result_if_whole(&document, pairs, snapshot);
     }
     if let Some(sentence) = not_found_sentence(&body) {
         return Page::NotFound(sentence);
     }
     Page::Pending
+}
+
+/// The result panel's footer (`Fecha consulta: …`) follows its last row:
+/// without it the page is still arriving, or arrived cut short (the
+/// connection closed early; Chrome shows what it got), and later rows
+/// would be missing from the record.
+fn result_if_whole(document: &Html, pairs: Vec<Pair>, snapshot: &Snapshot) -> Page {
+    if document.select(&RESULT_FOOTER).next().is_some() {
+        Page::Result(pairs)
+    } else if snapshot.ready_state == "complete" {
+        Page::Error("página de resultado incompleta (la respuesta llegó cortada)".into())
+    } else {
+        Page::Pending
+    }
 }
 
 /// The page title, for messages about pages nobody expected.
@@ -267,6 +282,19 @@ mod tests {
     }
 
     #[test]
+    fn a_result_page_cut_before_its_footer_is_no_result() {
+        let whole = include_str!("../../tests/pages/captured/20440374248.html");
+        let cut = &whole[..whole.find("Afiliado al PLE").expect("a late row")];
+        assert!(matches!(classify(&saved(cut)), Page::Error(message) if message.contains("incompleta")));
+        let loading = Snapshot {
+            ready_state: "interactive".into(),
+            ..saved(cut)
+        };
+        assert_eq!(classify(&loading), Page::Pending, "still arriving: wait");
+        assert!(matches!(classify(&saved(whole)), Page::Result(_)));
+    }
+
+    #[test]
     fn reads_every_label_of_a_captured_page() {
         let pairs = result_pairs(include_str!("../../tests/pages/captured/20440374248.html"));
         let labels: Vec<&str> = pairs.iter().map(|p| p.label.as_str()).collect();
@@ -317,10 +345,11 @@ mod tests {
 
     #[test]
     fn splits_values_at_br() {
-        let html = "<div class=\"list-group\"><div class=\"list-group-item\"><div class=\"row\">\
+        let html = "<div class=\"panel panel-primary\"><div class=\"list-group\"><div class=\"list-group-item\"><div class=\"row\">\
             <div class=\"col-sm-5\"><h4>Número de RUC:</h4></div><div class=\"col-sm-7\"><h4>20550263948 - X</h4></div></div></div>\
             <div class=\"list-group-item\"><div class=\"row\"><div class=\"col-sm-5\"><h4>Estado del Contribuyente:</h4></div>\
-            <div class=\"col-sm-7\"><p>BAJA DE OFICIO\r\n   </br>\r\n  Fecha de Baja: \r\n 31/10/2016</p></div></div></div></div>";
+            <div class=\"col-sm-7\"><p>BAJA DE OFICIO\r\n   </br>\r\n  Fecha de Baja: \r\n 31/10/2016</p></div></div></div></div>\
+            <div class=\"panel-footer\">Fecha consulta</div></div>";
         let pairs = result_pairs(html);
         assert_eq!(
             pair(&pairs, "Estado del Contribuyente:").lines,
