@@ -54,11 +54,17 @@ pub(crate) struct DirectConfig {
     pub(crate) sessions: usize,
 }
 
-/// The direct client: one connection pool, and the idle client sessions.
+/// The direct client: one connection pool, the idle client sessions, and
+/// the addresses every request uses, worked out once.
 pub(crate) struct Direct {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     config: DirectConfig,
     sessions: Mutex<Vec<Session>>,
+    /// The form's URL, also the search's `Referer`.
+    form_url: String,
+    servlet_url: String,
+    /// `host[:port]` of `SUNAT_URL`, sent first as `Host`.
+    host: Option<String>,
 }
 
 /// One client session: its cookies and how much it has been used.
@@ -124,6 +130,9 @@ impl Direct {
             .build(https);
         Ok(Arc::new(Direct {
             client,
+            form_url: post::form_url(&config.sunat_url),
+            servlet_url: format!("{}{SERVLET_PATH}", config.sunat_url),
+            host: url::Url::parse(&config.sunat_url).ok().and_then(|url| authority(&url)),
             config,
             sessions: Mutex::new(Vec::new()),
         }))
@@ -139,54 +148,52 @@ impl Direct {
         result
     }
 
+    /// Posts the search on the session (loading the form first when the
+    /// session has no cookie yet); when SUNAT drops the session, once more
+    /// on a fresh one.
     async fn search_on(&self, session: &mut Session, ruc: Ruc) -> Result<Answer, DirectFault> {
         if session.lookups >= self.config.recycle_after {
             *session = Session::default();
         }
         session.lookups += 1;
-        if !session.form_loaded {
-            if let Some(not_the_form) = self.load_form(session).await? {
-                return Ok(not_the_form);
+        for retry in [false, true] {
+            if retry {
+                debug!("SUNAT dropped the session; loading the form again");
+                *session = Session::default();
+            }
+            if !session.form_loaded {
+                if let Some(not_the_form) = self.load_form(session).await? {
+                    return Ok(not_the_form);
+                }
+            }
+            if let Posted::Answer(answer) = self.post_search(session, ruc).await? {
+                return Ok(answer);
             }
         }
-        match self.post_search(session, ruc).await? {
-            Posted::Answer(answer) => return Ok(answer),
-            Posted::SessionDropped => debug!("SUNAT dropped the session; loading the form again"),
-        }
-        *session = Session::default();
-        if let Some(not_the_form) = self.load_form(session).await? {
-            return Ok(not_the_form);
-        }
-        match self.post_search(session, ruc).await? {
-            Posted::Answer(answer) => Ok(answer),
-            Posted::SessionDropped => Err(DirectFault::SessionDropped),
-        }
+        Err(DirectFault::SessionDropped)
     }
 
     /// GETs the form for the session's cookie. When something else comes
     /// back (the firewall, an error page), that is the answer.
     async fn load_form(&self, session: &mut Session) -> Result<Option<Answer>, DirectFault> {
-        let url = post::form_url(&self.config.sunat_url);
-        let request = self.request(Method::GET, &url, None, session, Bytes::new());
+        let request = self.request(Method::GET, &self.form_url, None, session, Bytes::new());
         let (response, text) = self.send(request, session).await?;
         if text.contains("id=\"txtRuc\"") {
             session.form_loaded = true;
             return Ok(None);
         }
-        Ok(Some(classify(&url, &response, &text)))
+        Ok(Some(classify(&self.form_url, &response, &text)))
     }
 
     async fn post_search(&self, session: &mut Session, ruc: Ruc) -> Result<Posted, DirectFault> {
-        let url = format!("{}{SERVLET_PATH}", self.config.sunat_url);
-        let referer = post::form_url(&self.config.sunat_url);
         let body = Bytes::from(post::search_body(ruc));
-        let request = self.request(Method::POST, &url, Some(&referer), session, body);
+        let request = self.request(Method::POST, &self.servlet_url, Some(&self.form_url), session, body);
         let (response, text) = self.send(request, session).await?;
         let location = response.headers().get(LOCATION).and_then(|l| l.to_str().ok());
         if response.status().is_redirection() && location.is_some_and(|l| l.contains(FORM_PATH)) {
             return Ok(Posted::SessionDropped);
         }
-        Ok(Posted::Answer(classify(&url, &response, &text)))
+        Ok(Posted::Answer(classify(&self.servlet_url, &response, &text)))
     }
 
     fn request(
@@ -198,7 +205,7 @@ impl Direct {
         body: Bytes,
     ) -> Request<Full<Bytes>> {
         let mut request = Request::builder().method(method).uri(url);
-        if let Some(host) = url::Url::parse(url).ok().and_then(|u| authority(&u)) {
+        if let Some(host) = &self.host {
             request = request.header(HOST, host);
         }
         let user_agent = self.config.user_agent.to_str().unwrap_or_default();

@@ -91,6 +91,12 @@ struct State {
     check_rejections: AtomicU64,
 }
 
+impl State {
+    fn expire_sessions(&self) {
+        self.sessions.lock().expect("replica lock").clear();
+    }
+}
+
 /// A running replica. Dropping it stops the server.
 pub struct Replica {
     addr: SocketAddr,
@@ -171,7 +177,7 @@ impl Replica {
     /// Forgets every session cookie issued: posts carrying one are sent
     /// back to the form, as SUNAT does with a session it dropped.
     pub fn expire_sessions(&self) {
-        self.state.sessions.lock().expect("replica lock").clear();
+        self.state.expire_sessions();
     }
 
     /// Posts that came with an expired session cookie.
@@ -458,7 +464,7 @@ async fn admin(state: &State, method: &Method, path: &str, request: Request<Inco
             "expiredSessionPosts": state.expired_session_posts.load(Ordering::SeqCst),
         })),
         (&Method::POST, "/__replica/expire-sessions") => {
-            state.sessions.lock().expect("replica lock").clear();
+            state.expire_sessions();
             json(&serde_json::json!({ "expired": true }))
         }
         _ => plain(StatusCode::NOT_FOUND, "unknown admin route"),
