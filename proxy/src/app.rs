@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
-use pingora::proxy::http_proxy_service;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::Opt;
 use pingora::server::Server;
 use pingora::services::background::background_service;
@@ -28,6 +28,7 @@ use crate::fleet::coalesce::FleetFlights;
 use crate::fleet::gate::FleetGate;
 use crate::fleet::slots::Slots;
 use crate::fleet::Fleet;
+use crate::front::Front;
 use crate::health::{Health, RedisHealthCheck};
 use crate::lookup::fetch::Fetcher;
 use crate::lookup::Lookups;
@@ -82,7 +83,13 @@ pub fn main() -> ExitCode {
     let health = Health::new(redis.clone(), scrapers.clone(), l1.clone());
     let ruc_proxy = RucProxy::new(settings, store.clone(), lookups.clone(), health, scrapers, metrics);
     let admin = Admin::server(config.admin_token.clone(), store.clone(), lookups, metrics);
-    let mut proxy = http_proxy_service(&server.configuration, ruc_proxy);
+    let front = Front::new(
+        http_proxy(&server.configuration, ruc_proxy),
+        store.clone(),
+        config.stale_while_revalidate,
+        metrics,
+    );
+    let mut proxy = Service::new("proxy".to_string(), front);
     proxy.add_listener(
         ListenerConfig::tcp(config.listen.to_string()).l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER_BYTES)),
     );

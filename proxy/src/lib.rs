@@ -12,8 +12,9 @@
 //! features (coalescing, `Age`, HEAD, fail-open) with the Redis layout and
 //! the failure behaviour under our control.
 //!
-//! Reading order: [`app`] (start-up and wiring) → [`service`] (the Pingora
-//! hooks, top to bottom) → [`lookup`] (one lookup from the miss to its
+//! Reading order: [`app`] (start-up and wiring) → [`front`] (hits answered
+//! off the connection, everything else lent to Pingora) → [`service`] (the
+//! Pingora hooks, top to bottom) → [`lookup`] (one lookup from the miss to its
 //! end, and what each end means) → [`cache`] (Redis keys, store, L1,
 //! admission, coalescing) → [`upstream`] (slots and circuit breaker toward
 //! the scrapers) → [`fleet`] (coalescing, slots and breaker shared by the
@@ -27,6 +28,7 @@ pub mod app;
 pub(crate) mod cache;
 pub(crate) mod config;
 pub(crate) mod fleet;
+pub(crate) mod front;
 pub(crate) mod health;
 pub(crate) mod lookup;
 pub mod metrics;

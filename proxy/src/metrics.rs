@@ -259,6 +259,15 @@ impl Metrics {
         metrics
     }
 
+    /// A lookup answered from the cache: a record, or a remembered "no
+    /// such RUC" (`not_found`).
+    pub(crate) fn hit(&self, not_found: bool) {
+        self.hits.inc();
+        if not_found {
+            self.not_found_hits.inc();
+        }
+    }
+
     /// Counts an answered request: its status (0 when none was written) and
     /// its duration under its cache result.
     pub(crate) fn answered(&self, status: u16, cache: &str, elapsed: Duration) {

@@ -383,11 +383,13 @@ impl ProxyHttp for RucProxy {
     fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 }
 
-/// HTTP/1.1 clients may pipeline requests (RFC 9112 §9.3.2): they are
-/// answered one after the other on the connection, in order; Pingora's
-/// default would answer the first and close the connection. Pingora reads
-/// the flag when the connection is reused, so setting it here, in a hook
-/// that runs anyway, costs no extra (boxed) hook per request.
+/// HTTP/1.1 clients may pipeline requests (RFC 9112 §9.3.2): the next
+/// request may arrive while this one waits for the scraper. Pingora reads
+/// it then (to see whether the client left) and, without this flag, fails
+/// this request ("sent data after end of body"); with it, Pingora keeps
+/// the bytes, and so does the front that lent the connection
+/// ([`crate::front`]). Set here, in a hook that runs anyway: every hook
+/// call is boxed.
 fn allow_pipelining(session: &mut Session) {
     if let ServerSession::H1(http1) = session.as_downstream_mut() {
         http1.set_pipelining_enabled(true);
@@ -403,10 +405,7 @@ impl RucProxy {
             let found = self.store.get(&ruc).await;
             let (stale, store_unavailable) = match outcome::after_read(found, self.stale_while_revalidate) {
                 Read::Hit { reply, not_found } => {
-                    self.metrics.hits.inc();
-                    if not_found {
-                        self.metrics.not_found_hits.inc();
-                    }
+                    self.metrics.hit(not_found);
                     return self.answer(session, ctx, reply, "hit").await;
                 }
                 Read::StaleAndRefresh(reply) => {

@@ -9,6 +9,8 @@
 //! SUNAT's "no such RUC" answers are kept apart, for `NEGATIVE_TTL_SECONDS`,
 //! and read only when there is no record, so they never shadow one.
 
+use std::cell::RefCell;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +23,13 @@ use super::key::{not_found_key, redis_key};
 use super::l1::L1;
 use crate::metrics::Metrics;
 use crate::redis_conn::RedisConn;
+
+tokio::task_local! {
+    /// A read already made for the request this task is answering: the
+    /// front's, for a request it lends to Pingora's proxy (see
+    /// [`Store::read_ahead`]).
+    static READ_AHEAD: RefCell<Option<(Ruc, Lookup)>>;
+}
 
 /// The result of a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,9 +79,36 @@ impl Store {
         }
     }
 
+    /// Runs `task` with `found`, just read for `ruc`, as the answer of its
+    /// first [`Store::get`] of `ruc`: a request read once costs one Redis
+    /// round trip (and at most one timeout), whoever reads it.
+    pub(crate) async fn read_ahead<F: Future>(ruc: Ruc, found: Lookup, task: F) -> F::Output {
+        READ_AHEAD.scope(RefCell::new(Some((ruc, found))), task).await
+    }
+
+    /// The read made ahead for `ruc` in this task, once.
+    fn take_read_ahead(ruc: &Ruc) -> Option<Lookup> {
+        READ_AHEAD
+            .try_with(|ahead| {
+                let mut ahead = ahead.borrow_mut();
+                match ahead.take() {
+                    Some((read, found)) if read == *ruc => Some(found),
+                    other => {
+                        *ahead = other;
+                        None
+                    }
+                }
+            })
+            .ok()
+            .flatten()
+    }
+
     /// From the L1, or `GET` and `PTTL` in one round trip; without a record,
     /// a second one for a remembered "not found".
     pub(crate) async fn get(&self, ruc: &Ruc) -> Lookup {
+        if let Some(found) = Self::take_read_ahead(ruc) {
+            return found;
+        }
         if let Some(cached) = self.l1.as_ref().and_then(|l1| l1.get(ruc)) {
             self.metrics.l1_hits.inc();
             return Lookup::Hit(cached);

@@ -12,6 +12,7 @@ pub mod grid;
 pub mod lookups;
 pub mod procfs;
 pub mod proxy;
+pub mod raw;
 pub mod redis;
 pub mod redis_cluster;
 pub mod redis_sentinel;

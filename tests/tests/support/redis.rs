@@ -6,6 +6,9 @@
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
@@ -231,6 +234,32 @@ impl RedisServer {
         keys
     }
 
+    /// Every command Redis runs from now on, as `MONITOR` shows it.
+    pub fn monitor(&self) -> Monitor {
+        let mut connection = self.connection().expect("Redis answers");
+        let _: String = redis::cmd("MONITOR").query(&mut connection).expect("MONITOR works");
+        connection
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("a read timeout");
+        let (lines, stop) = (Arc::new(Mutex::new(Vec::new())), Arc::new(AtomicBool::new(false)));
+        let (seen, stopped) = (lines.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                match connection.recv_response() {
+                    Ok(redis::Value::SimpleString(line)) => seen.lock().unwrap().push(line),
+                    Ok(_) => {}
+                    Err(e) if e.is_timeout() => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        Monitor {
+            lines,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
     /// `TTL key` in seconds (-2: no key).
     pub fn ttl(&self, key: &str) -> i64 {
         redis::cmd("TTL")
@@ -302,5 +331,34 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The commands a Redis server ran while this watched (see
+/// [`RedisServer::monitor`]); stops watching when dropped.
+pub struct Monitor {
+    lines: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Monitor {
+    /// How many commands clients sent (not scripts) whose arguments, as
+    /// `MONITOR` quotes them, contain `quoted` (e.g. `"GET" "key"`).
+    pub fn sent(&self, quoted: &str) -> usize {
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .filter(|line| !line.contains(" lua]") && line.contains(quoted))
+            .count()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

@@ -1,0 +1,94 @@
+//! A hit as bytes on the wire: the same status, headers and body Pingora
+//! writes for it ([`crate::responses::send`]), plus the `Date` and
+//! `Connection` Pingora adds, written straight into the connection's
+//! output buffer.
+
+use http::StatusCode;
+use pingora::protocols::http::date::get_cached_date;
+
+use crate::responses::Reply;
+
+/// Appends `reply` to `out` as an HTTP/1.1 answer on a connection kept
+/// alive; its head only when `head_only` (HEAD). The header values are the
+/// cache's own (constants and numbers), never a client's.
+pub(crate) fn encode(reply: &Reply, head_only: bool, out: &mut Vec<u8>) {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &reply.headers {
+        header(out, name, value.as_bytes());
+    }
+    header(
+        out,
+        "Content-Length",
+        itoa::Buffer::new().format(reply.body.len()).as_bytes(),
+    );
+    header(out, "Date", get_cached_date().as_bytes());
+    out.extend_from_slice(b"Connection: keep-alive\r\n\r\n");
+    if !head_only {
+        out.extend_from_slice(&reply.body);
+    }
+}
+
+fn header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::cached::Cached;
+    use crate::responses;
+    use bytes::Bytes;
+    use std::time::Duration;
+
+    fn hit() -> Reply {
+        let cached = Cached {
+            body: Bytes::from_static(b"{\"ruc\":\"20131312955\"}"),
+            age: Duration::from_secs(3),
+            ttl_ms: 5_000,
+        };
+        responses::hit(200, &cached)
+    }
+
+    #[test]
+    fn a_hit_reads_as_pingora_writes_it() {
+        let mut out = Vec::new();
+        encode(&hit(), false, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.split("\r\n");
+        assert_eq!(lines.next(), Some("HTTP/1.1 200 OK"));
+        let fields: Vec<&str> = lines.map(|line| line.split_once(": ").unwrap().0).collect();
+        assert_eq!(
+            fields,
+            [
+                "Content-Type",
+                "Age",
+                "X-Cache",
+                "Cache-Status",
+                "Content-Length",
+                "Date",
+                "Connection"
+            ]
+        );
+        assert!(head.contains("\r\nAge: 3\r\n") && head.contains("\r\nContent-Length: 21\r\n"));
+        assert!(head.ends_with("Connection: keep-alive"));
+        assert_eq!(body, "{\"ruc\":\"20131312955\"}");
+    }
+
+    #[test]
+    fn a_head_request_gets_the_length_without_the_body() {
+        let mut out = Vec::new();
+        encode(&hit(), true, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with("Connection: keep-alive\r\n\r\n"));
+        assert!(text.contains("\r\nContent-Length: 21\r\n"));
+    }
+}
