@@ -53,6 +53,9 @@ RECORD = open(os.path.join(ROOT, "bench", "record.json"), encoding="utf-8").read
 TTL = 2 * 604800
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
+# L1_MAX_BYTES per L1_CAPACITY entry: the default's share (32 MiB / 10,000),
+# so that every L1 size is bounded by its count, as with the defaults.
+L1_BYTES_PER_RECORD = (32 << 20) // 10_000
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BIG = int(os.environ.get("BENCH_BIG_KEYS", "1000000"))
@@ -174,7 +177,7 @@ class Bench:
         self.pids[name] = self.p.start(name, [os.path.join(RELEASE, "proxy"), "-c", pingora_yaml], {
             "PROXY_LISTEN": self.targets[name], "METRICS_LISTEN": f"127.0.0.1:{free_port()}",
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}", "SCRAPER_URL": self.stub, "RUST_LOG": "warn",
-            "L1_CAPACITY": str(l1_capacity),
+            "L1_CAPACITY": str(l1_capacity), "L1_MAX_BYTES": str(l1_capacity * L1_BYTES_PER_RECORD),
             # The stub is not SUNAT: lift the default of 2 lookups at a time,
             # which would queue 50 distinct misses of 1 s each for 25 s.
             "UPSTREAM_MAX_INFLIGHT": str(MISS_RUCS), "UPSTREAM_GLOBAL_MAX_INFLIGHT": str(MISS_RUCS)}).pid

@@ -19,7 +19,7 @@ use tracing::{error, info};
 
 use crate::admin::Admin;
 use crate::cache::coalesce::Flights;
-use crate::cache::l1::L1;
+use crate::cache::l1::{Limits, L1};
 use crate::cache::store::{Lifetimes, Store};
 use crate::cache::tracking::Tracking;
 use crate::config::{Config, Upstream};
@@ -68,7 +68,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let l1 = L1::new(config.l1_capacity, config.l1_ttl).map(Arc::new);
+    let l1_limits = Limits {
+        entries: config.l1_capacity,
+        bytes: config.l1_max_bytes,
+    };
+    let l1 = L1::new(l1_limits, config.l1_ttl).map(Arc::new);
     let store = build_store(&config, redis.clone(), l1.clone(), metrics);
     let fleet = Arc::new(Fleet::new(redis.clone(), config.fleet_lease, metrics));
     let scrapers = Arc::new(Scrapers::new(metrics));

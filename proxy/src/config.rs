@@ -78,8 +78,10 @@ pub(crate) struct Config {
     /// `L1_TTL_MS`, default 1000 (the most allowed), 0 turns the L1 off: how
     /// long a record read from Redis is served from memory.
     pub(crate) l1_ttl: Duration,
-    /// `L1_CAPACITY`, default 10000: records kept in memory (about 2 KB each).
+    /// `L1_CAPACITY`, default 10000: records kept in memory (about 2 KB each)…
     pub(crate) l1_capacity: usize,
+    /// …`L1_MAX_BYTES`, default 32 MiB: …and their bytes at most.
+    pub(crate) l1_max_bytes: usize,
 }
 
 /// Where the scraper is: host and port of an `http://` URL.
@@ -143,6 +145,7 @@ impl Config {
             fleet_lease: env.seconds("FLEET_LEASE_SECS", 5, 1..=60)?,
             l1_ttl: env.millis("L1_TTL_MS", 1000, 0..=1000)?,
             l1_capacity: env.number("L1_CAPACITY", 10_000, 0..=1_000_000)? as usize,
+            l1_max_bytes: env.number("L1_MAX_BYTES", 32 << 20, 0..=16 << 30)? as usize,
         })
     }
 }
@@ -273,6 +276,7 @@ mod tests {
         assert_eq!(config.fleet_lease, Duration::from_secs(5));
         assert_eq!(config.l1_ttl, Duration::from_secs(1));
         assert_eq!(config.l1_capacity, 10_000);
+        assert_eq!(config.l1_max_bytes, 32 << 20);
     }
 
     #[test]
@@ -307,6 +311,7 @@ mod tests {
             ("ADMIN_TOKEN", "${ADMIN_TOKEN:-}"),
             ("L1_TTL_MS", "1001"),
             ("L1_CAPACITY", "many"),
+            ("L1_MAX_BYTES", "-1"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{value}");

@@ -14,22 +14,23 @@
 //! A read that overlaps an invalidation might have fetched the old value:
 //! each fill carries the invalidation count seen before its read ([`Ticket`])
 //! and keeps the short bound if it changed. Entries are bounded in number
-//! (`L1_CAPACITY`); TinyUFO keeps the most asked ones.
+//! (`L1_CAPACITY`) and in bytes (`L1_MAX_BYTES`); TinyUFO (S3-FIFO with
+//! TinyLFU admission) keeps the most asked ones.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use pingora_memory_cache::MemoryCache;
 use ruc_contract::Ruc;
+use tinyufo::TinyUfo;
 
 use super::cached::Cached;
 
 /// The in-process copy and what Redis tells it.
 pub(crate) struct L1 {
     /// Replaced whole when tracking stops.
-    entries: ArcSwap<MemoryCache<Ruc, Entry>>,
-    capacity: usize,
+    entries: ArcSwap<TinyUfo<Ruc, Entry>>,
+    limits: Limits,
     /// `L1_TTL_MS`: an entry's longest life while nothing tracks.
     untracked_ttl: Duration,
     /// Whether Redis tracks keys for this process now.
@@ -37,6 +38,31 @@ pub(crate) struct L1 {
     /// Invalidations seen (and tracking losses): a fill whose read began
     /// before one of them may hold an old value.
     invalidations: AtomicU64,
+}
+
+/// How much the copy may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// `L1_CAPACITY`: entries.
+    pub(crate) entries: usize,
+    /// `L1_MAX_BYTES`: bytes of answers.
+    pub(crate) bytes: usize,
+}
+
+impl Limits {
+    /// One bound for both: each entry weighs one slot of
+    /// `bytes / entries` bytes per slot its answer takes (at least one), and
+    /// the slots add up to at most `entries`. `None`: larger than the whole
+    /// copy (or than TinyUFO's weights), not kept.
+    fn weight(&self, answer_bytes: usize) -> Option<u16> {
+        let slot_bytes = (self.bytes / self.entries).max(1);
+        let slots = answer_bytes.div_ceil(slot_bytes).max(1);
+        (slots <= self.entries).then_some(u16::try_from(slots).ok()?)
+    }
+
+    fn new_store(&self) -> TinyUfo<Ruc, Entry> {
+        TinyUfo::new(self.entries, self.entries)
+    }
 }
 
 /// What a fill needs to know about the moment its Redis read began.
@@ -47,21 +73,23 @@ pub(crate) struct Ticket {
     tracked: bool,
 }
 
-/// A record as read from Redis, and when that read began.
+/// A record as read from Redis, when that read began, and until when it
+/// may be served.
 #[derive(Clone)]
 struct Entry {
     /// Checked on every read: the cache indexes entries by a 64-bit hash.
     ruc: Ruc,
     cached: Cached,
     read_started: Instant,
+    expires: Instant,
 }
 
 impl L1 {
-    /// `None` when either setting is zero (the L1 is off).
-    pub(crate) fn new(capacity: usize, untracked_ttl: Duration) -> Option<L1> {
-        (capacity > 0 && !untracked_ttl.is_zero()).then(|| L1 {
-            entries: ArcSwap::from_pointee(MemoryCache::new(capacity)),
-            capacity,
+    /// `None` when a setting is zero (the L1 is off).
+    pub(crate) fn new(limits: Limits, untracked_ttl: Duration) -> Option<L1> {
+        (limits.entries > 0 && limits.bytes > 0 && !untracked_ttl.is_zero()).then(|| L1 {
+            entries: ArcSwap::from_pointee(limits.new_store()),
+            limits,
             untracked_ttl,
             tracked: AtomicBool::new(false),
             invalidations: AtomicU64::new(0),
@@ -69,8 +97,9 @@ impl L1 {
     }
 
     pub(crate) fn get(&self, ruc: &Ruc) -> Option<Cached> {
-        let entry = self.entries.load().get(ruc).0.filter(|entry| entry.ruc == *ruc)?;
-        Some(entry.cached.aged(entry.read_started.elapsed()))
+        let now = Instant::now();
+        let entry = self.entries.load().get(ruc)?;
+        (entry.ruc == *ruc && entry.expires > now).then(|| entry.cached.aged(now - entry.read_started))
     }
 
     /// Taken just before the Redis read whose result may fill the copy.
@@ -92,14 +121,21 @@ impl L1 {
         } else {
             self.untracked_ttl.min(cached.fresh_for())
         };
+        let expires = ticket.read_started + bound;
+        let Some(weight) = self.limits.weight(cached.body.len()) else {
+            return;
+        };
+        if expires <= Instant::now() {
+            return;
+        }
         let entry = Entry {
             ruc: *ruc,
             cached: cached.clone(),
             read_started: ticket.read_started,
+            expires,
         };
-        // A zero lifetime is not stored at all.
         let entries = self.entries.load();
-        entries.put(ruc, entry, Some(bound.saturating_sub(ticket.read_started.elapsed())));
+        entries.put(*ruc, entry, weight);
         if long && !self.unchanged_since(&ticket) {
             // An invalidation (or the loss of tracking) raced with the put.
             entries.remove(ruc);
@@ -115,7 +151,7 @@ impl L1 {
     /// Redis said every key changed (`FLUSHALL`, `FLUSHDB`): everything goes.
     pub(crate) fn invalidate_all(&self) {
         self.invalidations.fetch_add(1, Ordering::SeqCst);
-        self.entries.store(MemoryCache::new(self.capacity).into());
+        self.entries.store(self.limits.new_store().into());
     }
 
     /// Redis tracks keys for this process from now on.
@@ -156,8 +192,13 @@ mod tests {
         }
     }
 
+    const LIMITS: Limits = Limits {
+        entries: 10,
+        bytes: 1000,
+    };
+
     fn l1() -> L1 {
-        L1::new(10, Duration::from_secs(1)).unwrap()
+        L1::new(LIMITS, Duration::from_secs(1)).unwrap()
     }
 
     /// A ticket as if the read had begun `ago`.
@@ -263,7 +304,39 @@ mod tests {
 
     #[test]
     fn zero_settings_turn_it_off() {
-        assert!(L1::new(0, Duration::from_secs(1)).is_none());
-        assert!(L1::new(10, Duration::ZERO).is_none());
+        let no_entries = Limits { entries: 0, ..LIMITS };
+        let no_bytes = Limits { bytes: 0, ..LIMITS };
+        assert!(L1::new(no_entries, Duration::from_secs(1)).is_none());
+        assert!(L1::new(no_bytes, Duration::from_secs(1)).is_none());
+        assert!(L1::new(LIMITS, Duration::ZERO).is_none());
+    }
+
+    #[test]
+    fn an_entry_weighs_the_slots_its_answer_takes() {
+        // 10 entries in 1000 bytes: slots of 100 bytes.
+        assert_eq!(LIMITS.weight(0), Some(1));
+        assert_eq!(LIMITS.weight(100), Some(1));
+        assert_eq!(LIMITS.weight(101), Some(2));
+        assert_eq!(LIMITS.weight(1000), Some(10));
+        assert_eq!(LIMITS.weight(1001), None, "larger than the whole copy");
+    }
+
+    #[test]
+    fn the_bytes_bound_the_copy_when_answers_are_large() {
+        let l1 = l1();
+        l1.tracking_started();
+        let large = |n: u64| Cached {
+            body: Bytes::from(vec![b' '; 400]),
+            ..cached(Duration::from_secs(100 + n))
+        };
+        let rucs: Vec<Ruc> = ["20131312955", "20100070970", "20100047218", "20100017491"]
+            .iter()
+            .map(|text| Ruc::parse(text).unwrap())
+            .collect();
+        for (n, ruc) in rucs.iter().enumerate() {
+            l1.fill(ruc, &large(n as u64), l1.ticket());
+        }
+        let kept: usize = rucs.iter().filter(|ruc| l1.get(ruc).is_some()).count();
+        assert!(kept <= 2, "4 slots each, 10 in all: {kept} kept");
     }
 }
