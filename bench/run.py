@@ -125,9 +125,10 @@ class Processes:
 
 
 def http(url, method="GET"):
+    """Status, headers (names in lower case: they are case-insensitive) and body."""
     request = urllib.request.Request(url, method=method)
     with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status, dict(response.headers), response.read()
+        return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
 
 
 def wait_until(check, what, seconds=60):
@@ -257,7 +258,7 @@ http {{
         measure something else."""
         for server, target in self.targets.items():
             headers = http(f"http://{target}/obtener-ruc/{ruc}")[1]
-            if headers.get("X-Cache") != "HIT":
+            if headers.get("x-cache") != "HIT":
                 sys.exit(f"bench: {server} does not serve {ruc} as a hit: {headers}")
 
     # -- measuring ---------------------------------------------------------

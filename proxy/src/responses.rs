@@ -30,6 +30,10 @@ use crate::upstream::Refusal;
 
 /// This cache's name in `Cache-Status`.
 const CACHE_NAME: &str = "ruc-proxy";
+/// The cache headers' names as they go out, in lower case as the original
+/// service (and Pingora, for names it does not know) wrote them.
+const X_CACHE: &str = "x-cache";
+const CACHE_STATUS: &str = "cache-status";
 const JSON: &str = "application/json";
 
 /// A whole answer: status, headers (`Content-Length` is added when it is
@@ -101,8 +105,8 @@ pub(crate) fn stale(cached: &Cached, why: Stale) -> Reply {
 fn from_cache(status: u16, cached: &Cached, x_cache: &'static str, cache_status: String) -> Reply {
     Reply::json(status, cached.body.clone())
         .with("Age", cached.age.as_secs().to_string())
-        .with("X-Cache", x_cache)
-        .with("Cache-Status", cache_status)
+        .with(X_CACHE, x_cache)
+        .with(CACHE_STATUS, cache_status)
 }
 
 /// A scraper answer the proxy holds whole: the one of the lookup this
@@ -114,8 +118,8 @@ pub(crate) fn shared(answer: &Answer, collapsed: bool) -> Reply {
         headers: owned(&answer.headers),
         body: answer.body.clone(),
     };
-    reply.with("X-Cache", "MISS").with(
-        "Cache-Status",
+    reply.with(X_CACHE, "MISS").with(
+        CACHE_STATUS,
         format!("{CACHE_NAME}; fwd=miss; fwd-status={}{collapsed}", answer.status),
     )
 }
@@ -135,8 +139,8 @@ pub(crate) fn refused(refusal: Refusal, ruc: &str) -> Reply {
         headers: owned(&answer.headers),
         body: answer.body,
     }
-    .with("X-Cache", "MISS")
-    .with("Cache-Status", format!("{CACHE_NAME}; detail={}", refusal.reason()))
+    .with(X_CACHE, "MISS")
+    .with(CACHE_STATUS, format!("{CACHE_NAME}; detail={}", refusal.reason()))
 }
 
 /// The 503 of a refusal, also shared with the lookups that waited for it.
@@ -161,8 +165,8 @@ pub(crate) fn mark_miss(header: &mut ResponseHeader, redis_detail: Option<&str>)
         Some(detail) => format!("{CACHE_NAME}; fwd=miss; fwd-status={status}; detail={detail}"),
         None => format!("{CACHE_NAME}; fwd=miss; fwd-status={status}"),
     };
-    header.insert_header("X-Cache", "MISS")?;
-    header.insert_header("Cache-Status", cache_status)
+    header.insert_header(X_CACHE, "MISS")?;
+    header.insert_header(CACHE_STATUS, cache_status)
 }
 
 /// Why the proxy answers a lookup with an error of its own; its
@@ -199,8 +203,8 @@ impl OwnError {
 /// lookup answer.
 pub(crate) fn own_error(status: u16, body: Bytes, why: OwnError) -> Reply {
     Reply::json(status, body)
-        .with("X-Cache", "MISS")
-        .with("Cache-Status", why.cache_status())
+        .with(X_CACHE, "MISS")
+        .with(CACHE_STATUS, why.cache_status())
 }
 
 /// The status, detail and reason when the scraper gave no answer: in time
@@ -273,8 +277,8 @@ fn header_name(name: &'static str) -> Result<HeaderName> {
     Ok(match name {
         "Content-Type" => CONTENT_TYPE,
         "Age" => AGE,
-        "X-Cache" => HeaderName::from_static("x-cache"),
-        "Cache-Status" => HeaderName::from_static("cache-status"),
+        X_CACHE => HeaderName::from_static(X_CACHE),
+        CACHE_STATUS => HeaderName::from_static(CACHE_STATUS),
         "Retry-After" => RETRY_AFTER,
         "Allow" => ALLOW,
         other => HeaderName::from_bytes(other.as_bytes()).or_err(InvalidHTTPHeader, "invalid header name")?,

@@ -68,6 +68,37 @@ async fn hits_misses_and_other_routes_follow_each_other_on_one_connection() {
     assert!(proxy.stop().await.success());
 }
 
+/// Clients cannot tell which side answered a hit: the front's head is
+/// Pingora's, field for field (the `Date` and `Age` of the moment aside).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hit_reads_the_same_whichever_side_answers_it() {
+    let (_redis, _stub, proxy) = start_with_record().await;
+    let mut connection = RawConnection::open(&proxy).await;
+    connection.send(&lookup(RUC)).await;
+    let from_front = connection.answer(false).await;
+    // HTTP/1.0 is never the front's: Pingora answers it.
+    connection
+        .send(&format!(
+            "GET /obtener-ruc/{RUC} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        ))
+        .await;
+    let from_pingora = connection.answer(false).await;
+    let fields = |answer: &support::raw::RawAnswer| -> Vec<String> {
+        answer
+            .head
+            .lines()
+            .map(|line| match line.split_once(": ") {
+                Some((name @ ("Date" | "Age"), _)) => name.to_string(),
+                _ => line.to_string(),
+            })
+            .collect()
+    };
+    assert_eq!(fields(&from_front), fields(&from_pingora));
+    assert_eq!(from_front.header("x-cache"), Some("HIT"));
+    assert_eq!(from_front.body, from_pingora.body);
+    assert!(proxy.stop().await.success());
+}
+
 /// The next request arrives while Pingora's proxy is still waiting for the
 /// scraper on the lent connection: Pingora reads its first bytes (to see
 /// whether the client left), and they must still reach the front.

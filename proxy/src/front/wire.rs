@@ -71,8 +71,8 @@ mod tests {
             [
                 "Content-Type",
                 "Age",
-                "X-Cache",
-                "Cache-Status",
+                "x-cache",
+                "cache-status",
                 "Content-Length",
                 "Date",
                 "Connection"
