@@ -22,6 +22,12 @@ fn lookup(ruc: &str) -> String {
     request("GET", &format!("/obtener-ruc/{ruc}"))
 }
 
+/// SIGTERM, and a clean exit.
+async fn stop(proxy: Proxy) {
+    let status = proxy.stop().await;
+    assert!(status.success(), "the proxy exited with {status}");
+}
+
 async fn start_with_record() -> (RedisServer, StubScraper, Proxy) {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     redis.set(&key(RUC), &record(RUC).to_string(), Some(STORED_FOR));
@@ -65,7 +71,7 @@ async fn hits_misses_and_other_routes_follow_each_other_on_one_connection() {
         record(RUC)
     );
     assert_eq!(stub.lookups(), 1, "only the miss went to the scraper");
-    assert!(proxy.stop().await.success());
+    stop(proxy).await;
 }
 
 /// Clients cannot tell which side answered a hit: the front's head is
@@ -96,7 +102,7 @@ async fn a_hit_reads_the_same_whichever_side_answers_it() {
     assert_eq!(fields(&from_front), fields(&from_pingora));
     assert_eq!(from_front.header("x-cache"), Some("HIT"));
     assert_eq!(from_front.body, from_pingora.body);
-    assert!(proxy.stop().await.success());
+    stop(proxy).await;
 }
 
 /// The next request arrives while Pingora's proxy is still waiting for the
@@ -119,7 +125,7 @@ async fn a_request_sent_while_a_miss_is_upstream_is_answered_next() {
     assert!(hit.body.contains(RUC), "{hit:?}");
     let health = connection.answer(false).await;
     assert!(health.body.contains("\"redis\""), "{health:?}");
-    assert!(proxy.stop().await.success());
+    stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -140,7 +146,7 @@ async fn pipelined_hits_and_misses_are_answered_in_order() {
         assert!(answer.body.contains(expected), "answer {n}: {answer:?}");
     }
     assert_eq!(stub.lookups(), 1, "the second lookup of the miss was a hit");
-    assert!(proxy.stop().await.success());
+    stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -154,7 +160,7 @@ async fn a_head_in_pieces_is_read_whole() {
     }
     let answer = connection.answer(false).await;
     assert_eq!((answer.status, answer.header("x-cache")), (200, Some("HIT")));
-    assert!(proxy.stop().await.success());
+    stop(proxy).await;
 }
 
 /// What the front does not frame is Pingora's, with the rest of the
@@ -180,7 +186,7 @@ async fn requests_the_front_does_not_frame_are_pingoras() {
         assert_eq!((hit.status, hit.header("x-cache")), (200, Some("HIT")), "{n}: {hit:?}");
     }
     assert_eq!(stub.lookups(), 0);
-    assert!(proxy.stop().await.success());
+    stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -198,7 +204,7 @@ async fn http_1_0_and_connection_close_end_the_connection_after_the_answer() {
         assert_eq!(answer.header("connection"), Some("close"), "{text}");
         assert!(connection.closed().await, "{text}: closed after the answer");
     }
-    assert!(proxy.stop().await.success());
+    stop(proxy).await;
 }
 
 /// A lookup the front lends to Pingora's proxy reads Redis once: the
@@ -214,5 +220,5 @@ async fn a_miss_reads_its_keys_once() {
     assert_eq!(monitor.sent(&format!("\"GET\" \"{}\"", key(OTHER))), 1);
     assert_eq!(monitor.sent(&format!("\"GET\" \"sunat:notfound:{OTHER}\"")), 1);
     assert_eq!(stub.lookups(), 1);
-    assert!(proxy.stop().await.success());
+    stop(proxy).await;
 }
