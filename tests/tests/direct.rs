@@ -27,6 +27,12 @@ async fn both_methods_give_byte_identical_records_and_the_same_errors() {
     let replica = replica().await;
     let browser = Scraper::start(&replica, &ONE_QUICK_ATTEMPT).await;
     let direct = Scraper::start_without_browser(&replica, &ONE_QUICK_ATTEMPT).await;
+    // Chromium's own headers pass the header check: the direct client's
+    // must too.
+    replica.set_behaviour(Behaviour {
+        header_check: true,
+        ..Behaviour::default()
+    });
     for ruc in TAXPAYERS {
         let (by_browser, by_http) = (raw_lookup(&browser, ruc).await, raw_lookup(&direct, ruc).await);
         assert_eq!(by_browser.0, 200, "{ruc}: {}", by_browser.1);
@@ -96,9 +102,15 @@ async fn both_methods_give_byte_identical_records_and_the_same_errors() {
     direct.stop().await;
 }
 
+/// Also behind a firewall that checks a post's headers agree with the
+/// Chrome its `User-Agent` names (client hints, fetch metadata).
 #[tokio::test(flavor = "multi_thread")]
 async fn http_mode_runs_without_chrome_and_reuses_its_session() {
     let replica = replica().await;
+    replica.set_behaviour(Behaviour {
+        header_check: true,
+        ..Behaviour::default()
+    });
     let scraper = Scraper::start_without_browser(&replica, &[("SCRAPER_SESSIONS", "1")]).await;
     let (status, health) = scraper.get("/health").await;
     assert_eq!(status, 200, "{health}");
@@ -112,6 +124,7 @@ async fn http_mode_runs_without_chrome_and_reuses_its_session() {
     }
     assert_eq!(replica.form_loads(), 1, "one form load for the session's cookie");
     assert_eq!(replica.searches(), 8);
+    assert_eq!(replica.check_rejections(), 0, "the headers agree with the User-Agent");
     let browsers: Vec<Proc> = scraper
         .processes()
         .into_iter()
@@ -320,15 +333,20 @@ async fn the_replica_is_as_strict_with_a_post_as_sunat_is_known_to_be() {
         .unwrap();
     let servlet = format!("{}/cl-ti-itmrconsruc/jcrS00Alias", replica.url());
     let token = "k".repeat(52);
-    let post = |body: String, cookie: Option<String>| {
+    // A form post, with one more header when given (a cookie, a User-Agent).
+    let post = |body: String, header: Option<(&'static str, String)>| {
         let mut request = http
             .post(&servlet)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
         }
         request.send()
+    };
+    let page = |body: String, header: Option<(&'static str, String)>| {
+        let sent = post(body, header);
+        async move { sent.await.unwrap().text().await.unwrap() }
     };
     let title = |page: &str| {
         page.split("<TITLE>")
@@ -343,12 +361,12 @@ async fn the_replica_is_as_strict_with_a_post_as_sunat_is_known_to_be() {
         "accion=consPorRuc&nroRuc=20440374248&token=abc&modo=1".to_string(),
         format!("accion=consPorRuc&nroRuc=20440374248&token={token}"),
     ] {
-        let page = post(incomplete.clone(), None).await.unwrap().text().await.unwrap();
-        assert_eq!(title(&page), error_page, "{incomplete}");
+        let answered = page(incomplete.clone(), None).await;
+        assert_eq!(title(&answered), error_page, "{incomplete}");
     }
     let not_form = http.post(&servlet).body(complete.clone()).send().await.unwrap();
     assert_eq!(title(&not_form.text().await.unwrap()), error_page, "not form-encoded");
-    let cold = post(complete.clone(), None).await.unwrap().text().await.unwrap();
+    let cold = page(complete.clone(), None).await;
     assert!(
         cold.contains("GOBIERNO REGIONAL LA LIBERTAD"),
         "a complete cold post is answered"
@@ -367,11 +385,14 @@ async fn the_replica_is_as_strict_with_a_post_as_sunat_is_known_to_be() {
         .unwrap()
         .to_string();
     assert_eq!(
-        post(complete.clone(), Some(cookie.clone())).await.unwrap().status(),
+        post(complete.clone(), Some(("cookie", cookie.clone())))
+            .await
+            .unwrap()
+            .status(),
         200
     );
     replica.expire_sessions();
-    let expired = post(complete.clone(), Some(cookie)).await.unwrap();
+    let expired = post(complete.clone(), Some(("cookie", cookie))).await.unwrap();
     assert_eq!(expired.status(), 302, "an expired session goes back to the form");
     assert!(expired.headers()["location"]
         .to_str()
@@ -379,17 +400,29 @@ async fn the_replica_is_as_strict_with_a_post_as_sunat_is_known_to_be() {
         .ends_with("FrameCriterioBusquedaWeb.jsp"));
 
     replica.set_behaviour(Behaviour {
+        header_check: true,
+        ..Behaviour::default()
+    });
+    let chrome =
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+    let bare_chrome = page(complete.clone(), Some(("user-agent", chrome.into()))).await;
+    assert!(
+        bare_chrome.contains("Request Rejected"),
+        "a Chrome User-Agent without Chrome's other headers: {bare_chrome}"
+    );
+    let honest = page(complete.clone(), None).await;
+    assert!(
+        honest.contains("GOBIERNO REGIONAL LA LIBERTAD"),
+        "no User-Agent claims nothing"
+    );
+
+    replica.set_behaviour(Behaviour {
         browser_check: Some(BrowserCheck::Firewall),
         ..Behaviour::default()
     });
-    let checked = post(complete.clone(), None).await.unwrap().text().await.unwrap();
+    let checked = page(complete.clone(), None).await;
     assert!(checked.contains("Request Rejected"), "{checked}");
-    let passed = post(complete, Some("TSbc01=7-14-21".into()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let passed = page(complete, Some(("cookie", "TSbc01=7-14-21".into()))).await;
     assert!(
         passed.contains("GOBIERNO REGIONAL LA LIBERTAD"),
         "the script's cookie passes"

@@ -29,6 +29,7 @@ use tracing::debug;
 
 use crate::failure::Failure;
 use crate::sunat::answer;
+use crate::sunat::client_hints::ClientHints;
 use crate::sunat::form::{Answer, FORM_PATH};
 use crate::sunat::page::{self, Page, Snapshot};
 use crate::sunat::post::{self, SERVLET_PATH};
@@ -65,6 +66,8 @@ pub(crate) struct Direct {
     servlet_url: String,
     /// `host[:port]` of `SUNAT_URL`, sent first as `Host`.
     host: Option<String>,
+    /// What goes with a Chrome `User-Agent`.
+    hints: Option<ClientHints>,
 }
 
 /// One client session: its cookies and how much it has been used.
@@ -133,6 +136,7 @@ impl Direct {
             form_url: post::form_url(&config.sunat_url),
             servlet_url: format!("{}{SERVLET_PATH}", config.sunat_url),
             host: url::Url::parse(&config.sunat_url).ok().and_then(|url| authority(&url)),
+            hints: ClientHints::for_user_agent(config.user_agent.to_str().unwrap_or_default()),
             config,
             sessions: Mutex::new(Vec::new()),
         }))
@@ -209,7 +213,8 @@ impl Direct {
             request = request.header(HOST, host);
         }
         let user_agent = self.config.user_agent.to_str().unwrap_or_default();
-        for (name, value) in post::navigation_headers(&self.config.sunat_url, user_agent, referer) {
+        let hints = self.hints.as_ref();
+        for (name, value) in post::navigation_headers(&self.config.sunat_url, user_agent, hints, referer) {
             request = request.header(name, value);
         }
         if let Some(cookie) = session.cookies.header() {

@@ -3,7 +3,8 @@
 //! - [`form`]: the browser steps a person takes on the site (open the form,
 //!   type the RUC, click "Buscar", wait for the answer page).
 //! - [`post`]: the same search as the request a browser sends, for the
-//!   direct client.
+//!   direct client, with the [`client_hints`] that go with Chrome's
+//!   `User-Agent`.
 //! - [`page`]: pure code that tells which page came back and reads its
 //!   label/value pairs.
 //! - [`record`]: turns those pairs into the [`ruc_contract::Record`].
@@ -13,6 +14,7 @@
 
 pub(crate) mod address;
 pub(crate) mod answer;
+pub(crate) mod client_hints;
 pub(crate) mod form;
 pub(crate) mod page;
 pub(crate) mod post;

@@ -8,6 +8,7 @@
 use rand::Rng;
 use ruc_contract::Ruc;
 
+use super::client_hints::ClientHints;
 use super::form::FORM_PATH;
 
 /// The servlet the form posts to, under `SUNAT_URL`.
@@ -57,13 +58,23 @@ fn token() -> String {
 }
 
 /// The headers Chrome sends with a navigation, in its order, except `Host`,
-/// `Cookie` and the body's; `post` adds what a form submission adds.
+/// `Cookie` and the body's; with a `referer`, what a form submission adds.
+/// `hints` go with a Chrome `user_agent`.
 pub(crate) fn navigation_headers<'a>(
     sunat_url: &'a str,
     user_agent: &'a str,
+    hints: Option<&'a ClientHints>,
     referer: Option<&'a str>,
 ) -> Vec<(&'static str, &'a str)> {
-    let mut headers = vec![("cache-control", "max-age=0"), ("upgrade-insecure-requests", "1")];
+    let mut headers = vec![("cache-control", "max-age=0")];
+    if let Some(hints) = hints {
+        headers.extend([
+            ("sec-ch-ua", hints.brands.as_str()),
+            ("sec-ch-ua-mobile", hints.mobile),
+            ("sec-ch-ua-platform", hints.platform),
+        ]);
+    }
+    headers.push(("upgrade-insecure-requests", "1"));
     if referer.is_some() {
         headers.push(("origin", sunat_url));
         headers.push(("content-type", "application/x-www-form-urlencoded"));
@@ -120,12 +131,16 @@ mod tests {
 
     #[test]
     fn a_post_carries_origin_referer_and_its_content_type() {
-        let headers = navigation_headers("https://sunat", "UA", Some("https://sunat/form"));
+        let hints = ClientHints::for_user_agent("Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0.0.0").unwrap();
+        let headers = navigation_headers("https://sunat", "UA", Some(&hints), Some("https://sunat/form"));
         let names: Vec<&str> = headers.iter().map(|(name, _)| *name).collect();
         assert_eq!(
             names,
             [
                 "cache-control",
+                "sec-ch-ua",
+                "sec-ch-ua-mobile",
+                "sec-ch-ua-platform",
                 "upgrade-insecure-requests",
                 "origin",
                 "content-type",
@@ -139,7 +154,9 @@ mod tests {
                 "accept-language"
             ]
         );
-        let get = navigation_headers("https://sunat", "UA", None);
-        assert!(!get.iter().any(|(name, _)| *name == "origin" || *name == "referer"));
+        let get = navigation_headers("https://sunat", "UA", None, None);
+        assert!(!get
+            .iter()
+            .any(|(name, _)| ["origin", "referer", "sec-ch-ua"].contains(name)));
     }
 }

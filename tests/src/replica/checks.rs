@@ -2,11 +2,13 @@
 //! SUNAT is known to (`sunat-site.md` §1.3–1.4, §4): the form's fields on a
 //! search, the session cookie it issued, and, when switched on, a browser
 //! check that only clients running the form page's script pass (the kind of
-//! JavaScript challenge F5's bot defence puts in front of a site).
+//! JavaScript challenge F5's bot defence puts in front of a site) and a
+//! check that a post's headers agree with the browser it claims to be
+//! (F5's ASM "checks that headers are consistent", §1.4).
 
 use std::collections::HashMap;
 
-use hyper::header::{HeaderMap, CONTENT_TYPE, COOKIE};
+use hyper::header::{HeaderMap, CONTENT_TYPE, COOKIE, USER_AGENT};
 use serde::{Deserialize, Serialize};
 
 /// The session cookie SUNAT (WebLogic) sets.
@@ -49,6 +51,25 @@ pub(crate) fn passes_browser_check(cookies: &HashMap<String, String>) -> bool {
 /// The form page with the browser check's script in its head.
 pub(crate) fn with_check_script(form_page: &str) -> String {
     form_page.replacen("</head>", &format!("{CHECK_SCRIPT}</head>"), 1)
+}
+
+/// Whether a post's headers agree with its `User-Agent`: one that claims
+/// Chrome must come with the client hints of that Chrome version and with
+/// the fetch metadata of a navigation, as Chrome sends them; any other
+/// agent (an honest non-browser one) passes.
+pub(crate) fn consistent_headers(headers: &HeaderMap) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or("");
+    let Some(major) = text(USER_AGENT.as_str())
+        .split_once("Chrome/")
+        .and_then(|(_, version)| version.split('.').next())
+    else {
+        return true;
+    };
+    text("sec-ch-ua").contains(&format!("\"Chromium\";v=\"{major}\""))
+        && !text("sec-ch-ua-mobile").is_empty()
+        && !text("sec-ch-ua-platform").is_empty()
+        && text("sec-fetch-mode") == "navigate"
+        && text("sec-fetch-dest") == "document"
 }
 
 /// A body the form could have sent: form-encoded.
@@ -94,5 +115,38 @@ mod tests {
         let cookies = cookies(&headers);
         assert_eq!(cookies[SESSION_COOKIE], "abc");
         assert!(passes_browser_check(&cookies));
+    }
+
+    #[test]
+    fn a_chrome_user_agent_needs_its_hints_and_a_navigations_metadata() {
+        let chrome =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+        let headers = |pairs: &[(&'static str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, value.parse().unwrap());
+            }
+            map
+        };
+        let navigation = [
+            (
+                "sec-ch-ua",
+                r#""Not:A-Brand";v="8", "Chromium";v="156", "Google Chrome";v="156""#,
+            ),
+            ("sec-ch-ua-mobile", "?0"),
+            ("sec-ch-ua-platform", "\"Linux\""),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+        ];
+        assert!(consistent_headers(&headers(
+            &[&[("user-agent", chrome)], &navigation[..]].concat()
+        )));
+        assert!(!consistent_headers(&headers(&[("user-agent", chrome)])));
+        let other_version = [("user-agent", chrome.replace("156", "120"))];
+        let other_version: Vec<(&str, &str)> = other_version.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        assert!(!consistent_headers(&headers(
+            &[&other_version[..], &navigation[..]].concat()
+        )));
+        assert!(consistent_headers(&headers(&[("user-agent", "ruc-lookup/1.0")])));
     }
 }

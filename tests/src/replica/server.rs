@@ -64,6 +64,10 @@ pub struct Behaviour {
     /// Send half of each search's answer, then close the connection
     /// (`Content-Length` announces the whole page).
     pub truncate: bool,
+    /// Answer a post whose headers disagree with its `User-Agent` (a
+    /// Chrome one without Chrome's client hints and fetch metadata) with
+    /// the firewall's page.
+    pub header_check: bool,
 }
 
 /// The encodings SUNAT's pages have been seen with.
@@ -295,6 +299,10 @@ fn refusal(state: &State, behaviour: &Behaviour, headers: &HeaderMap) -> Option<
             BrowserCheck::Firewall => html(pages::firewall_page(next_support_id(state)), Charset::Utf8),
             BrowserCheck::UnknownPage => html(pages::unknown_page(), Charset::Utf8),
         });
+    }
+    if behaviour.header_check && !checks::consistent_headers(headers) {
+        state.check_rejections.fetch_add(1, Ordering::SeqCst);
+        return Some(html(pages::firewall_page(next_support_id(state)), Charset::Utf8));
     }
     if !checks::is_form_post(headers) {
         return Some(html(pages::error_page(), Charset::Latin1));
