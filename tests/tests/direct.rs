@@ -5,7 +5,7 @@
 
 mod support;
 
-use ruc_tests::replica::{Behaviour, BrowserCheck, Charset};
+use ruc_tests::replica::{Behaviour, BrowserCheck, Charset, ContentEncoding};
 use support::lookups::key;
 use support::procfs::Proc;
 use support::proxy::Proxy;
@@ -28,9 +28,10 @@ async fn both_methods_give_byte_identical_records_and_the_same_errors() {
     let browser = Scraper::start(&replica, &ONE_QUICK_ATTEMPT).await;
     let direct = Scraper::start_without_browser(&replica, &ONE_QUICK_ATTEMPT).await;
     // Chromium's own headers pass the header check: the direct client's
-    // must too.
+    // must too; both take compressed pages.
     replica.set_behaviour(Behaviour {
         header_check: true,
+        content_encoding: Some(ContentEncoding::Gzip),
         ..Behaviour::default()
     });
     for ruc in TAXPAYERS {
@@ -219,6 +220,12 @@ async fn http_mode_faults_fail_cleanly_and_the_next_lookup_works() {
         ..Behaviour::default()
     });
     scraper.assert_records_under(&replica, &charsets).await;
+    let compressed = [ContentEncoding::Gzip, ContentEncoding::Deflate].map(|coding| Behaviour {
+        content_encoding: Some(coding),
+        charset: Charset::Latin1,
+        ..Behaviour::default()
+    });
+    scraper.assert_records_under(&replica, &compressed).await;
     scraper.stop().await;
 }
 

@@ -3,6 +3,7 @@
 //! session. The page that comes back goes through the same classifier as a
 //! browser's (`sunat::page`), so a record reads the same either way.
 //!
+//! - [`content_encoding`]: compressed bodies, as Chrome accepts them;
 //! - [`charset`]: bytes to text as Chrome decodes them;
 //! - [`cookies`]: the session cookie, kept and sent back.
 //!
@@ -11,6 +12,7 @@
 //! `SCRAPER_RECYCLE_AFTER` lookups, when it loads the form again.
 
 mod charset;
+mod content_encoding;
 mod cookies;
 
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, HOST, LOCATION};
+use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, COOKIE, HOST, LOCATION};
 use hyper::{Method, Request, Response};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -244,8 +246,10 @@ impl Direct {
             .await
             .map_err(|_| DirectFault::Timeout)??;
         session.cookies.store(response.headers());
-        let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-        let text = charset::decode(content_type, &bytes);
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let bytes = content_encoding::decode(header(CONTENT_ENCODING), bytes, MAX_PAGE_BYTES)
+            .map_err(|code| DirectFault::Network(code.to_string()))?;
+        let text = charset::decode(header(CONTENT_TYPE), &bytes);
         Ok((response, text))
     }
 }

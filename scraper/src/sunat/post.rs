@@ -20,6 +20,12 @@ const TOKEN_LENGTH: usize = 52;
 /// What Chrome accepts for a navigation.
 pub(crate) const ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
 
+/// The compressions Chrome accepts from an HTTPS site (the direct client
+/// decodes each)…
+const ACCEPT_ENCODING_HTTPS: &str = "gzip, deflate, br, zstd";
+/// …and from a plain HTTP one.
+const ACCEPT_ENCODING_HTTP: &str = "gzip, deflate";
+
 /// A Spanish-speaking browser in Peru.
 pub(crate) const ACCEPT_LANGUAGE: &str = "es-PE,es;q=0.9,en;q=0.8";
 
@@ -90,6 +96,12 @@ pub(crate) fn navigation_headers<'a>(
     if let Some(referer) = referer {
         headers.push(("referer", referer));
     }
+    let accept_encoding = if sunat_url.starts_with("https://") {
+        ACCEPT_ENCODING_HTTPS
+    } else {
+        ACCEPT_ENCODING_HTTP
+    };
+    headers.push(("accept-encoding", accept_encoding));
     headers.push(("accept-language", ACCEPT_LANGUAGE));
     headers
 }
@@ -151,8 +163,16 @@ mod tests {
                 "sec-fetch-user",
                 "sec-fetch-dest",
                 "referer",
+                "accept-encoding",
                 "accept-language"
             ]
+        );
+        let value = |name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        assert_eq!(value("accept-encoding"), Some("gzip, deflate, br, zstd"));
+        let plain = navigation_headers("http://sunat", "UA", None, None);
+        assert!(
+            plain.contains(&("accept-encoding", "gzip, deflate")),
+            "only these over HTTP"
         );
         let get = navigation_headers("https://sunat", "UA", None, None);
         assert!(!get

@@ -13,4 +13,4 @@ pub mod pages;
 pub mod server;
 
 pub use checks::BrowserCheck;
-pub use server::{Behaviour, Charset, Replica};
+pub use server::{Behaviour, Charset, ContentEncoding, Replica};

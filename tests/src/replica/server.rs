@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderMap, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use hyper::header::{HeaderMap, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -68,6 +68,42 @@ pub struct Behaviour {
     /// Chrome one without Chrome's client hints and fetch metadata) with
     /// the firewall's page.
     pub header_check: bool,
+    /// Compress the site's answers this way for a client that accepts it.
+    pub content_encoding: Option<ContentEncoding>,
+}
+
+/// The compressions Chrome accepts over plain HTTP (the replica's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ContentEncoding {
+    Gzip,
+    /// zlib-wrapped, as RFC 9110 defines it.
+    Deflate,
+}
+
+impl ContentEncoding {
+    fn name(self) -> &'static str {
+        match self {
+            ContentEncoding::Gzip => "gzip",
+            ContentEncoding::Deflate => "deflate",
+        }
+    }
+
+    fn encode(self, bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let level = flate2::Compression::default();
+        let written = match self {
+            ContentEncoding::Gzip => {
+                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), level);
+                encoder.write_all(bytes).and_then(|_| encoder.finish())
+            }
+            ContentEncoding::Deflate => {
+                let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), level);
+                encoder.write_all(bytes).and_then(|_| encoder.finish())
+            }
+        };
+        written.expect("compressing in memory")
+    }
 }
 
 /// The encodings SUNAT's pages have been seen with.
@@ -247,10 +283,34 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
         return Ok(admin(&state, &method, &path, request).await);
     }
     let behaviour = state.behaviour.lock().expect("replica lock").clone();
+    let accepted = request
+        .headers()
+        .get(ACCEPT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let coding = behaviour.content_encoding;
+    let reply = site(state, behaviour, &path, method, request).await?;
+    Ok(match coding {
+        Some(coding) if accepted.split(',').any(|listed| listed.trim() == coding.name()) => {
+            compressed(reply, coding).await
+        }
+        _ => reply,
+    })
+}
+
+/// The site's own pages.
+async fn site(
+    state: Arc<State>,
+    behaviour: Behaviour,
+    path: &str,
+    method: Method,
+    request: Request<Incoming>,
+) -> Reply {
     if behaviour.firewall && path.starts_with("/cl-ti-itmrconsruc/") {
         return Ok(html(pages::firewall_page(next_support_id(&state)), Charset::Utf8));
     }
-    match (method, path.as_str()) {
+    match (method, path) {
         (Method::GET, FORM_PATH) => Ok(form(&state, &behaviour)),
         (Method::POST, SERVLET_PATH) => {
             let headers = request.headers().clone();
@@ -264,6 +324,16 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Reply {
         (Method::GET, p) if p.starts_with("/a/") => Ok(asset(p)),
         _ => Ok(plain(StatusCode::NOT_FOUND, "Not Found")),
     }
+}
+
+/// `response` with its body compressed as `coding`.
+async fn compressed(response: Response<Full<Bytes>>, coding: ContentEncoding) -> Response<Full<Bytes>> {
+    let (mut parts, body) = response.into_parts();
+    let bytes = body.collect().await.map(|body| body.to_bytes()).unwrap_or_default();
+    parts
+        .headers
+        .insert(CONTENT_ENCODING, coding.name().parse().expect("valid header"));
+    Response::from_parts(parts, Full::new(Bytes::from(coding.encode(&bytes))))
 }
 
 /// The search form, with a new session cookie (and the browser check's
