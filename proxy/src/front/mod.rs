@@ -31,7 +31,7 @@ use ruc_contract::Ruc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::debug;
 
-use crate::cache::store::Store;
+use crate::cache::store::{Lookup, Store};
 use crate::lookup::outcome::{self, Read};
 use crate::metrics::Metrics;
 use crate::service::RucProxy;
@@ -96,13 +96,8 @@ impl Front {
                 Request::Lookup { ruc, head_only, len } if !*shutdown.borrow() => {
                     let started = Instant::now();
                     let found = self.store.get(&ruc).await;
-                    if let Read::Hit { reply, not_found } =
-                        outcome::after_read(found.clone(), self.stale_while_revalidate)
-                    {
-                        self.metrics.hit(not_found);
-                        wire::encode(&reply, head_only, &mut out);
+                    if self.write_hit(&ruc, &found, head_only, started, &mut out) {
                         buf.advance(len);
-                        self.answered(&ruc, reply.status, started);
                         if out.len() >= FLUSH_BYTES {
                             flush(&mut stream, &mut out).await?;
                         }
@@ -148,12 +143,19 @@ impl Front {
         Some(stream)
     }
 
-    /// The metrics and the access log line of a hit, as
-    /// [`RucProxy`]'s `logging` writes them.
-    fn answered(&self, ruc: &Ruc, status: u16, started: Instant) {
-        let elapsed = started.elapsed();
+    /// Appends the answer to `out` when what the cache `found` is a hit,
+    /// and counts and logs it as [`RucProxy`]'s hooks would; false for
+    /// anything else (a miss, a stale record, Redis unavailable).
+    fn write_hit(&self, ruc: &Ruc, found: &Lookup, head_only: bool, started: Instant, out: &mut Vec<u8>) -> bool {
+        let Read::Hit { reply, not_found } = outcome::after_read(found.clone(), self.stale_while_revalidate) else {
+            return false;
+        };
+        wire::encode(&reply, head_only, out);
+        let (status, elapsed) = (reply.status, started.elapsed());
+        self.metrics.hit(not_found);
         self.metrics.answered(status, "hit", elapsed);
         debug!(ruc = %ruc, cache = "hit", status, ?elapsed, "answered");
+        true
     }
 }
 
