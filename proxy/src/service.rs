@@ -368,19 +368,24 @@ impl ProxyHttp for RucProxy {
         // A lookup not finished by now is abandoned: its followers start over.
         ctx.stage = Stage::Answered;
         let status = session.response_written().map_or(0, |header| header.status.as_u16());
-        let elapsed = ctx.started.elapsed();
-        self.metrics.answered(status, ctx.cache, elapsed);
-        let ruc = ctx.ruc.as_ref().map(tracing::field::display);
-        if ctx.cache == "hit" {
-            debug!(ruc, cache = ctx.cache, status, ?elapsed, "answered");
-        } else {
-            info!(ruc, cache = ctx.cache, status, ?elapsed, "answered");
-        }
+        answered(self.metrics, ctx.ruc.as_ref(), ctx.cache, status, ctx.started.elapsed());
     }
 
     /// No compression module: records are small and the original service
     /// sent them uncompressed; the default (disabled) module costs every hit.
     fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
+}
+
+/// Counts an answer and writes its access-log line, whoever wrote it (these
+/// hooks, or the front for a hit): hits at debug level, there are many.
+pub(crate) fn answered(metrics: &Metrics, ruc: Option<&Ruc>, cache: &'static str, status: u16, elapsed: Duration) {
+    metrics.answered(status, cache, elapsed);
+    let ruc = ruc.map(tracing::field::display);
+    if cache == "hit" {
+        debug!(ruc, cache, status, ?elapsed, "answered");
+    } else {
+        info!(ruc, cache, status, ?elapsed, "answered");
+    }
 }
 
 /// HTTP/1.1 clients may pipeline requests (RFC 9112 §9.3.2): the next

@@ -29,12 +29,11 @@ use pingora::server::ShutdownWatch;
 use pingora::time::fast_timeout::fast_timeout;
 use ruc_contract::Ruc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tracing::debug;
 
 use crate::cache::store::{Lookup, Store};
 use crate::lookup::outcome::{self, Read};
 use crate::metrics::Metrics;
-use crate::service::RucProxy;
+use crate::service::{self, RucProxy};
 use lend::Lent;
 use request::Request;
 
@@ -151,10 +150,8 @@ impl Front {
             return false;
         };
         wire::encode(&reply, head_only, out);
-        let (status, elapsed) = (reply.status, started.elapsed());
         self.metrics.hit(not_found);
-        self.metrics.answered(status, "hit", elapsed);
-        debug!(ruc = %ruc, cache = "hit", status, ?elapsed, "answered");
+        service::answered(self.metrics, Some(ruc), "hit", reply.status, started.elapsed());
         true
     }
 }
