@@ -5,7 +5,23 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::lookup::mode::Method;
+/// How one lookup (or attempt) read SUNAT: the `method` label of metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Http,
+    Browser,
+}
+
+impl Method {
+    pub(crate) const ALL: [Method; 2] = [Method::Http, Method::Browser];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Method::Http => "http",
+            Method::Browser => "browser",
+        }
+    }
+}
 
 /// Every `outcome` label value, registered at zero so dashboards see them.
 pub(crate) const OUTCOMES: [&str; 7] = [

@@ -21,11 +21,11 @@ use tracing::{info, info_span, warn, Instrument};
 use crate::browser::{Fault, Lease, Pool};
 use crate::direct::{Direct, DirectFault};
 use crate::failure::Failure;
-use crate::metrics::Metrics;
+use crate::metrics::{Method, Metrics};
 use crate::sunat::answer;
 use crate::sunat::form::{self, Answer, FormConfig};
 use crate::sunat::page::Page;
-use mode::{Method, Mode, Suspension};
+use mode::{Mode, Suspension};
 use slots::Slots;
 
 /// The settings of a lookup, from `SCRAPER_*` (see `config`).

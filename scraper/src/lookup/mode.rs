@@ -47,24 +47,6 @@ impl FromStr for Mode {
     }
 }
 
-/// How one lookup (or attempt) read SUNAT: the `method` label of metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Method {
-    Http,
-    Browser,
-}
-
-impl Method {
-    pub(crate) const ALL: [Method; 2] = [Method::Http, Method::Browser];
-
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            Method::Http => "http",
-            Method::Browser => "browser",
-        }
-    }
-}
-
 /// `SCRAPER_DIRECT_FAILURES` and `SCRAPER_DIRECT_SUSPEND_SECS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SuspendPolicy {
