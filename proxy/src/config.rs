@@ -9,7 +9,9 @@ use std::time::Duration;
 use startup::{ConfigError, Env};
 
 use crate::admin::token::AdminToken;
-use crate::redis_conn::deployment::{Deployment, Mode, RedisSettings};
+use crate::redis_conn::deployment::Deployment;
+use crate::redis_conn::settings::{Mode, RedisSettings};
+use crate::scrapers::discovery::Upstream;
 use crate::scrapers::Intervals;
 
 /// Every setting of the proxy, checked at start.
@@ -82,24 +84,6 @@ pub(crate) struct Config {
     pub(crate) l1_capacity: usize,
     /// …`L1_MAX_BYTES`, default 32 MiB: …and their bytes at most.
     pub(crate) l1_max_bytes: usize,
-}
-
-/// Where the scraper is: host and port of an `http://` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Upstream {
-    pub(crate) host: String,
-    pub(crate) port: u16,
-}
-
-impl Upstream {
-    /// `host:port` (`[v6]:port`), for resolving.
-    pub(crate) fn authority(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
 }
 
 impl Config {

@@ -17,33 +17,11 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, Mul
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
-use redis::{
-    AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo, RedisFuture, RedisResult,
-    TlsCertificates, Value,
-};
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, ProtocolVersion, PushInfo, RedisFuture, RedisResult, Value};
 use tokio::sync::mpsc::UnboundedSender;
 
-/// What the settings say about Redis: `REDIS_MODE`, `REDIS_URL`,
-/// `REDIS_CA_FILE`, `REDIS_SENTINELS`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RedisSettings {
-    pub(crate) mode: Mode,
-    /// One URL; in a cluster, the seed nodes' URLs; with Sentinel, the
-    /// master's URL with the master's name as host.
-    pub(crate) urls: Vec<String>,
-    /// PEM certificates a TLS server must chain to, instead of the system's.
-    pub(crate) ca: Option<Vec<u8>>,
-    /// `host:port` of each sentinel.
-    pub(crate) sentinels: Vec<String>,
-}
-
-/// `REDIS_MODE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    Single,
-    Cluster,
-    Sentinel,
-}
+use super::sentinel::Sentinels;
+use super::settings::{certificates, client, Mode, RedisSettings};
 
 /// A deployment, ready to connect to.
 #[derive(Clone)]
@@ -52,7 +30,7 @@ pub(crate) enum Deployment {
     Cluster(ClusterClient),
     /// The master's client (its address as the sentinels last said) and the
     /// sentinels to ask again.
-    Sentinel(redis::Client, Arc<super::sentinel::Sentinels>),
+    Sentinel(redis::Client, Arc<Sentinels>),
 }
 
 /// A connection for commands, of any deployment; cheap to clone, connects
@@ -73,23 +51,6 @@ pub(crate) enum Subscriber {
 /// Where pushed messages go.
 pub(crate) type PushHandler = Arc<dyn Fn(PushInfo) + Send + Sync>;
 
-/// The client for one server; over TLS (`rediss://`) the server's
-/// certificate is verified against `ca` (PEM) when given, else the
-/// system's roots.
-pub(crate) fn client(server: impl IntoConnectionInfo, ca: Option<&[u8]>) -> RedisResult<redis::Client> {
-    match ca {
-        None => redis::Client::open(server),
-        Some(pem) => redis::Client::build_with_tls(server, certificates(pem)),
-    }
-}
-
-fn certificates(pem: &[u8]) -> TlsCertificates {
-    TlsCertificates {
-        client_tls: None,
-        root_cert: Some(pem.to_vec()),
-    }
-}
-
 impl Deployment {
     /// The deployment the settings name; an error names what is wrong.
     /// Nothing is connected yet (Sentinel asks its sentinels later).
@@ -108,7 +69,7 @@ impl Deployment {
                 Ok(Deployment::Cluster(builder.build()?))
             }
             Mode::Sentinel => {
-                let sentinels = super::sentinel::Sentinels::new(settings, timeout)?;
+                let sentinels = Sentinels::new(settings, timeout)?;
                 Ok(Deployment::Sentinel(
                     sentinels.unresolved_master()?,
                     Arc::new(sentinels),

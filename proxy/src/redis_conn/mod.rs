@@ -14,6 +14,7 @@
 
 pub(crate) mod deployment;
 pub(crate) mod sentinel;
+pub(crate) mod settings;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisResult};
 use tracing::debug;
 
-use super::deployment::{client, RedisSettings};
+use super::settings::{client, RedisSettings};
 
 /// The sentinels of one master, and how to reach that master.
 pub(crate) struct Sentinels {
