@@ -11,7 +11,7 @@
 
 pub(crate) mod discovery;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -25,9 +25,8 @@ use pingora::services::background::{background_service, GenBackgroundService};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
-use crate::config::Upstream;
 use crate::metrics::Metrics;
-use discovery::{Discovery, SystemResolver};
+use discovery::{Discovery, Upstream};
 
 /// How often the scrapers are checked and resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +46,7 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// flight on each.
 pub(crate) struct Scrapers {
     balancer: OnceLock<Arc<LoadBalancer<RoundRobin>>>,
-    /// Every address discovered last, with its lookups in flight.
+    /// This proxy's lookups in flight on each scraper that has any.
     in_flight: Mutex<HashMap<SocketAddr, usize>>,
     turn: AtomicUsize,
     metrics: &'static Metrics,
@@ -81,7 +80,7 @@ impl Scrapers {
         intervals: Intervals,
     ) -> GenBackgroundService<LoadBalancer<RoundRobin>> {
         let host = upstreams[0].authority();
-        let discovery = Discovery::new(upstreams, Box::new(SystemResolver), self.clone());
+        let discovery = Discovery::new(upstreams, self.metrics);
         let mut balancer = LoadBalancer::from_backends(Backends::new(Box::new(discovery)));
         balancer.set_health_check(Box::new(health_check(&host, self.metrics)));
         balancer.health_check_frequency = Some(intervals.health);
@@ -144,31 +143,6 @@ impl Scrapers {
             })
             .collect()
     }
-
-    /// Records the addresses discovered; true when they changed. New ones
-    /// start healthy (as the balancer has them), gone ones leave the
-    /// metrics.
-    pub(crate) fn known(&self, addresses: &BTreeSet<SocketAddr>) -> bool {
-        let mut in_flight = self.in_flight.lock().expect("scrapers lock");
-        let before: BTreeSet<SocketAddr> = in_flight.keys().copied().collect();
-        if before == *addresses {
-            return false;
-        }
-        for gone in before.difference(addresses) {
-            in_flight.remove(gone);
-            let label = gone.to_string();
-            let _ = self.metrics.scraper_up.remove_label_values(&[&label]);
-        }
-        for new in addresses.difference(&before) {
-            in_flight.insert(*new, 0);
-            let label = new.to_string();
-            self.metrics.scraper_up.with_label_values(&[&label]).set(1);
-            // At zero from the start, so that rates and dashboards see them.
-            self.metrics.scraper_lookups.with_label_values(&[&label]);
-            self.metrics.scraper_failures.with_label_values(&[&label]);
-        }
-        true
-    }
 }
 
 impl Picked {
@@ -191,7 +165,10 @@ impl Drop for Picked {
     fn drop(&mut self) {
         let mut in_flight = self.scrapers.in_flight.lock().expect("scrapers lock");
         if let Some(count) = in_flight.get_mut(&self.address) {
-            *count = count.saturating_sub(1);
+            *count -= 1;
+            if *count == 0 {
+                in_flight.remove(&self.address);
+            }
         }
     }
 }
