@@ -59,7 +59,7 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpRes
 
 async fn route(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
     let path = request.uri().path();
-    let hosts = request.headers().get_all(HOST).iter().count();
+    let hosts = request.headers().get_all(HOST).iter().map(|host| host.as_bytes());
     if let Err(malformed) = check_host(request.version() == Version::HTTP_11, hosts) {
         return json(StatusCode::BAD_REQUEST, &malformed);
     }
