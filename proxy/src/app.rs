@@ -1,16 +1,15 @@
 //! Start-up: settings, logs, the wiring (the store, the lookup lifecycle,
 //! the health check, each built once and handed to what uses it), and the
-//! Pingora server with its three services (the proxy, the metrics and admin
-//! listener, the Redis health check). Pingora handles
-//! the signals: SIGTERM stops accepting and drains for the grace period of
-//! `conf/proxy.yaml`.
+//! Pingora server with its services (the API listener, the metrics and
+//! admin listener, the Redis health check, the scraper pool's checks, the
+//! L1's tracking). Pingora handles the signals: SIGTERM stops accepting and
+//! drains for the grace period of `conf/proxy.yaml`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
-use pingora::proxy::http_proxy;
 use pingora::server::configuration::Opt;
 use pingora::server::Server;
 use pingora::services::background::background_service;
@@ -18,31 +17,25 @@ use pingora::services::listening::Service;
 use tracing::{error, info};
 
 use crate::admin::Admin;
-use crate::cache::coalesce::Flights;
+use crate::api::Api;
 use crate::cache::l1::{Limits, L1};
 use crate::cache::store::{Lifetimes, Store};
 use crate::cache::tracking::Tracking;
+use crate::coalesce::local::LocalFlights;
+use crate::coalesce::Flights;
 use crate::config::Config;
-use crate::fleet::breaker::SharedBreaker;
-use crate::fleet::coalesce::FleetFlights;
-use crate::fleet::gate::FleetGate;
-use crate::fleet::slots::Slots;
 use crate::fleet::Fleet;
 use crate::front::Front;
+use crate::gate::{Gate, GateSettings};
 use crate::health::{Health, RedisHealthCheck};
-use crate::lookup::fetch::Fetcher;
-use crate::lookup::Lookups;
+use crate::lookup::{LookupSettings, Lookups};
 use crate::metrics::Metrics;
 use crate::redis_conn::deployment::Deployment;
 use crate::redis_conn::RedisConn;
+use crate::scrapers::client::ScraperClient;
 use crate::scrapers::discovery::Upstream;
 use crate::scrapers::Scrapers;
-use crate::service::{ProxySettings, RucProxy};
-use crate::upstream::Guard;
 
-/// Large enough for the headers and a whole record in one `send()`
-/// (Pingora's default of 1460 bytes splits every answer in two).
-const WRITE_BUFFER_BYTES: usize = 8192;
 /// How much longer than its leader's queue wait and upstream timeout a
 /// follower waits.
 const FOLLOW_MARGIN: Duration = Duration::from_secs(5);
@@ -78,26 +71,14 @@ pub fn main() -> ExitCode {
     let fleet = Arc::new(Fleet::new(redis.clone(), config.fleet_lease, metrics));
     let scrapers = Arc::new(Scrapers::new(metrics));
     let scraper_pool = scrapers.start(config.scrapers.clone(), config.scraper_intervals);
-    let lookups = Arc::new(build_lookups(&config, store.clone(), fleet, scrapers.clone(), metrics));
-
-    let settings = ProxySettings {
-        upstream_timeout: config.upstream_timeout,
-        stale_while_revalidate: config.stale_while_revalidate,
-        max_body_bytes: config.max_body_bytes,
-    };
     let health = Health::new(redis.clone(), scrapers.clone(), l1.clone());
-    let ruc_proxy = RucProxy::new(settings, store.clone(), lookups.clone(), health, scrapers, metrics);
-    let admin = Admin::server(config.admin_token.clone(), store.clone(), lookups, metrics);
-    let front = Front::new(
-        http_proxy(&server.configuration, ruc_proxy),
-        store.clone(),
-        config.stale_while_revalidate,
-        metrics,
-    );
+    let lookups = Arc::new(build_lookups(&config, store.clone(), fleet, scrapers, metrics));
+    let admin = Admin::server(config.admin_token.clone(), store.clone(), lookups.clone(), metrics);
+    let front = Front::new(Api::new(lookups, health), config.client_timeouts, metrics);
     let mut proxy = Service::new("proxy".to_string(), front);
-    proxy.add_listener(
-        ListenerConfig::tcp(config.listen.to_string()).l4_buffer(L4BufferSettings::default().write(WRITE_BUFFER_BYTES)),
-    );
+    // The front keeps its own read and write buffers, bounded by its rules:
+    // Pingora's (64 KiB for reads) would only copy them once more.
+    proxy.add_listener(ListenerConfig::tcp(config.listen.to_string()).l4_buffer(L4BufferSettings::unbuffered()));
     let mut metrics_service = Service::new("metrics and admin".to_string(), admin);
     metrics_service.add_tcp(&config.metrics_listen.to_string());
     let health_check = background_service("Redis health check", RedisHealthCheck(redis.clone()));
@@ -136,8 +117,8 @@ fn build_store(config: &Config, redis: Arc<RedisConn>, l1: Option<Arc<L1>>, metr
 }
 
 /// The lookup lifecycle and what it is made of: coalescing and the gate
-/// toward the scraper, this process's own with the fleet's on top, and the
-/// direct fetcher.
+/// toward the scrapers, this process's with the fleet's, and the one
+/// client to the scrapers.
 fn build_lookups(
     config: &Config,
     store: Arc<Store>,
@@ -145,24 +126,26 @@ fn build_lookups(
     scrapers: Arc<Scrapers>,
     metrics: &'static Metrics,
 ) -> Lookups {
-    let local_flights = Arc::new(Flights::new(metrics));
-    let local_guard = Guard::new(
-        config.upstream_max_in_flight,
-        config.upstream_queue_timeout,
-        config.breaker_failures,
-        config.breaker_open,
-        metrics,
-    );
     let follow_wait = config.upstream_queue_timeout + config.upstream_timeout + FOLLOW_MARGIN;
-    let slots = Slots::new(fleet.clone(), config.upstream_global_max_in_flight);
-    let breaker = SharedBreaker::new(fleet.clone(), config.breaker_failures, config.breaker_open, follow_wait);
-    Lookups {
-        store,
-        coalescing: Arc::new(FleetFlights::new(local_flights, fleet.clone())),
-        gate: Arc::new(FleetGate::new(local_guard, slots, breaker, fleet)),
-        fetcher: Fetcher::new(scrapers, config.upstream_timeout, config.max_body_bytes),
+    let gate = GateSettings {
+        max_in_flight: config.upstream_max_in_flight,
+        fleet_max_in_flight: config.upstream_global_max_in_flight,
+        queue_timeout: config.upstream_queue_timeout,
+        breaker_failures: config.breaker_failures,
+        breaker_open: config.breaker_open,
+        probe_lease: follow_wait,
+    };
+    let settings = LookupSettings {
+        stale_while_revalidate: config.stale_while_revalidate,
         max_body_bytes: config.max_body_bytes,
         follow_wait,
+    };
+    Lookups::new(
+        store,
+        Flights::new(LocalFlights::new(metrics), fleet.clone()),
+        Gate::new(gate, fleet, metrics),
+        ScraperClient::new(scrapers, config.upstream_timeout, config.max_body_bytes),
+        settings,
         metrics,
-    }
+    )
 }

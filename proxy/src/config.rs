@@ -9,6 +9,7 @@ use std::time::Duration;
 use startup::{ConfigError, Env};
 
 use crate::admin::token::AdminToken;
+use crate::front::connection::ClientTimeouts;
 use crate::redis_conn::deployment::Deployment;
 use crate::redis_conn::settings::{Mode, RedisSettings};
 use crate::scrapers::discovery::Upstream;
@@ -77,6 +78,10 @@ pub(crate) struct Config {
     /// replica that stopped renewing its leases (killed, cut off from
     /// Redis) before taking over its lookup or slot.
     pub(crate) fleet_lease: Duration,
+    /// `CLIENT_HEADER_TIMEOUT_SECS` (default 60) and `KEEPALIVE_TIMEOUT_SECS`
+    /// (default 60): how long a request head may take to arrive whole, and
+    /// how long a connection may sit idle between requests.
+    pub(crate) client_timeouts: ClientTimeouts,
     /// `L1_TTL_MS`, default 1000 (the most allowed), 0 turns the L1 off: how
     /// long a record read from Redis is served from memory.
     pub(crate) l1_ttl: Duration,
@@ -127,6 +132,10 @@ impl Config {
                 .transpose()
                 .map_err(|weakness| ConfigError::new("ADMIN_TOKEN", weakness))?,
             fleet_lease: env.seconds("FLEET_LEASE_SECS", 5, 1..=60)?,
+            client_timeouts: ClientTimeouts {
+                header: env.seconds("CLIENT_HEADER_TIMEOUT_SECS", 60, 1..=3600)?,
+                keepalive: env.seconds("KEEPALIVE_TIMEOUT_SECS", 60, 1..=3600)?,
+            },
             l1_ttl: env.millis("L1_TTL_MS", 1000, 0..=1000)?,
             l1_capacity: env.number("L1_CAPACITY", 10_000, 0..=1_000_000)? as usize,
             l1_max_bytes: env.number("L1_MAX_BYTES", 32 << 20, 0..=16 << 30)? as usize,
@@ -258,6 +267,13 @@ mod tests {
         assert_eq!(config.negative_ttl, Duration::from_secs(3600));
         assert_eq!(config.admin_token, None);
         assert_eq!(config.fleet_lease, Duration::from_secs(5));
+        assert_eq!(
+            config.client_timeouts,
+            ClientTimeouts {
+                header: Duration::from_secs(60),
+                keepalive: Duration::from_secs(60)
+            }
+        );
         assert_eq!(config.l1_ttl, Duration::from_secs(1));
         assert_eq!(config.l1_capacity, 10_000);
         assert_eq!(config.l1_max_bytes, 32 << 20);
@@ -286,6 +302,8 @@ mod tests {
             ("UPSTREAM_GLOBAL_MAX_INFLIGHT", "0"),
             ("UPSTREAM_QUEUE_TIMEOUT_SECS", "0"),
             ("FLEET_LEASE_SECS", "61"),
+            ("CLIENT_HEADER_TIMEOUT_SECS", "0"),
+            ("KEEPALIVE_TIMEOUT_SECS", "forever"),
             ("BREAKER_FAILURES", "many"),
             ("BREAKER_OPEN_SECS", "0"),
             ("STALE_IF_ERROR_SECONDS", "-1"),

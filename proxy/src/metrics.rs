@@ -29,8 +29,8 @@ pub struct Metrics {
     pub(crate) coalesced: IntCounter,
     requests: IntCounterVec,
     duration: HistogramVec,
-    /// The children of `requests` for `STATUSES` and of `duration` for
-    /// `CACHE_RESULTS`, looked up once: the hit path must not hash labels.
+    /// The children of `requests` for `STATUSES` and of `duration` for each
+    /// [`CacheResult`], looked up once: the hit path must not hash labels.
     requests_by_status: Vec<IntCounter>,
     duration_by_cache: Vec<Histogram>,
     pub(crate) upstream_errors: IntCounter,
@@ -64,13 +64,49 @@ impl Drop for Counted<'_> {
     }
 }
 
-/// The `cache` label of `ruc_proxy_request_duration_seconds`.
-pub(crate) const CACHE_RESULTS: [&str; 5] = ["hit", "stale", "miss", "coalesced", "none"];
+/// How a request was answered, as far as the cache goes: the `cache` label
+/// of `ruc_proxy_request_duration_seconds` and of the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CacheResult {
+    /// From the cache: a fresh record or a remembered "no such RUC".
+    Hit,
+    /// A record past its freshness.
+    Stale,
+    /// The answer of the lookup this request led.
+    Miss,
+    /// The answer of a lookup in flight that this request waited for.
+    Coalesced,
+    /// Nothing to do with the cache: another route, an error of the
+    /// request, or a lookup refused before it reached a scraper.
+    None,
+}
+
+impl CacheResult {
+    const ALL: [CacheResult; 5] = [
+        CacheResult::Hit,
+        CacheResult::Stale,
+        CacheResult::Miss,
+        CacheResult::Coalesced,
+        CacheResult::None,
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "hit",
+            CacheResult::Stale => "stale",
+            CacheResult::Miss => "miss",
+            CacheResult::Coalesced => "coalesced",
+            CacheResult::None => "none",
+        }
+    }
+}
 
 /// Statuses of `ruc_proxy_requests_total` registered at zero, so that
 /// dashboards and alerts see them before the first occurrence.
-const STATUSES: [&str; 9] = ["200", "400", "404", "405", "500", "502", "503", "504", "0"];
-const STATUS_CODES: [u16; 9] = [200, 400, 404, 405, 500, 502, 503, 504, 0];
+const STATUSES: [&str; 11] = [
+    "200", "400", "404", "405", "408", "431", "500", "502", "503", "504", "0",
+];
+const STATUS_CODES: [u16; 11] = [200, 400, 404, 405, 408, 431, 500, 502, 503, 504, 0];
 
 impl Metrics {
     /// The process-wide metrics (the default registry is process-wide too).
@@ -252,9 +288,9 @@ impl Metrics {
             .iter()
             .map(|s| metrics.requests.with_label_values(&[s]))
             .collect();
-        metrics.duration_by_cache = CACHE_RESULTS
+        metrics.duration_by_cache = CacheResult::ALL
             .iter()
-            .map(|c| metrics.duration.with_label_values(&[c]))
+            .map(|cache| metrics.duration.with_label_values(&[cache.label()]))
             .collect();
         metrics
     }
@@ -268,16 +304,13 @@ impl Metrics {
         }
     }
 
-    /// Counts an answered request: its status (0 when none was written) and
-    /// its duration under its cache result.
-    pub(crate) fn answered(&self, status: u16, cache: &str, elapsed: Duration) {
+    /// Counts an answered request: its status and its duration under its
+    /// cache result.
+    pub(crate) fn answered(&self, status: u16, cache: CacheResult, elapsed: Duration) {
         match STATUS_CODES.iter().position(|&code| code == status) {
             Some(i) => self.requests_by_status[i].inc(),
             None => self.requests.with_label_values(&[&status.to_string()]).inc(),
         }
-        match CACHE_RESULTS.iter().position(|&c| c == cache) {
-            Some(i) => self.duration_by_cache[i].observe(elapsed.as_secs_f64()),
-            None => self.duration.with_label_values(&[cache]).observe(elapsed.as_secs_f64()),
-        }
+        self.duration_by_cache[cache as usize].observe(elapsed.as_secs_f64());
     }
 }

@@ -1,51 +1,49 @@
-//! Which of the proxy's routes a request is for, and what makes a request
-//! malformed before any route is considered.
+//! Which of the proxy's routes a request is for, and what refuses a request
+//! before any lookup: the `Host` rule, a method the route does not take, a
+//! body on a lookup, an invalid RUC.
 
-use pingora::http::{Method, RequestHeader, Version};
-use ruc_contract::{RouteError, LOOKUP_PREFIX};
+use ruc_contract::{RouteError, Ruc, LOOKUP_PREFIX};
+
+use crate::front::head::Head;
+use crate::responses::{self, OwnError, Reply};
 
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Route<'a> {
-    /// `GET`/`HEAD /obtener-ruc/<text>`; the text is not validated yet.
-    Lookup(&'a str),
+pub(crate) enum Route {
+    /// `GET`/`HEAD /obtener-ruc/<valid RUC>`.
+    Record(Ruc),
     /// `GET`/`HEAD /health`.
     Health,
-    /// Any other path.
-    NotFound,
-    /// A known path with a method other than GET or HEAD.
-    MethodNotAllowed,
+    /// Answered at once with this: no route, a method not allowed, a
+    /// malformed request or an invalid RUC.
+    Refused(Reply),
 }
 
-pub(crate) fn route<'a>(method: &Method, path: &'a str) -> Route<'a> {
-    let route = match path.strip_prefix(LOOKUP_PREFIX) {
-        Some(ruc) => Route::Lookup(ruc),
-        None if path == "/health" => Route::Health,
-        None => return Route::NotFound,
-    };
-    if method == Method::GET || method == Method::HEAD {
-        route
-    } else {
-        Route::MethodNotAllowed
+pub(crate) fn route(head: &Head<'_>) -> Route {
+    if let Err(malformed) = &head.host {
+        return Route::Refused(responses::route_error(400, malformed));
     }
-}
-
-/// The `Host` rule of RFC 9112 (see [`ruc_contract::check_host`]).
-pub(crate) fn check_host(request: &RequestHeader) -> Result<(), RouteError> {
-    let hosts = request.headers.get_all("Host").iter().count();
-    ruc_contract::check_host(request.version == Version::HTTP_11, hosts)
-}
-
-/// Whether a request announces a body. A lookup never has one, and one
-/// that does (above all with both `Content-Length` and `Transfer-Encoding`,
-/// the request-smuggling pattern) is refused rather than passed on.
-pub(crate) fn has_body(request: &RequestHeader) -> bool {
-    let announced_length = request
-        .headers
-        .get_all("Content-Length")
-        .iter()
-        .any(|length| length.as_bytes() != b"0");
-    announced_length || request.headers.contains_key("Transfer-Encoding")
+    let (method, path) = (head.method, head.path);
+    let reads = method == "GET" || method == "HEAD";
+    let text = match path.strip_prefix(LOOKUP_PREFIX) {
+        Some(text) => text,
+        None if path != "/health" => return Route::Refused(responses::route_error(404, &RouteError::no_route(path))),
+        None if reads => return Route::Health,
+        None => return Route::Refused(responses::method_not_allowed(method)),
+    };
+    if !reads {
+        return Route::Refused(responses::method_not_allowed(method));
+    }
+    // A lookup never has a body, and one that announces it (above all
+    // with both `Content-Length` and `Transfer-Encoding`, the
+    // request-smuggling pattern) is refused rather than looked up.
+    if head.announces_body {
+        return Route::Refused(responses::own_error(OwnError::RequestBody, text, None));
+    }
+    match Ruc::parse(text) {
+        Ok(ruc) => Route::Record(ruc),
+        Err(invalid) => Route::Refused(responses::own_error(OwnError::InvalidRuc, text, Some(invalid.detail()))),
+    }
 }
 
 #[cfg(test)]
@@ -55,55 +53,50 @@ mod properties;
 mod tests {
     use super::*;
 
+    pub(super) fn head<'a>(method: &'a str, path: &'a str) -> Head<'a> {
+        Head {
+            method,
+            path,
+            host: Ok(()),
+            announces_body: false,
+            persistent: true,
+            len: 0,
+        }
+    }
+
+    fn status(route: Route) -> u16 {
+        match route {
+            Route::Refused(reply) => reply.status,
+            Route::Record(_) | Route::Health => 200,
+        }
+    }
+
     #[test]
     fn routes_by_path_then_method() {
-        assert_eq!(
-            route(&Method::GET, "/obtener-ruc/20131312955"),
-            Route::Lookup("20131312955")
-        );
-        assert_eq!(route(&Method::HEAD, "/obtener-ruc/abc"), Route::Lookup("abc"));
-        assert_eq!(route(&Method::GET, "/health"), Route::Health);
-        assert_eq!(
-            route(&Method::POST, "/obtener-ruc/20131312955"),
-            Route::MethodNotAllowed
-        );
-        assert_eq!(route(&Method::DELETE, "/health"), Route::MethodNotAllowed);
-        assert_eq!(route(&Method::GET, "/obtener-ruc"), Route::NotFound);
-        assert_eq!(route(&Method::POST, "/other"), Route::NotFound);
+        let ruc = Ruc::parse("20131312955").unwrap();
+        assert_eq!(route(&head("GET", "/obtener-ruc/20131312955")), Route::Record(ruc));
+        assert_eq!(route(&head("HEAD", "/obtener-ruc/20131312955")), Route::Record(ruc));
+        assert_eq!(route(&head("GET", "/health")), Route::Health);
+        assert_eq!(status(route(&head("HEAD", "/obtener-ruc/abc"))), 400);
+        assert_eq!(status(route(&head("POST", "/obtener-ruc/20131312955"))), 405);
+        assert_eq!(status(route(&head("DELETE", "/health"))), 405);
+        assert_eq!(status(route(&head("GET", "/obtener-ruc"))), 404);
+        assert_eq!(status(route(&head("POST", "/other"))), 404);
     }
 
     #[test]
-    fn the_host_rule_reads_the_version_and_every_host_field() {
-        let request = |version: Version, hosts: &[&str]| {
-            let mut request = RequestHeader::build("GET", b"/health", None).unwrap();
-            request.set_version(version);
-            for host in hosts {
-                request.append_header("Host", *host).unwrap();
-            }
-            request
+    fn a_malformed_host_or_a_body_refuses_a_lookup() {
+        let mut bad_host = head("GET", "/obtener-ruc/20131312955");
+        bad_host.host = Err(RouteError::bad_request("x"));
+        assert_eq!(status(route(&bad_host)), 400);
+        let mut with_body = head("GET", "/obtener-ruc/20131312955");
+        with_body.announces_body = true;
+        let Route::Refused(reply) = route(&with_body) else {
+            panic!("a lookup with a body is refused")
         };
-        assert!(
-            check_host(&request(Version::HTTP_11, &[""])).is_ok(),
-            "empty is allowed"
+        assert_eq!(
+            (reply.status, reply.header("cache-status")),
+            (400, Some("ruc-proxy; detail=request-body"))
         );
-        assert!(check_host(&request(Version::HTTP_10, &[])).is_ok());
-        assert!(check_host(&request(Version::HTTP_11, &[])).is_err());
-        assert!(check_host(&request(Version::HTTP_10, &["a", "b"])).is_err());
-    }
-
-    #[test]
-    fn a_request_with_a_body_is_recognised() {
-        let request = |headers: &[(&str, &str)]| {
-            let mut request = RequestHeader::build("GET", b"/obtener-ruc/20131312955", None).unwrap();
-            for (name, value) in headers {
-                request.append_header(name.to_string(), *value).unwrap();
-            }
-            request
-        };
-        assert!(!has_body(&request(&[])));
-        assert!(!has_body(&request(&[("Content-Length", "0")])));
-        assert!(has_body(&request(&[("Content-Length", "5")])));
-        assert!(has_body(&request(&[("Transfer-Encoding", "chunked")])));
-        assert!(has_body(&request(&[("Content-Length", "0"), ("Content-Length", "7")])));
     }
 }

@@ -214,9 +214,12 @@ async fn a_body_cut_short_or_another_rucs_record_is_not_stored() {
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
 
     stub.reply(Reply::CutShort);
-    assert!(
-        proxy.try_get(&format!("/obtener-ruc/{RUC}")).await.is_err(),
-        "the client sees the cut"
+    let cut = proxy.lookup(RUC).await;
+    assert_eq!(
+        (cut.status, cut.header("cache-status")),
+        (502, "ruc-proxy; fwd=miss; detail=scraper-unreachable"),
+        "the client gets the proxy's error, never half a record: {}",
+        cut.body
     );
     assert_eq!(redis.get(&key(RUC)), None);
 

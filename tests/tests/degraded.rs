@@ -117,8 +117,8 @@ async fn a_scraper_that_refuses_connections_gives_a_quick_502() {
         (header("x-cache"), header("cache-status")),
         ("MISS".into(), "ruc-proxy; fwd=miss; detail=scraper-unreachable".into())
     );
-    // Pingora closes the connection after a failed proxy; the client is told.
-    assert_eq!(header("connection"), "close");
+    // A lookup that failed ends the answer, not the connection.
+    assert_eq!(header("connection"), "keep-alive");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["message"], "Error al consultar RUC");
     assert_eq!(body["ruc"], RUC);

@@ -13,9 +13,9 @@ pub(crate) enum Admitted {
     NotFound,
 }
 
-/// Why an answer is not stored, for logs.
+/// Why an answer is not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
+pub(crate) enum NotStored {
     /// Neither 200 nor 404: failures are never cached.
     NotOk,
     TooLarge,
@@ -24,29 +24,29 @@ pub(crate) enum Refusal {
     OtherRuc,
 }
 
-pub(crate) fn check(ruc: &Ruc, status: u16, body: &[u8], max_bytes: usize) -> Result<Admitted, Refusal> {
+pub(crate) fn check(ruc: &Ruc, status: u16, body: &[u8], max_bytes: usize) -> Result<Admitted, NotStored> {
     let admitted = match status {
         200 => Admitted::Record,
         404 => Admitted::NotFound,
-        _ => return Err(Refusal::NotOk),
+        _ => return Err(NotStored::NotOk),
     };
     if body.len() > max_bytes {
-        return Err(Refusal::TooLarge);
+        return Err(NotStored::TooLarge);
     }
     let about = match admitted {
         Admitted::Record => {
             serde_json::from_slice::<Record>(body)
-                .map_err(|_| Refusal::NotARecord)?
+                .map_err(|_| NotStored::NotARecord)?
                 .ruc
         }
         Admitted::NotFound => {
             serde_json::from_slice::<ErrorBody>(body)
-                .map_err(|_| Refusal::NotAnErrorBody)?
+                .map_err(|_| NotStored::NotAnErrorBody)?
                 .ruc
         }
     };
     if about != ruc.as_str() {
-        return Err(Refusal::OtherRuc);
+        return Err(NotStored::OtherRuc);
     }
     Ok(admitted)
 }
@@ -76,26 +76,26 @@ mod tests {
         let body = br#"{"message":"Error al consultar RUC","detail":"no existe","ruc":"20131312955"}"#;
         assert_eq!(check(&ruc(), 404, body, 65_536), Ok(Admitted::NotFound));
         let other = br#"{"message":"Error al consultar RUC","detail":"no existe","ruc":"20100070970"}"#;
-        assert_eq!(check(&ruc(), 404, other, 65_536), Err(Refusal::OtherRuc));
-        assert_eq!(check(&ruc(), 404, b"Not Found", 65_536), Err(Refusal::NotAnErrorBody));
-        assert_eq!(check(&ruc(), 404, body, 10), Err(Refusal::TooLarge));
+        assert_eq!(check(&ruc(), 404, other, 65_536), Err(NotStored::OtherRuc));
+        assert_eq!(check(&ruc(), 404, b"Not Found", 65_536), Err(NotStored::NotAnErrorBody));
+        assert_eq!(check(&ruc(), 404, body, 10), Err(NotStored::TooLarge));
     }
 
     #[test]
     fn refuses_everything_else() {
         for status in [400, 500, 502, 503, 504] {
-            assert_eq!(check(&ruc(), status, RECORD.as_bytes(), 65_536), Err(Refusal::NotOk));
+            assert_eq!(check(&ruc(), status, RECORD.as_bytes(), 65_536), Err(NotStored::NotOk));
         }
-        assert_eq!(check(&ruc(), 200, RECORD.as_bytes(), 100), Err(Refusal::TooLarge));
+        assert_eq!(check(&ruc(), 200, RECORD.as_bytes(), 100), Err(NotStored::TooLarge));
         assert_eq!(
             check(&ruc(), 200, &RECORD.as_bytes()[..200], 65_536),
-            Err(Refusal::NotARecord)
+            Err(NotStored::NotARecord)
         );
         assert_eq!(
             check(&ruc(), 200, br#"{"message":"x"}"#, 65_536),
-            Err(Refusal::NotARecord)
+            Err(NotStored::NotARecord)
         );
         let other = RECORD.replace("20131312955", "20100070970");
-        assert_eq!(check(&ruc(), 200, other.as_bytes(), 65_536), Err(Refusal::OtherRuc));
+        assert_eq!(check(&ruc(), 200, other.as_bytes(), 65_536), Err(NotStored::OtherRuc));
     }
 }

@@ -1,16 +1,15 @@
-//! Records in Redis: `sunat:ruc:<ruc>` holds exactly the JSON body, with the
-//! cache TTL, so `redis-cli GET` shows the record and `TTL` the time left.
+//! Records in Redis: `sunat:ruc:<ruc>` holds exactly the JSON body, for
+//! `CACHE_TTL_SECONDS` fresh plus `STALE_IF_ERROR_SECONDS` stale, so
+//! `redis-cli GET` shows the record and `TTL` the time left.
 //!
 //! Redis must never make a lookup slow or fail: calls go through
-//! [`RedisConn`] (bounded, skipped while Redis is down), and an error
-//! counts as a miss (fail-open); caching resumes when Redis is back.
-//! Reads go through the [`L1`] first, an in-process copy that Redis keeps
-//! coherent (or, without that, at most a second old).
+//! [`RedisConn`] (bounded, skipped while its health check finds Redis
+//! down), and an error counts as a miss (fail-open); caching resumes when
+//! Redis is back. Reads go through the [`L1`] first, an in-process copy
+//! that Redis keeps coherent (or, without that, at most a second old).
 //! SUNAT's "no such RUC" answers are kept apart, for `NEGATIVE_TTL_SECONDS`,
 //! and read only when there is no record, so they never shadow one.
 
-use std::cell::RefCell;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,23 +23,18 @@ use super::l1::L1;
 use crate::metrics::Metrics;
 use crate::redis_conn::RedisConn;
 
-tokio::task_local! {
-    /// A read already made for the request this task is answering: the
-    /// front's, for a request it lends to Pingora's proxy (see
-    /// [`Store::read_ahead`]).
-    static READ_AHEAD: RefCell<Option<(Ruc, Lookup)>>;
-}
-
-/// The result of a read.
+/// What the cache holds for a RUC, as a read found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Lookup {
-    Hit(Cached),
+pub(crate) enum Held {
+    /// A fresh record.
+    Fresh(Cached),
     /// A record past its freshness, kept to be served when the scraper fails.
     Stale(Cached),
     /// No record, but SUNAT recently said it has no such RUC: its 404 body.
     NotFound(Cached),
-    Miss,
-    /// Redis is down or did not answer in time: treat as a miss.
+    /// Nothing.
+    Absent,
+    /// Redis is down or did not answer in time: as good as nothing.
     Unavailable,
 }
 
@@ -55,8 +49,8 @@ pub(crate) struct Lifetimes {
     pub(crate) not_found: Duration,
 }
 
-/// The Redis cache: bounded reads and writes, fail-open, and whether Redis
-/// is up; reads go through the L1 first.
+/// The Redis cache: bounded reads and writes, fail-open; reads go through
+/// the L1 first.
 pub(crate) struct Store {
     redis: Arc<RedisConn>,
     lifetimes: Lifetimes,
@@ -79,39 +73,12 @@ impl Store {
         }
     }
 
-    /// Runs `task` with `found`, just read for `ruc`, as the answer of its
-    /// first [`Store::get`] of `ruc`: a request read once costs one Redis
-    /// round trip (and at most one timeout), whoever reads it.
-    pub(crate) async fn read_ahead<F: Future>(ruc: Ruc, found: Lookup, task: F) -> F::Output {
-        READ_AHEAD.scope(RefCell::new(Some((ruc, found))), task).await
-    }
-
-    /// The read made ahead for `ruc` in this task, once.
-    fn take_read_ahead(ruc: &Ruc) -> Option<Lookup> {
-        READ_AHEAD
-            .try_with(|ahead| {
-                let mut ahead = ahead.borrow_mut();
-                match ahead.take() {
-                    Some((read, found)) if read == *ruc => Some(found),
-                    other => {
-                        *ahead = other;
-                        None
-                    }
-                }
-            })
-            .ok()
-            .flatten()
-    }
-
     /// From the L1, or `GET` and `PTTL` in one round trip; without a record,
     /// a second one for a remembered "not found".
-    pub(crate) async fn get(&self, ruc: &Ruc) -> Lookup {
-        if let Some(found) = Self::take_read_ahead(ruc) {
-            return found;
-        }
+    pub(crate) async fn get(&self, ruc: &Ruc) -> Held {
         if let Some(cached) = self.l1.as_ref().and_then(|l1| l1.get(ruc)) {
             self.metrics.l1_hits.inc();
-            return Lookup::Hit(cached);
+            return Held::Fresh(cached);
         }
         let ticket = self.l1.as_deref().map(L1::ticket);
         let Lifetimes {
@@ -124,16 +91,16 @@ impl Store {
                 if let (Some(l1), Some(ticket)) = (&self.l1, ticket) {
                     l1.fill(ruc, &cached, ticket);
                 }
-                Lookup::Hit(cached)
+                Held::Fresh(cached)
             }
-            Some(Some(cached)) => Lookup::Stale(cached),
-            Some(None) if not_found.is_zero() => Lookup::Miss,
+            Some(Some(cached)) => Held::Stale(cached),
+            Some(None) if not_found.is_zero() => Held::Absent,
             Some(None) => match self.read(not_found_key(ruc), not_found, Duration::ZERO).await {
-                Some(Some(cached)) if cached.ttl_ms > 0 => Lookup::NotFound(cached),
-                Some(_) => Lookup::Miss,
-                None => Lookup::Unavailable,
+                Some(Some(cached)) if cached.ttl_ms > 0 => Held::NotFound(cached),
+                Some(_) => Held::Absent,
+                None => Held::Unavailable,
             },
-            None => Lookup::Unavailable,
+            None => Held::Unavailable,
         }
     }
 

@@ -1,31 +1,23 @@
-//! Replicas of the proxy act as one fleet through Redis: one scraper lookup
-//! per RUC across all of them ([`coalesce`]), at most
-//! `UPSTREAM_GLOBAL_MAX_INFLIGHT` lookups at once toward the scrapers and
-//! one circuit breaker for all ([`gate`]).
+//! What the replicas of the proxy share to act as one fleet through Redis:
+//! the connection and the lease length ([`Fleet`]), owner tokens, leases
+//! renewed while their holder works ([`Renewal`]), pub/sub wake-ups
+//! ([`wakeups`]) and the fleet's keys ([`keys`]). The fleet-wide forms of
+//! each concept live beside their local forms: coalescing in
+//! [`crate::coalesce`], slots and breaker in [`crate::gate`].
 //!
-//! Everything here is an efficiency device, never a source of truth: a
-//! lease that lapses costs at most one extra lookup, and a stored record is
-//! always a whole value. So every coordination key is a *lease* that
-//! expires by itself (a replica killed mid-lookup gives everything back
-//! within `FLEET_LEASE_SECS`), renewed while its holder works ([`Renewal`]),
-//! released by a script that checks the owner's token. When Redis cannot be
-//! reached, each part falls back to this process's own flights, slots and
-//! breaker, counted in `ruc_proxy_fleet_fallbacks_total` and marked
-//! `detail=fleet-unavailable` in `Cache-Status`, and coordinates fleet-wide
-//! again as soon as Redis answers.
-//!
-//! - [`wakeups`]: pub/sub messages that wake a waiting replica early;
-//! - [`lease`]: the lease of the replica leading a RUC's lookup;
-//! - [`coalesce`]: fleet-wide coalescing on top of the process's flights;
-//! - [`slots`]: the fleet-wide semaphore toward the scrapers;
-//! - [`breaker`]: the fleet-wide circuit breaker;
-//! - [`gate`]: slots and breaker as the lookup lifecycle's [`crate::upstream::Gate`].
+//! Everything the fleet keeps in Redis is an efficiency device, never a
+//! source of truth: a lease that lapses costs at most one extra lookup, and
+//! a stored record is always a whole value. So every coordination key is a
+//! *lease* that expires by itself (a replica killed mid-lookup gives
+//! everything back within `FLEET_LEASE_SECS`), renewed while its holder
+//! works, released by a script that checks the owner's token. When Redis
+//! cannot be reached, each part falls back to this process's own flights,
+//! slots and breaker ([`Fleet::fell_back`]: counted in
+//! `ruc_proxy_fleet_fallbacks_total`, marked `detail=fleet-unavailable` in
+//! `Cache-Status`), and coordinates fleet-wide again as soon as Redis
+//! answers.
 
-pub(crate) mod breaker;
-pub(crate) mod coalesce;
-pub(crate) mod gate;
-pub(crate) mod lease;
-pub(crate) mod slots;
+pub(crate) mod keys;
 pub(crate) mod wakeups;
 
 use std::future::Future;

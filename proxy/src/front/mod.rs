@@ -1,72 +1,165 @@
-//! The listener's first reader: hits answered before Pingora's proxy runs.
+//! The API listener: a Pingora [`ServerApp`] that speaks HTTP/1.1 on each
+//! connection itself, request after request, as Pingora's own echo example
+//! does. Every request goes the same way, whatever it is and whatever the
+//! cache holds:
 //!
-//! Pingora's per-request machinery (a boxed session, the hooks, header
-//! maps, the response serialised field by field) costs a cache hit more
-//! than the rest of its work. The front reads each request off the
-//! connection itself: a plain lookup ([`request::classify`]) whose answer
-//! the cache holds fresh is written at once as bytes ([`wire`]), pipelined
-//! answers in one write; any other request is lent to Pingora's
-//! `HttpProxy` for exactly that request ([`lend`]), with the cache read
-//! already made handed on ([`Store::read_ahead`]), and the connection
-//! comes back for the next one. What the front cannot frame (a body, an
-//! upgrade, TLS) makes the rest of the connection Pingora's.
+//! 1. its head is read whole, within its deadline and size bound
+//!    ([`connection`]), and judged ([`head`]): a malformed one gets a 400,
+//!    an oversized one a 431, a late one a 408, and the connection closes;
+//! 2. it is routed ([`crate::routes`]) and answered ([`crate::api`]): a
+//!    hit at once, a miss once its lookup has ended;
+//! 3. its answer is written ([`wire`]) with `Connection: keep-alive` or
+//!    `close`, in request order: pipelined answers go out together.
+//!
+//! Pingora's HTTP session is not used here: it costs a hit more than the
+//! rest of its work (a boxed session, header maps, the answer serialised
+//! field by field), and its keep-alive and head limits are not this
+//! service's. The admin listener stays on Pingora's HTTP server
+//! ([`crate::admin`]).
 
-mod lend;
-mod request;
-mod wire;
+pub(crate) mod connection;
+pub(crate) mod head;
+pub(crate) mod wire;
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::task::Poll;
+use std::time::Instant;
 
 use async_trait::async_trait;
-use bytes::{Buf, BytesMut};
-use pingora::apps::{HttpServerApp, ServerApp};
-use pingora::protocols::http::ServerSession;
-use pingora::protocols::l4::stream::Stream as TcpStream;
+use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
-use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
-use pingora::time::fast_timeout::fast_timeout;
-use ruc_contract::Ruc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ruc_contract::{RouteError, Ruc};
+use tracing::{debug, info};
 
-use crate::cache::store::{Lookup, Store};
-use crate::lookup::outcome::{self, Read};
-use crate::metrics::Metrics;
-use crate::service::{self, RucProxy};
-use lend::Lent;
-use request::Request;
+use crate::api::Api;
+use crate::lookup::Answered;
+use crate::metrics::{CacheResult, Metrics};
+use crate::responses::{self, Reply};
+use crate::routes::{self, Route};
+use connection::{ClientTimeouts, Connection, Stop, FLUSH_BYTES};
+use head::{Head, Parsed};
 
-/// How long a connection may sit between requests, or in the middle of a
-/// head, as Pingora's default keep-alive.
-const KEEPALIVE: Duration = Duration::from_secs(60);
-/// How long a client may take to accept an answer.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Answers to pipelined requests go out together, up to this much.
-const FLUSH_BYTES: usize = 64 * 1024;
-/// What one read asks the socket for.
-const READ_BYTES: usize = 4096;
-
-/// The proxy listener's application: Pingora's proxy behind the hit path.
+/// The API listener's application.
 pub(crate) struct Front {
-    proxy: Arc<HttpProxy<RucProxy>>,
-    store: Arc<Store>,
-    stale_while_revalidate: Duration,
+    api: Api,
+    timeouts: ClientTimeouts,
     metrics: &'static Metrics,
 }
 
+/// A whole request, as far as answering it goes.
+struct Request {
+    route: Route,
+    /// The RUC asked for, for the access log.
+    ruc: Option<Ruc>,
+    /// `HEAD`: the answer's head only.
+    head_only: bool,
+    /// The connection stays open after the answer.
+    persistent: bool,
+    /// The head's length.
+    len: usize,
+}
+
+impl Request {
+    /// What `head` asks for; nothing more is read after a head that
+    /// announces a body, nor once the server stops.
+    fn of(head: &Head<'_>, stopping: bool) -> Request {
+        let route = routes::route(head);
+        Request {
+            ruc: match route {
+                Route::Record(ruc) => Some(ruc),
+                _ => None,
+            },
+            route,
+            head_only: head.method == "HEAD",
+            persistent: head.persistent && !head.announces_body && !stopping,
+            len: head.len,
+        }
+    }
+}
+
 impl Front {
-    pub(crate) fn new(
-        proxy: HttpProxy<RucProxy>,
-        store: Arc<Store>,
-        stale_while_revalidate: Duration,
-        metrics: &'static Metrics,
-    ) -> Front {
-        Front {
-            proxy: Arc::new(proxy),
-            store,
-            stale_while_revalidate,
-            metrics,
+    pub(crate) fn new(api: Api, timeouts: ClientTimeouts, metrics: &'static Metrics) -> Front {
+        Front { api, timeouts, metrics }
+    }
+
+    /// One connection, request after request, until it closes.
+    async fn serve(&self, mut connection: Connection, mut shutdown: ShutdownWatch) {
+        loop {
+            let request = match head::parse(connection.buffered()) {
+                Parsed::Whole(head) => Request::of(&head, *shutdown.borrow()),
+                Parsed::Partial => {
+                    if !connection.flush().await {
+                        return;
+                    }
+                    match connection.read_more(&mut shutdown).await {
+                        Ok(()) => continue,
+                        Err(Stop::Closed) => return,
+                        Err(Stop::HeadTimedOut) => {
+                            let timeout = self.timeouts.header.as_secs();
+                            let detail = format!("La cabecera de la solicitud no llegó entera en {timeout} s.");
+                            let late = RouteError::new("Request Timeout", detail);
+                            return self.refuse(connection, responses::route_error(408, &late)).await;
+                        }
+                    }
+                }
+                Parsed::Malformed(why) => {
+                    return self
+                        .refuse(connection, responses::route_error(why.status(), &why.error()))
+                        .await
+                }
+            };
+            connection.consume(request.len);
+            let started = Instant::now();
+            let answered = self.answer(&mut connection, request.route).await;
+            connection.write(&answered.reply, request.head_only, request.persistent);
+            self.log(request.ruc.as_ref(), &answered, started);
+            if !request.persistent {
+                connection.flush().await;
+                return;
+            }
+            if connection.unwritten() >= FLUSH_BYTES && !connection.flush().await {
+                return;
+            }
+        }
+    }
+
+    /// The answer to `route`. An answer that is not ready at once (a
+    /// lookup reading Redis or waiting for a scraper) first lets the
+    /// answers gathered before it go out.
+    async fn answer(&self, connection: &mut Connection, route: Route) -> Answered {
+        let mut answering = std::pin::pin!(self.api.answer(route));
+        match std::future::poll_fn(|cx| Poll::Ready(answering.as_mut().poll(cx))).await {
+            Poll::Ready(answered) => answered,
+            Poll::Pending => {
+                connection.flush().await;
+                answering.await
+            }
+        }
+    }
+
+    /// Answers a request that cannot be read, and closes the connection.
+    async fn refuse(&self, mut connection: Connection, reply: Reply) {
+        let answered = Answered {
+            reply,
+            cache: CacheResult::None,
+        };
+        connection.write(&answered.reply, false, false);
+        self.log(None, &answered, Instant::now());
+        connection.flush().await;
+    }
+
+    /// Counts an answer and writes its access-log line (hits at debug
+    /// level: there are many).
+    fn log(&self, ruc: Option<&Ruc>, answered: &Answered, started: Instant) {
+        let (status, cache, elapsed) = (answered.reply.status, answered.cache, started.elapsed());
+        self.metrics.answered(status, cache, elapsed);
+        let (ruc, cache) = (ruc.map(tracing::field::display), cache.label());
+        if answered.cache == CacheResult::Hit {
+            debug!(ruc, cache, status, ?elapsed, "answered");
+        } else {
+            info!(ruc, cache, status, ?elapsed, "answered");
         }
     }
 }
@@ -74,124 +167,8 @@ impl Front {
 #[async_trait]
 impl ServerApp for Front {
     async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
-        if stream.get_ssl_digest().is_some() || stream.selected_alpn_proto().is_some() {
-            return self.proxy.process_new(stream, shutdown).await;
-        }
-        self.serve(stream, shutdown.clone()).await
+        self.serve(Connection::new(stream, self.timeouts), shutdown.clone())
+            .await;
+        None
     }
-
-    async fn cleanup(&self) {
-        ServerApp::cleanup(&*self.proxy).await
-    }
-}
-
-impl Front {
-    /// One plain HTTP/1 connection, request after request.
-    async fn serve(self: &Arc<Self>, mut stream: Stream, mut shutdown: ShutdownWatch) -> Option<Stream> {
-        let mut buf = BytesMut::with_capacity(READ_BYTES);
-        let mut out = Vec::with_capacity(READ_BYTES);
-        loop {
-            match request::classify(&buf) {
-                Request::Lookup { ruc, head_only, len } if !*shutdown.borrow() => {
-                    let started = Instant::now();
-                    let found = self.store.get(&ruc).await;
-                    if self.write_hit(&ruc, &found, head_only, started, &mut out) {
-                        buf.advance(len);
-                        if out.len() >= FLUSH_BYTES {
-                            flush(&mut stream, &mut out).await?;
-                        }
-                        continue;
-                    }
-                    let lend = self.lend(stream, &mut buf, len, &mut out, &shutdown);
-                    stream = Store::read_ahead(ruc, found, lend).await?;
-                }
-                Request::Lookup { len, .. } | Request::Other { len } => {
-                    stream = self.lend(stream, &mut buf, len, &mut out, &shutdown).await?;
-                }
-                Request::Partial => {
-                    flush(&mut stream, &mut out).await?;
-                    read_more(&mut stream, &mut buf, &mut shutdown).await?;
-                }
-                Request::Unusual => {
-                    flush(&mut stream, &mut out).await?;
-                    let stream = unread(stream, &buf)?;
-                    return self.proxy.process_new(stream, &shutdown).await;
-                }
-            }
-        }
-    }
-
-    /// Pingora's proxy answers the `len` bytes at the head of `buf`; the
-    /// connection comes back with whatever Pingora read past them.
-    async fn lend(
-        self: &Arc<Self>,
-        mut stream: Stream,
-        buf: &mut BytesMut,
-        len: usize,
-        out: &mut Vec<u8>,
-        shutdown: &ShutdownWatch,
-    ) -> Option<Stream> {
-        flush(&mut stream, out).await?;
-        let request = buf.split_to(len).freeze();
-        let mut session = ServerSession::new_http1(Box::new(Lent::new(stream, request)));
-        session.set_keepalive((!*shutdown.borrow()).then_some(KEEPALIVE.as_secs()));
-        let reused = self.proxy.process_new_http(session, shutdown).await?;
-        let (stream, _settings) = reused.consume();
-        let (stream, past_request) = stream.into_any().downcast::<Lent>().ok()?.into_parts();
-        buf.extend_from_slice(&past_request);
-        Some(stream)
-    }
-
-    /// Appends the answer to `out` when what the cache `found` is a hit,
-    /// and counts and logs it as [`RucProxy`]'s hooks would; false for
-    /// anything else (a miss, a stale record, Redis unavailable).
-    fn write_hit(&self, ruc: &Ruc, found: &Lookup, head_only: bool, started: Instant, out: &mut Vec<u8>) -> bool {
-        let Read::Hit { reply, not_found } = outcome::after_read(found.clone(), self.stale_while_revalidate) else {
-            return false;
-        };
-        wire::encode(&reply, head_only, out);
-        self.metrics.hit(not_found);
-        service::answered(self.metrics, Some(ruc), "hit", reply.status, started.elapsed());
-        true
-    }
-}
-
-/// Writes the answers gathered so far.
-async fn flush(stream: &mut Stream, out: &mut Vec<u8>) -> Option<()> {
-    if out.is_empty() {
-        return Some(());
-    }
-    let written = fast_timeout(WRITE_TIMEOUT, async {
-        stream.write_all(out).await?;
-        stream.flush().await
-    })
-    .await;
-    out.clear();
-    matches!(written, Ok(Ok(()))).then_some(())
-}
-
-/// Reads more of the connection; `None` when it closed, failed, stayed
-/// silent too long, or the server shuts down between two requests.
-async fn read_more(stream: &mut Stream, buf: &mut BytesMut, shutdown: &mut ShutdownWatch) -> Option<()> {
-    buf.reserve(READ_BYTES);
-    let between_requests = buf.is_empty();
-    let read = fast_timeout(KEEPALIVE, stream.read_buf(buf));
-    let read = if between_requests {
-        tokio::select! {
-            biased;
-            read = read => read,
-            _ = shutdown.changed() => return None,
-        }
-    } else {
-        read.await
-    };
-    matches!(read, Ok(Ok(1..))).then_some(())
-}
-
-/// Puts what the front read back in front of the socket, for Pingora to
-/// read as if the front had never looked.
-fn unread(stream: Stream, buf: &[u8]) -> Option<Stream> {
-    let mut tcp = stream.into_any().downcast::<TcpStream>().ok()?;
-    tcp.rewind(buf);
-    Some(tcp)
 }

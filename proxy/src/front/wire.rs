@@ -1,17 +1,17 @@
-//! A hit as bytes on the wire: the same status, headers and body Pingora
-//! writes for it ([`crate::responses::send`]), plus the `Date` and
-//! `Connection` Pingora adds, written straight into the connection's
-//! output buffer.
+//! An answer as bytes on the wire: the status line, the [`Reply`]'s
+//! headers, `Content-Length`, `Date` and `Connection`, then the body,
+//! written straight into the connection's output buffer.
 
 use http::StatusCode;
 use pingora::protocols::http::date::get_cached_date;
 
 use crate::responses::Reply;
 
-/// Appends `reply` to `out` as an HTTP/1.1 answer on a connection kept
-/// alive; its head only when `head_only` (HEAD). The header values are the
-/// cache's own (constants and numbers), never a client's.
-pub(crate) fn encode(reply: &Reply, head_only: bool, out: &mut Vec<u8>) {
+/// Appends `reply` to `out` as an HTTP/1.1 answer; its head only when
+/// `head_only` (HEAD); `persistent` says whether the connection stays open
+/// after it. The header values are the proxy's own or a scraper's, never a
+/// client's.
+pub(crate) fn encode(reply: &Reply, head_only: bool, persistent: bool, out: &mut Vec<u8>) {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
@@ -27,7 +27,9 @@ pub(crate) fn encode(reply: &Reply, head_only: bool, out: &mut Vec<u8>) {
         itoa::Buffer::new().format(reply.body.len()).as_bytes(),
     );
     header(out, "Date", get_cached_date().as_bytes());
-    out.extend_from_slice(b"Connection: keep-alive\r\n\r\n");
+    let connection: &[u8] = if persistent { b"keep-alive" } else { b"close" };
+    header(out, "Connection", connection);
+    out.extend_from_slice(b"\r\n");
     if !head_only {
         out.extend_from_slice(&reply.body);
     }
@@ -58,9 +60,9 @@ mod tests {
     }
 
     #[test]
-    fn a_hit_reads_as_pingora_writes_it() {
+    fn a_hit_is_written_whole() {
         let mut out = Vec::new();
-        encode(&hit(), false, &mut out);
+        encode(&hit(), false, true, &mut out);
         let text = String::from_utf8(out).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         let mut lines = head.split("\r\n");
@@ -86,9 +88,9 @@ mod tests {
     #[test]
     fn a_head_request_gets_the_length_without_the_body() {
         let mut out = Vec::new();
-        encode(&hit(), true, &mut out);
+        encode(&hit(), true, false, &mut out);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.ends_with("Connection: keep-alive\r\n\r\n"));
+        assert!(text.ends_with("Connection: close\r\n\r\n"));
         assert!(text.contains("\r\nContent-Length: 21\r\n"));
     }
 }

@@ -1,22 +1,29 @@
-//! One lookup of a RUC, from the miss to its end, whoever asked for it: a
-//! GET proxied through Pingora, a HEAD, a stale-while-revalidate refresh or
-//! an operator's refresh. A miss either leads the lookup ([`Lead`]) or
-//! follows the one in flight; a lead ends only through [`Lead::finish`],
-//! which takes the same steps in the same order every time:
+//! One lookup of a RUC: what a request for its record gets, from the cache
+//! read to the answer ([`Lookups::answer`]), whoever asks: a GET or a HEAD,
+//! a stale-while-revalidate refresh or an operator's refresh
+//! ([`Lookups::refresh_in_background`]).
 //!
-//! 1. gives the slot back and tells the breaker how the scraper did;
-//! 2. decides what may be stored ([`outcome`]), and stores it (awaited,
-//!    bounded by `REDIS_TIMEOUT_MS`);
-//! 3. hands the answer to the followers;
-//! 4. picks what this client gets: the answer, or the stale record;
-//! 5. counts it.
+//! 1. The cache is read (the in-process copy, then Redis): a fresh record
+//!    or a remembered "no such RUC" is the answer, and so is a record stale
+//!    for less than `STALE_WHILE_REVALIDATE_SECONDS` (refreshed in the
+//!    background).
+//! 2. Otherwise the request joins the RUC's flight ([`crate::coalesce`]):
+//!    it follows the lookup in flight, here or on another replica, and
+//!    answers with its outcome; or it leads a new one.
+//! 3. The leader asks the gate ([`crate::gate`]) for leave, then a scraper
+//!    ([`crate::scrapers::client`]).
+//! 4. [`Lead::finish`] ends every lead the same way, in this order: the
+//!    breaker and the scraper's health hear how it went, what may be
+//!    stored is stored (awaited, bounded by `REDIS_TIMEOUT_MS`), the
+//!    followers get the outcome (those of other replicas through Redis),
+//!    and only then does the client get its answer, or the stale record.
+//!    A lookup repeated right after its answer is therefore a hit, on
+//!    every replica.
 //!
-//! [`fetch`] asks the scraper directly when the answer is needed whole.
+//! What each end means is decided in [`outcome`], without I/O.
 
-pub(crate) mod fetch;
 pub(crate) mod outcome;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,212 +31,238 @@ use ruc_contract::Ruc;
 use tracing::{debug, info, warn};
 
 use crate::cache::cached::Cached;
-use crate::cache::coalesce::{Coalescing, Flight, Follower, Role};
 use crate::cache::store::Store;
-use crate::metrics::Metrics;
+use crate::coalesce::{Flight, Flights, Joined};
+use crate::gate::{Gate, Pass};
+use crate::metrics::{CacheResult, Metrics};
 use crate::responses::Reply;
+use crate::scrapers::client::ScraperClient;
 use crate::scrapers::Picked;
-use crate::upstream::{Gate, Pass};
-use fetch::Fetcher;
-use outcome::{Decision, Fetched};
+use outcome::{AfterRead, Decision, Ended};
 
 /// What every lookup needs, built once at start-up (`app`).
 pub(crate) struct Lookups {
-    pub(crate) store: Arc<Store>,
-    /// Who leads a RUC's lookup: this process's flights, or the fleet's.
-    pub(crate) coalescing: Arc<dyn Coalescing>,
-    /// Whether a lookup may go to the scraper now.
-    pub(crate) gate: Arc<dyn Gate>,
-    pub(crate) fetcher: Fetcher,
+    store: Arc<Store>,
+    flights: Flights,
+    gate: Gate,
+    scrapers: ScraperClient,
+    settings: LookupSettings,
+    metrics: &'static Metrics,
+}
+
+/// The settings a lookup reads.
+pub(crate) struct LookupSettings {
+    /// `STALE_WHILE_REVALIDATE_SECONDS`.
+    pub(crate) stale_while_revalidate: Duration,
+    /// `CACHE_MAX_BODY_BYTES`: larger answers are passed on, never stored.
     pub(crate) max_body_bytes: usize,
     /// How long a follower waits for its leader: longer than the leader's
     /// queue wait and upstream timeout together.
     pub(crate) follow_wait: Duration,
-    pub(crate) metrics: &'static Metrics,
 }
 
-/// What a miss does: lead the lookup, or wait for the one in flight.
-pub(crate) enum Miss {
-    Lead(Lead),
-    Follow(Box<dyn Follower>),
+/// What a request for a record gets, and its `cache` label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answered {
+    pub(crate) reply: Reply,
+    pub(crate) cache: CacheResult,
 }
 
-/// A lookup this request leads. It owns the flight the followers wait on
-/// and, once admitted, the gate's pass. Dropped unfinished (its client
-/// left), the flight is abandoned, so its followers start over, and the
-/// slot is freed without a word to the breaker.
-pub(crate) struct Lead {
+/// A lookup this request leads. It owns the flight its followers wait on;
+/// dropped before it finishes (the process stops), the flight is
+/// abandoned and its followers start over.
+struct Lead {
     ruc: Ruc,
-    flight: Box<dyn Flight>,
-    pass: Option<Box<dyn Pass>>,
-    /// The scraper asked, counted in flight on it until the lead ends.
-    scraper: Option<Picked>,
-    /// A scraper that refused the connection, not to be asked again.
-    refused: Option<SocketAddr>,
+    flight: Flight,
+    /// A record past its freshness, served if the scraper fails.
+    stale: Option<Cached>,
+    /// Redis could not be read for this request.
+    store_down: bool,
     lookups: Arc<Lookups>,
 }
 
-/// How a lookup ended, for the request that led it.
-#[derive(Debug)]
-pub(crate) struct Finished {
-    /// What its client gets (unless the scraper's answer was already passed
-    /// on as it arrived).
-    pub(crate) reply: Reply,
-    /// The `cache` label: `miss`, `stale` or `none`.
-    pub(crate) cache: &'static str,
-    /// The `outcome` label, had it been a background refresh.
-    pub(crate) refresh_outcome: &'static str,
+/// How a lead ended: its client's answer, and the `outcome` label it would
+/// have as a background refresh.
+struct Finished {
+    answered: Answered,
+    refresh_outcome: &'static str,
 }
 
 impl Lookups {
-    /// A miss of `ruc`: leads a new lookup, or follows the one in flight.
-    pub(crate) async fn miss(self: &Arc<Self>, ruc: Ruc) -> Miss {
-        match self.coalescing.clone().join(&ruc).await {
-            Role::Leader(flight) => Miss::Lead(Lead {
-                ruc,
-                flight,
-                pass: None,
-                scraper: None,
-                refused: None,
-                lookups: self.clone(),
-            }),
-            Role::Follower(follower) => Miss::Follow(follower),
+    pub(crate) fn new(
+        store: Arc<Store>,
+        flights: Flights,
+        gate: Gate,
+        scrapers: ScraperClient,
+        settings: LookupSettings,
+        metrics: &'static Metrics,
+    ) -> Lookups {
+        Lookups {
+            store,
+            flights,
+            gate,
+            scrapers,
+            settings,
+            metrics,
         }
     }
 
-    /// Waits for the lookup in flight; its answer (or `stale`) with the
-    /// `cache` label, or `None` when it was abandoned: look up again.
-    pub(crate) async fn follow(
-        &self,
-        follower: Box<dyn Follower>,
-        stale: Option<&Cached>,
-        ruc: &Ruc,
-    ) -> Option<(Reply, &'static str)> {
-        let followed = follower.follow(self.follow_wait).await;
-        let answer = outcome::for_follower(followed, stale, ruc)?;
-        self.count(answer.1);
-        Some(answer)
+    /// The answer to a request for `ruc`'s record: from the cache, from
+    /// the lookup in flight, or from a new lookup this request leads.
+    pub(crate) async fn answer(self: &Arc<Self>, ruc: Ruc) -> Answered {
+        loop {
+            let held = self.store.get(&ruc).await;
+            let (stale, store_down) = match outcome::after_read(held, self.settings.stale_while_revalidate) {
+                AfterRead::Hit { reply, not_found } => {
+                    self.metrics.hit(not_found);
+                    return Answered {
+                        reply,
+                        cache: CacheResult::Hit,
+                    };
+                }
+                AfterRead::StaleWhileRevalidate(reply) => {
+                    let lookups = self.clone();
+                    tokio::spawn(async move { lookups.refresh_in_background(ruc).await });
+                    self.metrics.stale.inc();
+                    return Answered {
+                        reply,
+                        cache: CacheResult::Stale,
+                    };
+                }
+                AfterRead::Fetch { stale, store_down } => (stale, store_down),
+            };
+            // Boxed: the wait for a lookup is long and its future large,
+            // and every connection's task would otherwise carry it.
+            if let Some(answered) = Box::pin(self.miss(ruc, stale, store_down)).await {
+                return answered;
+            }
+        }
+    }
+
+    /// A request that missed: follows the lookup in flight, or leads a new
+    /// one; `None` when the lookup it followed was abandoned (read again).
+    async fn miss(self: &Arc<Self>, ruc: Ruc, stale: Option<Cached>, store_down: bool) -> Option<Answered> {
+        match self.flights.join(&ruc).await {
+            Joined::Follow(follower) => {
+                let followed = follower.follow(self.settings.follow_wait).await;
+                let answered = outcome::for_follower(followed, stale.as_ref(), &ruc)?;
+                self.count(answered.cache);
+                Some(answered)
+            }
+            Joined::Lead(flight) => {
+                let lead = Lead {
+                    ruc,
+                    flight,
+                    stale,
+                    store_down,
+                    lookups: self.clone(),
+                };
+                Some(lead.run().await.answered)
+            }
+        }
     }
 
     /// Refreshes `ruc` in the background unless a lookup of it is already
     /// in flight (then `false`); the current record is served meanwhile.
     pub(crate) async fn refresh_in_background(self: &Arc<Self>, ruc: Ruc) -> bool {
-        let Miss::Lead(lead) = self.miss(ruc).await else {
+        let Joined::Lead(flight) = self.flights.join(&ruc).await else {
             return false;
+        };
+        let lead = Lead {
+            ruc,
+            flight,
+            stale: None,
+            store_down: false,
+            lookups: self.clone(),
         };
         let metrics = self.metrics;
         tokio::spawn(async move {
-            let finished = match lead.admit(None).await {
-                Ok(lead) => lead.fetch(None).await,
-                Err(refused) => refused,
-            };
+            let finished = lead.run().await;
             let outcome = finished.refresh_outcome;
             metrics.refreshes.with_label_values(&[outcome]).inc();
-            info!(%ruc, outcome, status = finished.reply.status, "background refresh");
+            let status = finished.answered.reply.status;
+            info!(%ruc, outcome, status, "background refresh");
         });
         true
     }
 
     /// Counts what a request that missed was answered with.
-    fn count(&self, cache: &str) {
+    fn count(&self, cache: CacheResult) {
         match cache {
-            "stale" => self.metrics.stale.inc(),
-            "coalesced" => self.metrics.coalesced.inc(),
+            CacheResult::Stale => self.metrics.stale.inc(),
+            CacheResult::Coalesced => self.metrics.coalesced.inc(),
             _ => {}
         }
     }
 }
 
 impl Lead {
-    pub(crate) fn ruc(&self) -> Ruc {
-        self.ruc
-    }
-
-    /// The scraper being asked, if any.
-    pub(crate) fn scraper(&self) -> Option<SocketAddr> {
-        self.scraper.as_ref().map(Picked::address)
-    }
-
-    /// The scraper that refused the connection, if one did.
-    pub(crate) fn refused_scraper(&self) -> Option<SocketAddr> {
-        self.refused
-    }
-
-    /// Asks `picked`.
-    pub(crate) fn use_scraper(&mut self, picked: Picked) {
-        self.scraper = Some(picked);
-    }
-
-    /// The scraper asked refused the connection: counted against it, and no
-    /// longer in flight there.
-    pub(crate) fn scraper_refused(&mut self) {
-        if let Some(picked) = self.scraper.take() {
-            picked.failed();
-            self.refused = Some(picked.address());
-        }
-    }
-
-    /// Whether this lookup is coordinated by this process alone, although
-    /// the fleet should have (Redis could not be reached).
-    pub(crate) fn fell_back(&self) -> bool {
-        self.flight.fell_back() || self.pass.as_ref().is_some_and(|pass| pass.fell_back())
-    }
-
-    /// Asks the gate for leave to go to the scraper. Refused, the lookup
-    /// ends here: the followers and this client get the refusal (or this
-    /// client the `stale` record).
-    pub(crate) async fn admit(mut self, stale: Option<&Cached>) -> Result<Lead, Finished> {
-        match self.lookups.gate.admit().await {
+    /// Asks the gate, then a scraper, and finishes.
+    async fn run(self) -> Finished {
+        let lookups = self.lookups.clone();
+        match lookups.gate.admit().await {
             Ok(pass) => {
-                self.pass = Some(pass);
-                self.lookups.metrics.misses.inc();
-                Ok(self)
+                lookups.metrics.misses.inc();
+                let fetch = lookups.scrapers.fetch(&self.ruc).await;
+                self.finish(Ended::Fetched(fetch.fetched), Some((pass, fetch.scraper)))
+                    .await
             }
             Err(refusal) => {
                 warn!(ruc = %self.ruc, reason = refusal.reason(), "lookup not sent to the scraper");
-                Err(self.finish(Fetched::Refused(refusal), stale).await)
+                self.finish(Ended::NotSent(refusal), None).await
             }
         }
     }
 
-    /// Asks a scraper directly, then finishes.
-    pub(crate) async fn fetch(mut self, stale: Option<&Cached>) -> Finished {
-        let (fetched, picked) = self.lookups.fetcher.fetch(&self.ruc).await;
-        self.scraper = picked;
-        self.finish(fetched, stale).await
-    }
-
-    /// Ends the lookup with what the scraper did (see the module's steps).
-    pub(crate) async fn finish(mut self, fetched: Fetched, stale: Option<&Cached>) -> Finished {
+    /// Ends the lookup (see the module's steps): `asked` is the gate's
+    /// pass and the scraper asked, when the gate let it go.
+    async fn finish(mut self, ended: Ended, asked: Option<(Pass, Option<Picked>)>) -> Finished {
         let lookups = self.lookups.clone();
-        let decision = outcome::decide(&self.ruc, fetched, stale, lookups.max_body_bytes);
-        if let (Some(pass), Some(ok)) = (self.pass.take(), decision.breaker) {
+        let fell_back = self.flight.fell_back() || asked.as_ref().is_some_and(|(pass, _)| pass.fell_back());
+        let detail = redis_detail(self.store_down, fell_back);
+        let max_body_bytes = lookups.settings.max_body_bytes;
+        let decision = outcome::decide(&self.ruc, ended, self.stale.as_ref(), detail, max_body_bytes);
+        if let (Some((pass, scraper)), Some(ok)) = (asked, decision.breaker) {
             pass.finish(ok).await;
-        }
-        if let (Some(picked), Some(false)) = (&self.scraper, decision.breaker) {
-            picked.failed();
+            if let (true, Some(scraper)) = (decision.scraper_failed, &scraper) {
+                scraper.failed();
+            }
         }
         if decision.upstream_error {
             lookups.metrics.upstream_errors.inc();
+            warn!(ruc = %self.ruc, status = decision.followers.status, "scraper gave no answer");
         }
         let stored = self.store(&decision).await;
         self.flight.land(decision.followers.clone()).await;
-        lookups.count(decision.cache);
+        lookups.count(decision.client.cache);
         Finished {
             refresh_outcome: outcome::refresh_outcome(&decision, stored),
-            reply: decision.client,
-            cache: decision.cache,
+            answered: decision.client,
         }
     }
 
     async fn store(&self, decision: &Decision) -> bool {
-        let Some(admitted) = decision.store else {
-            debug!(ruc = %self.ruc, status = decision.followers.status, "answer not stored");
-            return false;
+        let admitted = match decision.store {
+            Ok(admitted) => admitted,
+            Err(why) => {
+                debug!(ruc = %self.ruc, status = decision.followers.status, ?why, "answer not stored");
+                return false;
+            }
         };
         let body = decision.followers.body.clone();
         let stored = self.lookups.store.keep(&self.ruc, admitted, body).await;
         debug!(ruc = %self.ruc, ?admitted, stored, "answer stored");
         stored
+    }
+}
+
+/// Why Redis was not used for a lookup, if it was not: not read
+/// (`redis-unavailable`), or not reached to coordinate the lookup with the
+/// fleet (`fleet-unavailable`).
+fn redis_detail(store_down: bool, fell_back: bool) -> Option<&'static str> {
+    match (store_down, fell_back) {
+        (true, _) => Some("redis-unavailable"),
+        (false, true) => Some("fleet-unavailable"),
+        (false, false) => None,
     }
 }

@@ -1,190 +1,209 @@
 //! What a read of the cache and the end of a lookup mean, decided here and
 //! nowhere else, without I/O, so that every combination is a unit test:
 //! which answer the client gets, what the followers get, what is stored,
-//! what the breaker is told, and when a stale record is served instead.
+//! what the breaker hears, whether the scraper counts as failed, and when
+//! a stale record is served instead.
 
 use std::time::Duration;
 
 use ruc_contract::Ruc;
 
-use crate::cache::admission::{self, Admitted};
+use super::Answered;
+use crate::cache::admission::{self, Admitted, NotStored};
 use crate::cache::cached::Cached;
-use crate::cache::coalesce::{Answer, Followed};
-use crate::cache::store::Lookup;
-use crate::responses::{self, OwnError, Reply, Stale};
-use crate::upstream::Refusal;
+use crate::cache::store::Held;
+use crate::coalesce::local::Followed;
+use crate::gate::Refusal;
+use crate::metrics::CacheResult;
+use crate::responses::{self, Came, OwnError, Reply, Stale};
+use crate::scrapers::answer::Answer;
+use crate::scrapers::client::Fetched;
 
 /// What a request does after reading the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Read {
+pub(crate) enum AfterRead {
     /// Answer from the cache: a record, or a remembered "no such RUC"
     /// (`not_found`).
     Hit { reply: Reply, not_found: bool },
     /// Answer with the stale record at once, and refresh it in the
     /// background (within `STALE_WHILE_REVALIDATE_SECONDS`).
-    StaleAndRefresh(Reply),
-    /// Look it up; `stale` is what to serve if the lookup fails.
-    LookUp {
-        stale: Option<Cached>,
-        store_unavailable: bool,
-    },
+    StaleWhileRevalidate(Reply),
+    /// Ask a scraper; `stale` is what to serve if that fails, and
+    /// `store_down` says Redis could not be read.
+    Fetch { stale: Option<Cached>, store_down: bool },
 }
 
 /// What the cache held decides what comes next.
-pub(crate) fn after_read(found: Lookup, stale_while_revalidate: Duration) -> Read {
-    match found {
-        Lookup::Hit(cached) => Read::Hit {
+pub(crate) fn after_read(held: Held, stale_while_revalidate: Duration) -> AfterRead {
+    match held {
+        Held::Fresh(cached) => AfterRead::Hit {
             reply: responses::hit(200, &cached),
             not_found: false,
         },
-        Lookup::NotFound(cached) => Read::Hit {
+        Held::NotFound(cached) => AfterRead::Hit {
             reply: responses::hit(404, &cached),
             not_found: true,
         },
-        Lookup::Stale(cached) if cached.ttl_ms.unsigned_abs() as u128 <= stale_while_revalidate.as_millis() => {
-            Read::StaleAndRefresh(responses::stale(&cached, Stale::WhileRevalidate))
+        Held::Stale(cached) if cached.ttl_ms.unsigned_abs() as u128 <= stale_while_revalidate.as_millis() => {
+            AfterRead::StaleWhileRevalidate(responses::stale(&cached, Stale::WhileRevalidate))
         }
-        Lookup::Stale(cached) => Read::LookUp {
+        Held::Stale(cached) => AfterRead::Fetch {
             stale: Some(cached),
-            store_unavailable: false,
+            store_down: false,
         },
-        Lookup::Miss => Read::LookUp {
+        Held::Absent => AfterRead::Fetch {
             stale: None,
-            store_unavailable: false,
+            store_down: false,
         },
-        Lookup::Unavailable => Read::LookUp {
+        Held::Unavailable => AfterRead::Fetch {
             stale: None,
-            store_unavailable: true,
+            store_down: true,
         },
     }
 }
 
 /// The one rule for serving a stale record: there is one, and the scraper
-/// answered with a 5xx or not at all (`status` is `None`: no answer, no
-/// answer in time, or not asked).
+/// gave no answer to pass on (`status` is `None`: no answer, none in time,
+/// one too large, or not asked) or a 5xx.
 pub(crate) fn stale_instead(stale: Option<&Cached>, status: Option<u16>) -> bool {
     stale.is_some() && status.is_none_or(|status| status >= 500)
 }
 
-/// What the scraper did for a lookup.
+/// How a lookup this request led ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Fetched {
-    /// Its whole answer.
-    Answered(Answer),
-    /// An answer with this status, larger than what is kept: passed on to
-    /// this client as it arrived, never shared or stored.
-    TooLarge(u16),
-    /// A 5xx whose body was not read, since a stale record is served
-    /// instead.
-    FailedWith(u16),
-    /// No complete answer: refused or reset connection, or no answer within
-    /// `UPSTREAM_TIMEOUT_SECS` (`timed_out`).
-    NoAnswer { timed_out: bool },
-    /// The gate did not let it go: the scraper was not asked.
-    Refused(Refusal),
+pub(crate) enum Ended {
+    /// The gate did not let it go: no scraper was asked.
+    NotSent(Refusal),
+    /// What the scraper asked did.
+    Fetched(Fetched),
 }
 
-/// How a lookup ends: the steps the lifecycle takes, in this order.
+/// How a lookup ends: every consequence, for the lifecycle to carry out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Decision {
-    /// Told to the breaker through the pass: `true` unless a 5xx or no
-    /// answer; `None` when the scraper was not asked.
+    /// Told to the breaker through the pass: `true` when the scraper
+    /// answered (anything but a 5xx, an oversized answer included); `None`
+    /// when no scraper was asked.
     pub(crate) breaker: Option<bool>,
-    /// Counted in `ruc_proxy_upstream_errors_total`.
+    /// Counted against the scraper asked (its failures metric): a 5xx, a
+    /// broken connection, no answer in time. One that refused the
+    /// connection was counted when it did.
+    pub(crate) scraper_failed: bool,
+    /// Counted in `ruc_proxy_upstream_errors_total`: the scraper gave no
+    /// answer.
     pub(crate) upstream_error: bool,
-    /// What the followers' answer is stored as, if at all.
-    pub(crate) store: Option<Admitted>,
+    /// What the followers' answer is stored as, or why it is not.
+    pub(crate) store: Result<Admitted, NotStored>,
     /// What the lookups that waited for this one receive.
     pub(crate) followers: Answer,
-    /// What the client of this lookup receives.
-    pub(crate) client: Reply,
-    /// The `cache` label of that answer: `miss`, `stale` or `none`.
-    pub(crate) cache: &'static str,
+    /// What the client of this lookup receives, and its `cache` label.
+    pub(crate) client: Answered,
 }
 
-/// Decides how the lookup of `ruc` ends after `fetched`, with `stale` the
-/// record to serve if it failed.
-pub(crate) fn decide(ruc: &Ruc, fetched: Fetched, stale: Option<&Cached>, max_body_bytes: usize) -> Decision {
-    let ruc_text = ruc.as_str();
-    // What the scraper told the breaker, whether it counts as an error, what
-    // the followers get, the status the scraper answered (none: it did not),
-    // and the proxy's own error when it did not.
-    let (breaker, upstream_error, followers, answered, own) = match fetched {
-        Fetched::Answered(answer) => {
-            let status = answer.status;
-            (status < 500, false, answer, Some(status), None)
-        }
-        Fetched::TooLarge(status) => {
-            let body = responses::error_body("La respuesta del scraper es demasiado grande.", ruc_text);
-            (status < 500, false, Answer::json(502, body), Some(status), None)
-        }
-        Fetched::FailedWith(status) => {
-            let body = responses::error_body("El servicio de consulta (scraper) falló.", ruc_text);
-            (false, true, Answer::json(status, body), Some(status), None)
-        }
-        Fetched::NoAnswer { timed_out } => {
-            let (status, detail, why) = responses::no_answer(timed_out);
-            let answer = Answer::json(status, responses::error_body(detail, ruc_text));
-            (false, true, answer, None, Some(why))
-        }
-        Fetched::Refused(refusal) => {
-            let reply = responses::refused(refusal, ruc_text);
-            let (client, cache) = stale_or(stale, None, reply, "none");
-            return Decision {
-                breaker: None,
-                upstream_error: false,
-                store: None,
-                followers: responses::refused_answer(refusal, ruc_text),
-                client,
-                cache,
-            };
-        }
+/// Decides how the lookup of `ruc` ends after `ended`, with `stale` the
+/// record to serve if it failed and `detail` why Redis was not used, if it
+/// was not.
+pub(crate) fn decide(
+    ruc: &Ruc,
+    ended: Ended,
+    stale: Option<&Cached>,
+    detail: Option<&'static str>,
+    max_body_bytes: usize,
+) -> Decision {
+    let text = ruc.as_str();
+    let own = |why: OwnError| {
+        let answer = Answer::json(why.status(), responses::error_body(why.detail(), text));
+        (responses::own_error(why, text, None), answer)
     };
-    let reply = match own {
-        Some(why) => responses::own_error(followers.status, followers.body.clone(), why),
-        None => responses::shared(&followers, false),
-    };
-    let (client, cache) = stale_or(stale, answered, reply, "miss");
-    let store = admission::check(ruc, followers.status, &followers.body, max_body_bytes).ok();
-    Decision {
-        breaker: Some(breaker),
-        upstream_error,
-        store,
-        followers,
-        client,
-        cache,
-    }
-}
-
-/// The stale record when [`stale_instead`] says so, else `reply`.
-fn stale_or(stale: Option<&Cached>, status: Option<u16>, reply: Reply, cache: &'static str) -> (Reply, &'static str) {
-    match stale {
-        Some(cached) if stale_instead(stale, status) => (responses::stale(cached, Stale::IfError), "stale"),
-        _ => (reply, cache),
-    }
-}
-
-/// What a follower answers, with its `cache` label; `None` when the leader
-/// vanished and the follower must look up again.
-pub(crate) fn for_follower(followed: Followed, stale: Option<&Cached>, ruc: &Ruc) -> Option<(Reply, &'static str)> {
-    match followed {
-        Followed::Answer(answer) => Some(stale_or(
-            stale,
-            Some(answer.status),
-            responses::shared(&answer, true),
-            "coalesced",
-        )),
-        Followed::TimedOut => {
-            let detail = "La consulta en curso para este RUC no terminó a tiempo.";
-            let reply = responses::own_error(
-                504,
-                responses::error_body(detail, ruc.as_str()),
-                OwnError::LeaderTimeout,
+    // What the client and the followers get, the status the scraper
+    // answered with (for the stale rule), the client's label, what the
+    // breaker hears, whether the scraper failed, and whether it gave no
+    // answer at all.
+    let ((client, followers), answered, cache, breaker, scraper_failed, upstream_error) = match ended {
+        Ended::NotSent(refusal) => {
+            let replies = (
+                responses::refused(refusal, text),
+                responses::refused_answer(refusal, text),
             );
-            Some(stale_or(stale, None, reply, "none"))
+            (replies, None, CacheResult::None, None, false, false)
         }
-        Followed::Abandoned => None,
+        Ended::Fetched(Fetched::Answered(answer)) => {
+            let status = answer.status;
+            let replies = (responses::shared(&answer, Came::Led { detail }), answer);
+            (
+                replies,
+                Some(status),
+                CacheResult::Miss,
+                Some(status < 500),
+                status >= 500,
+                false,
+            )
+        }
+        Ended::Fetched(Fetched::TooLarge(_)) => {
+            let replies = own(OwnError::AnswerTooLarge);
+            (replies, None, CacheResult::Miss, Some(true), false, false)
+        }
+        Ended::Fetched(Fetched::Refused) => {
+            let replies = own(OwnError::ScraperUnreachable);
+            (replies, None, CacheResult::Miss, Some(false), false, true)
+        }
+        Ended::Fetched(Fetched::Reset) => {
+            let replies = own(OwnError::ScraperUnreachable);
+            (replies, None, CacheResult::Miss, Some(false), true, true)
+        }
+        Ended::Fetched(Fetched::TimedOut) => {
+            let replies = own(OwnError::ScraperTimeout);
+            (replies, None, CacheResult::Miss, Some(false), true, true)
+        }
+    };
+    Decision {
+        breaker,
+        scraper_failed,
+        upstream_error,
+        store: admission::check(ruc, followers.status, &followers.body, max_body_bytes),
+        followers,
+        client: stale_or(stale, answered, Answered { reply: client, cache }),
     }
+}
+
+/// The stale record when [`stale_instead`] says so, else `answered`.
+fn stale_or(stale: Option<&Cached>, status: Option<u16>, answered: Answered) -> Answered {
+    match stale {
+        Some(cached) if stale_instead(stale, status) => Answered {
+            reply: responses::stale(cached, Stale::IfError),
+            cache: CacheResult::Stale,
+        },
+        _ => answered,
+    }
+}
+
+/// What a follower answers; `None` when the leader vanished and the
+/// follower must look up again.
+pub(crate) fn for_follower(followed: Followed, stale: Option<&Cached>, ruc: &Ruc) -> Option<Answered> {
+    let (answered, status) = match followed {
+        Followed::Answer(answer) => {
+            let reply = responses::shared(&answer, Came::Followed);
+            (
+                Answered {
+                    reply,
+                    cache: CacheResult::Coalesced,
+                },
+                Some(answer.status),
+            )
+        }
+        Followed::TimedOut => {
+            let reply = responses::own_error(OwnError::LeaderTimeout, ruc.as_str(), None);
+            (
+                Answered {
+                    reply,
+                    cache: CacheResult::None,
+                },
+                None,
+            )
+        }
+        Followed::Abandoned => return None,
+    };
+    Some(stale_or(stale, status, answered))
 }
 
 /// The `outcome` label of a background refresh.
@@ -195,7 +214,6 @@ pub(crate) fn refresh_outcome(decision: &Decision, stored: bool) -> &'static str
         (false, _) => "not_stored",
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,40 +247,44 @@ mod tests {
         }
     }
 
-    /// What the cache held.
+    /// What the cache held, as a test names it.
     #[derive(Debug, Clone, Copy)]
-    enum Held {
+    enum State {
         Nothing,
         Fresh,
         StaleWithinSwr,
         StaleBeyond,
     }
 
-    impl Held {
-        fn lookup(self) -> Lookup {
+    impl State {
+        fn held(self) -> Held {
             match self {
-                Held::Nothing => Lookup::Miss,
-                Held::Fresh => Lookup::Hit(cached(60_000)),
-                Held::StaleWithinSwr => Lookup::Stale(cached(-60_000)),
-                Held::StaleBeyond => Lookup::Stale(cached(-7_200_000)),
+                State::Nothing => Held::Absent,
+                State::Fresh => Held::Fresh(cached(60_000)),
+                State::StaleWithinSwr => Held::Stale(cached(-60_000)),
+                State::StaleBeyond => Held::Stale(cached(-7_200_000)),
             }
         }
     }
 
-    fn scraper(status: u16, body: Bytes) -> Fetched {
-        Fetched::Answered(Answer::json(status, body))
+    fn scraper(status: u16, body: Bytes) -> Ended {
+        Ended::Fetched(Fetched::Answered(Answer::json(status, body)))
+    }
+
+    fn decide(ended: Ended) -> Decision {
+        super::decide(&ruc(), ended, None, None, MAX_BODY)
     }
 
     /// One row: what the client sees (status, X-Cache, start of
     /// Cache-Status), what is stored, and the followers' status. A fresh
     /// or stale-within-SWR record is answered before the lookup, which then
     /// runs in the background (as a refresh), with no stale to fall back on.
-    fn row(held: Held, fetched: Fetched) -> (u16, String, String, Option<Admitted>, u16) {
-        let (client, decision) = match after_read(held.lookup(), SWR) {
-            Read::Hit { reply, .. } | Read::StaleAndRefresh(reply) => (reply, decide(&ruc(), fetched, None, MAX_BODY)),
-            Read::LookUp { stale, .. } => {
-                let decision = decide(&ruc(), fetched, stale.as_ref(), MAX_BODY);
-                (decision.client.clone(), decision)
+    fn row(held: State, ended: Ended) -> (u16, String, String, Option<Admitted>, u16) {
+        let (client, decision) = match after_read(held.held(), SWR) {
+            AfterRead::Hit { reply, .. } | AfterRead::StaleWhileRevalidate(reply) => (reply, decide(ended)),
+            AfterRead::Fetch { stale, .. } => {
+                let decision = super::decide(&ruc(), ended, stale.as_ref(), None, MAX_BODY);
+                (decision.client.reply.clone(), decision)
             }
         };
         let cache_status = client.header("Cache-Status").unwrap();
@@ -271,7 +293,7 @@ mod tests {
             client.status,
             client.header("X-Cache").unwrap().to_string(),
             cache_status,
-            decision.store,
+            decision.store.ok(),
             decision.followers.status,
         )
     }
@@ -286,92 +308,138 @@ mod tests {
             ("200 other RUC", scraper(200, record("20100070970"))),
             ("404", scraper(404, not_found)),
             ("5xx", scraper(502, Bytes::from_static(b"{}"))),
-            ("no answer", Fetched::NoAnswer { timed_out: false }),
-            ("refused", Fetched::Refused(Refusal::QueueFull)),
+            ("refused", Ended::Fetched(Fetched::Refused)),
+            ("reset", Ended::Fetched(Fetched::Reset)),
+            ("timed out", Ended::Fetched(Fetched::TimedOut)),
+            ("too large", Ended::Fetched(Fetched::TooLarge(200))),
+            ("not sent", Ended::NotSent(Refusal::QueueFull)),
         ];
         let miss = |status: u16| (status, "MISS", format!("ruc-proxy; fwd=miss; fwd-status={status}"));
+        let own = |status: u16, detail: &str| (status, "MISS", format!("ruc-proxy; fwd=miss; detail={detail}"));
         let stale = (200, "STALE", "ruc-proxy; fwd=stale".to_string());
         let hit = (200, "HIT", "ruc-proxy; hit".to_string());
         let swr = (200, "STALE", "ruc-proxy; hit".to_string());
-        let unreachable = (
-            502,
-            "MISS",
-            "ruc-proxy; fwd=miss; detail=scraper-unreachable".to_string(),
-        );
         let refused = (503, "MISS", "ruc-proxy; detail=upstream-queue-full".to_string());
-        let stored = [Some(Admitted::Record), None, Some(Admitted::NotFound), None, None, None];
-        let followers = [200, 200, 404, 502, 502, 503];
-        let clients = |held: Held| -> [(u16, &str, String); 6] {
+        let stored = [
+            Some(Admitted::Record),
+            None,
+            Some(Admitted::NotFound),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ];
+        let followers = [200, 200, 404, 502, 502, 502, 504, 502, 503];
+        let clients = |held: State| -> [(u16, &str, String); 9] {
             match held {
-                Held::Nothing => [
+                State::Nothing => [
                     miss(200),
                     miss(200),
                     miss(404),
                     miss(502),
-                    unreachable.clone(),
+                    own(502, "scraper-unreachable"),
+                    own(502, "scraper-unreachable"),
+                    own(504, "scraper-timeout"),
+                    own(502, "scraper-answer-too-large"),
                     refused.clone(),
                 ],
-                Held::Fresh => std::array::from_fn(|_| hit.clone()),
-                Held::StaleWithinSwr => std::array::from_fn(|_| swr.clone()),
-                Held::StaleBeyond => [
+                State::Fresh => std::array::from_fn(|_| hit.clone()),
+                State::StaleWithinSwr => std::array::from_fn(|_| swr.clone()),
+                State::StaleBeyond => [
                     miss(200),
                     miss(200),
                     miss(404),
+                    stale.clone(),
+                    stale.clone(),
+                    stale.clone(),
                     stale.clone(),
                     stale.clone(),
                     stale.clone(),
                 ],
             }
         };
-        for held in [Held::Nothing, Held::Fresh, Held::StaleWithinSwr, Held::StaleBeyond] {
-            for (i, (name, fetched)) in outcomes.iter().enumerate() {
+        for held in [State::Nothing, State::Fresh, State::StaleWithinSwr, State::StaleBeyond] {
+            for (i, (name, ended)) in outcomes.iter().enumerate() {
                 let (status, x_cache, cache_status) = clients(held)[i].clone();
                 let expected = (status, x_cache.to_string(), cache_status, stored[i], followers[i]);
-                assert_eq!(row(held, fetched.clone()), expected, "{held:?}, scraper {name}");
+                assert_eq!(row(held, ended.clone()), expected, "{held:?}, scraper {name}");
             }
         }
     }
 
+    /// Each outcome ends the same way for the breaker, the scraper's health
+    /// and the upstream error count, whichever request led it.
     #[test]
-    fn the_breaker_hears_of_every_answer_and_errors_are_counted() {
-        let decide = |fetched| decide(&ruc(), fetched, None, MAX_BODY);
-        assert_eq!(decide(scraper(404, Bytes::new())).breaker, Some(true));
-        assert_eq!(decide(scraper(503, Bytes::new())).breaker, Some(false));
-        let no_answer = decide(Fetched::NoAnswer { timed_out: true });
-        assert_eq!((no_answer.breaker, no_answer.upstream_error), (Some(false), true));
-        assert_eq!(no_answer.client.status, 504);
-        let refused = decide(Fetched::Refused(Refusal::BreakerOpen(Duration::from_secs(9))));
-        assert_eq!((refused.breaker, refused.cache), (None, "none"));
+    fn the_breaker_and_the_scrapers_health_hear_of_every_outcome() {
+        let heard = |ended| {
+            let decision = decide(ended);
+            (decision.breaker, decision.scraper_failed, decision.upstream_error)
+        };
+        assert_eq!(heard(scraper(404, Bytes::new())), (Some(true), false, false));
+        assert_eq!(heard(scraper(503, Bytes::new())), (Some(false), true, false));
+        assert_eq!(
+            heard(Ended::Fetched(Fetched::TooLarge(200))),
+            (Some(true), false, false)
+        );
+        assert_eq!(heard(Ended::Fetched(Fetched::Refused)), (Some(false), false, true));
+        assert_eq!(heard(Ended::Fetched(Fetched::Reset)), (Some(false), true, true));
+        assert_eq!(heard(Ended::Fetched(Fetched::TimedOut)), (Some(false), true, true));
+        let breaker_open = Ended::NotSent(Refusal::BreakerOpen(Duration::from_secs(9)));
+        assert_eq!(heard(breaker_open.clone()), (None, false, false));
+        let refused = decide(breaker_open);
+        assert_eq!(refused.client.cache, CacheResult::None);
         assert_eq!(
             refused.followers.headers.last().unwrap(),
             &("Retry-After", "9".to_string())
         );
-        let too_large = decide(Fetched::TooLarge(200));
-        assert_eq!(
-            (too_large.breaker, too_large.store, too_large.followers.status),
-            (Some(true), None, 502)
+    }
+
+    #[test]
+    fn an_answer_above_the_cache_limit_is_passed_on_and_not_stored() {
+        let decision = super::decide(&ruc(), scraper(200, record(RUC)), None, None, 100);
+        assert_eq!(decision.store, Err(NotStored::TooLarge));
+        assert_eq!((decision.client.reply.status, decision.followers.status), (200, 200));
+        assert_eq!(decision.client.reply.body, record(RUC));
+        assert_eq!(decision.breaker, Some(true));
+    }
+
+    #[test]
+    fn a_leader_says_why_redis_was_not_used() {
+        let decision = super::decide(
+            &ruc(),
+            scraper(200, record(RUC)),
+            None,
+            Some("redis-unavailable"),
+            MAX_BODY,
         );
-        let failed = decide(Fetched::FailedWith(500));
-        assert_eq!((failed.breaker, failed.upstream_error), (Some(false), true));
+        assert_eq!(
+            decision.client.reply.header("Cache-Status"),
+            Some("ruc-proxy; fwd=miss; fwd-status=200; detail=redis-unavailable")
+        );
     }
 
     #[test]
     fn followers_get_the_leaders_answer_or_their_stale_record() {
         let stale = cached(-7_200_000);
         let answer = |status| Followed::Answer(Arc::new(Answer::json(status, record(RUC))));
-        let (reply, cache) = for_follower(answer(200), Some(&stale), &ruc()).unwrap();
+        let followed = for_follower(answer(200), Some(&stale), &ruc()).unwrap();
         assert_eq!(
-            (reply.status, reply.header("X-Cache"), cache),
-            (200, Some("MISS"), "coalesced")
+            (followed.reply.status, followed.reply.header("X-Cache"), followed.cache),
+            (200, Some("MISS"), CacheResult::Coalesced)
         );
-        assert!(reply.header("Cache-Status").unwrap().ends_with("; collapsed"));
-        let (reply, cache) = for_follower(answer(502), Some(&stale), &ruc()).unwrap();
-        assert_eq!((reply.header("X-Cache"), cache), (Some("STALE"), "stale"));
-        let (reply, cache) = for_follower(answer(502), None, &ruc()).unwrap();
-        assert_eq!((reply.status, cache), (502, "coalesced"));
-        let (reply, _) = for_follower(Followed::TimedOut, None, &ruc()).unwrap();
+        assert!(followed.reply.header("Cache-Status").unwrap().ends_with("; collapsed"));
+        let followed = for_follower(answer(502), Some(&stale), &ruc()).unwrap();
         assert_eq!(
-            (reply.status, reply.header("Cache-Status")),
+            (followed.reply.header("X-Cache"), followed.cache),
+            (Some("STALE"), CacheResult::Stale)
+        );
+        let followed = for_follower(answer(502), None, &ruc()).unwrap();
+        assert_eq!((followed.reply.status, followed.cache), (502, CacheResult::Coalesced));
+        let timed_out = for_follower(Followed::TimedOut, None, &ruc()).unwrap();
+        assert_eq!(
+            (timed_out.reply.status, timed_out.reply.header("Cache-Status")),
             (504, Some("ruc-proxy; fwd=miss; collapsed; detail=leader-timeout"))
         );
         assert_eq!(for_follower(Followed::Abandoned, Some(&stale), &ruc()), None);
@@ -379,18 +447,17 @@ mod tests {
 
     #[test]
     fn a_refresh_is_stored_failed_or_not_stored() {
-        let decision = |fetched| decide(&ruc(), fetched, None, MAX_BODY);
-        assert_eq!(refresh_outcome(&decision(scraper(200, record(RUC))), true), "stored");
+        assert_eq!(refresh_outcome(&decide(scraper(200, record(RUC))), true), "stored");
         assert_eq!(
-            refresh_outcome(&decision(Fetched::NoAnswer { timed_out: false }), false),
+            refresh_outcome(&decide(Ended::Fetched(Fetched::Reset)), false),
             "failed"
         );
         assert_eq!(
-            refresh_outcome(&decision(Fetched::Refused(Refusal::QueueFull)), false),
+            refresh_outcome(&decide(Ended::NotSent(Refusal::QueueFull)), false),
             "failed"
         );
         assert_eq!(
-            refresh_outcome(&decision(scraper(200, record("20100070970"))), false),
+            refresh_outcome(&decide(scraper(200, record("20100070970"))), false),
             "not_stored"
         );
     }

@@ -8,7 +8,10 @@
 //! A scraper's capacity is its browser sessions and a lookup takes seconds,
 //! so a lookup goes to the healthy scraper with the fewest lookups in
 //! flight from this proxy, in turns among equals ([`Scrapers::pick`]).
+//! [`client`] is the one way to ask them; [`answer`] what they answer.
 
+pub(crate) mod answer;
+pub(crate) mod client;
 pub(crate) mod discovery;
 
 use std::collections::HashMap;

@@ -3,17 +3,16 @@
 //! `BREAKER_OPEN_SECS`; then exactly one replica sends a probe, holding a
 //! lease on being the probe (so a prober that dies hands over). A success
 //! anywhere closes it. The rules are those of the process's own breaker
-//! ([`crate::upstream::breaker`]), which stands in while Redis is
-//! unreachable.
+//! ([`super::breaker`]), which stands in while Redis is unreachable.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use redis::Script;
 
-use super::{owner_token, Fleet};
-use crate::cache::key::BREAKER_KEYS;
-use crate::upstream::breaker::Verdict;
+use super::breaker::Verdict;
+use crate::fleet::keys::BREAKER_KEYS;
+use crate::fleet::{owner_token, Fleet};
 
 /// How long the failure count is kept without a new failure.
 const FAILURES_KEPT: Duration = Duration::from_secs(3600);
@@ -68,7 +67,7 @@ static ABANDON: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// The fleet's breaker.
-pub(crate) struct SharedBreaker {
+pub(crate) struct FleetBreaker {
     fleet: Arc<Fleet>,
     failures_to_open: u32,
     open_for: Duration,
@@ -82,9 +81,9 @@ pub(crate) struct Said {
     pub(crate) probe: Option<String>,
 }
 
-impl SharedBreaker {
+impl FleetBreaker {
     pub(crate) fn new(fleet: Arc<Fleet>, failures_to_open: u32, open_for: Duration, probe_lease: Duration) -> Self {
-        SharedBreaker {
+        FleetBreaker {
             fleet,
             failures_to_open,
             open_for,

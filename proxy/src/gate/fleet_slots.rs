@@ -12,8 +12,8 @@ use std::time::Duration;
 use redis::Script;
 use tokio::time::Instant;
 
-use super::{owner_token, Fleet, Renewal};
-use crate::cache::key::{SLOTS_KEY, SLOT_FREED_CHANNEL};
+use crate::fleet::keys::{SLOTS_KEY, SLOT_FREED_CHANNEL};
+use crate::fleet::{owner_token, Fleet, Renewal};
 use crate::metrics::Counted;
 
 /// How often a waiting lookup tries again, besides being woken.
@@ -39,7 +39,7 @@ static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// The fleet-wide semaphore.
-pub(crate) struct Slots {
+pub(crate) struct FleetSlots {
     fleet: Arc<Fleet>,
     limit: usize,
 }
@@ -60,9 +60,9 @@ pub(crate) enum Acquired {
     Unreachable,
 }
 
-impl Slots {
-    pub(crate) fn new(fleet: Arc<Fleet>, limit: usize) -> Slots {
-        Slots { fleet, limit }
+impl FleetSlots {
+    pub(crate) fn new(fleet: Arc<Fleet>, limit: usize) -> FleetSlots {
+        FleetSlots { fleet, limit }
     }
 
     /// A slot, waiting for one until `deadline`.

@@ -1,8 +1,8 @@
 //! The lease of the replica that leads the lookup of a RUC:
 //! `sunat:lease:{sunat:ruc:<ruc>}` holds the leader's owner token, expires
 //! `FLEET_LEASE_SECS` after its last renewal, and is released only by its
-//! owner. When the lookup ends, the leader leaves the outcome (the answer
-//! its client got, errors included) in `sunat:outcome:{…}` for a little
+//! owner. When the lookup ends, the leader leaves its outcome (what its
+//! followers get, errors included) in `sunat:outcome:{…}` for a little
 //! while and announces it on `sunat:landed:{…}`: the replicas that waited
 //! get that same answer, so a failed lookup costs SUNAT one visit too.
 
@@ -12,9 +12,9 @@ use std::time::Duration;
 use redis::Script;
 use ruc_contract::Ruc;
 
-use super::{owner_token, Fleet, Renewal};
-use crate::cache::coalesce::Answer;
-use crate::cache::key::{landed_channel, lease_key, outcome_key};
+use crate::fleet::keys::{landed_channel, lease_key, outcome_key};
+use crate::fleet::{owner_token, Fleet, Renewal};
+use crate::scrapers::answer::Answer;
 
 /// How long an outcome waits for the replicas that followed the lookup:
 /// they are woken at once, or poll well within this.
@@ -88,13 +88,13 @@ pub(crate) struct Lease {
     released: bool,
 }
 
-impl Fleet {
+impl Lease {
     /// Takes the lease of `ruc`'s lookup; `None` when Redis could not be
     /// reached.
-    pub(crate) async fn take_lease(self: &Arc<Self>, ruc: &Ruc) -> Option<Taken> {
+    pub(crate) async fn take(fleet: &Arc<Fleet>, ruc: &Ruc) -> Option<Taken> {
         let token = owner_token();
-        let (lease, outcome, lease_ms) = (lease_key(ruc), outcome_key(ruc), self.lease_ms());
-        let taken = self
+        let (lease, outcome, lease_ms) = (lease_key(ruc), outcome_key(ruc), fleet.lease_ms());
+        let taken = fleet
             .redis
             .call(|mut connection| async move {
                 TAKE.key(&lease)
@@ -110,91 +110,92 @@ impl Fleet {
             return Some(Taken::Elsewhere);
         };
         let renewal = {
-            let (fleet, ruc, token) = (self.clone(), *ruc, token.clone());
-            Renewal::start(self.lease, move || {
+            let (fleet, ruc, token) = (fleet.clone(), *ruc, token.clone());
+            Renewal::start(fleet.lease, move || {
                 let (fleet, token) = (fleet.clone(), token.clone());
-                async move { fleet.renew_lease(&ruc, &token).await }
+                async move { renew(&fleet, &ruc, &token).await }
             })
         };
         Some(Taken::Here(Lease {
             ruc: *ruc,
             token,
-            fleet: self.clone(),
+            fleet: fleet.clone(),
             _renewal: renewal,
             released: false,
         }))
     }
 
-    async fn renew_lease(&self, ruc: &Ruc, token: &str) -> bool {
-        let (lease, lease_ms) = (lease_key(ruc), self.lease_ms());
-        self.redis
-            .call(|mut connection| async move {
-                RENEW
-                    .key(&lease)
-                    .arg(token)
-                    .arg(lease_ms)
-                    .invoke_async::<bool>(&mut connection)
-                    .await
-            })
-            .await
-            .unwrap_or(false)
-    }
-
-    /// Leaves `outcome` (if any), releases the lease if it is `token`'s and
-    /// wakes the waiting replicas.
-    async fn release_lease(&self, ruc: &Ruc, token: &str, outcome: Option<&Answer>) {
-        let (lease, outcome_key, channel) = (lease_key(ruc), outcome_key(ruc), landed_channel(ruc));
-        let outcome = outcome.map(Answer::encode).unwrap_or_default();
-        let kept_ms = OUTCOME_KEPT.as_millis() as u64;
-        let publish = self.redis.publish_command();
-        self.redis
-            .call(|mut connection| async move {
-                RELEASE
-                    .key(&lease)
-                    .key(&outcome_key)
-                    .arg(token)
-                    .arg(outcome.as_ref())
-                    .arg(kept_ms)
-                    .invoke_async::<()>(&mut connection)
-                    .await?;
-                redis::cmd(publish)
-                    .arg(&channel)
-                    .arg("landed")
-                    .query_async::<()>(&mut connection)
-                    .await
-            })
-            .await;
-    }
-
-    /// The outcome of `ruc`'s lookup, if it landed, or whether its leader
-    /// vanished; `None` while it runs.
-    pub(crate) async fn outcome(&self, ruc: &Ruc) -> Option<Found> {
-        let (lease, outcome) = (lease_key(ruc), outcome_key(ruc));
-        let read = self
-            .redis
-            .call(|mut connection| async move {
-                redis::pipe()
-                    .get(&outcome)
-                    .exists(&lease)
-                    .query_async::<(Option<Vec<u8>>, bool)>(&mut connection)
-                    .await
-            })
-            .await;
-        match read {
-            None => Some(Found::Unreachable),
-            Some((Some(wire), _)) => Some(Answer::decode(&wire).map_or(Found::Vanished, Found::Landed)),
-            Some((None, false)) => Some(Found::Vanished),
-            Some((None, true)) => None,
-        }
-    }
-}
-
-impl Lease {
     /// Ends the lookup: leaves its outcome for the waiting replicas and
     /// gives the lease up.
     pub(crate) async fn land(mut self, answer: &Answer) {
         self.released = true;
-        self.fleet.release_lease(&self.ruc, &self.token, Some(answer)).await;
+        release(&self.fleet, &self.ruc, &self.token, Some(answer)).await;
+    }
+}
+
+/// Extends `token`'s lease of `ruc`, if it still holds it.
+async fn renew(fleet: &Fleet, ruc: &Ruc, token: &str) -> bool {
+    let (lease, lease_ms) = (lease_key(ruc), fleet.lease_ms());
+    fleet
+        .redis
+        .call(|mut connection| async move {
+            RENEW
+                .key(&lease)
+                .arg(token)
+                .arg(lease_ms)
+                .invoke_async::<bool>(&mut connection)
+                .await
+        })
+        .await
+        .unwrap_or(false)
+}
+
+/// Leaves `outcome` (if any), releases the lease if it is `token`'s and
+/// wakes the waiting replicas.
+async fn release(fleet: &Fleet, ruc: &Ruc, token: &str, outcome: Option<&Answer>) {
+    let (lease, outcome_key, channel) = (lease_key(ruc), outcome_key(ruc), landed_channel(ruc));
+    let outcome = outcome.map(Answer::encode).unwrap_or_default();
+    let kept_ms = OUTCOME_KEPT.as_millis() as u64;
+    let publish = fleet.redis.publish_command();
+    fleet
+        .redis
+        .call(|mut connection| async move {
+            RELEASE
+                .key(&lease)
+                .key(&outcome_key)
+                .arg(token)
+                .arg(outcome.as_ref())
+                .arg(kept_ms)
+                .invoke_async::<()>(&mut connection)
+                .await?;
+            redis::cmd(publish)
+                .arg(&channel)
+                .arg("landed")
+                .query_async::<()>(&mut connection)
+                .await
+        })
+        .await;
+}
+
+/// The outcome of `ruc`'s lookup, if it landed, or whether its leader
+/// vanished; `None` while it runs.
+pub(crate) async fn outcome(fleet: &Fleet, ruc: &Ruc) -> Option<Found> {
+    let (lease, outcome) = (lease_key(ruc), outcome_key(ruc));
+    let read = fleet
+        .redis
+        .call(|mut connection| async move {
+            redis::pipe()
+                .get(&outcome)
+                .exists(&lease)
+                .query_async::<(Option<Vec<u8>>, bool)>(&mut connection)
+                .await
+        })
+        .await;
+    match read {
+        None => Some(Found::Unreachable),
+        Some((Some(wire), _)) => Some(Answer::decode(&wire).map_or(Found::Vanished, Found::Landed)),
+        Some((None, false)) => Some(Found::Vanished),
+        Some((None, true)) => None,
     }
 }
 
@@ -204,6 +205,6 @@ impl Drop for Lease {
             return;
         }
         let (fleet, ruc, token) = (self.fleet.clone(), self.ruc, std::mem::take(&mut self.token));
-        tokio::spawn(async move { fleet.release_lease(&ruc, &token, None).await });
+        tokio::spawn(async move { release(&fleet, &ruc, &token, None).await });
     }
 }

@@ -1,0 +1,213 @@
+//! Coalescing within this process: the first miss of a RUC leads a
+//! *flight*; the misses that arrive while it is in flight follow it and
+//! get its outcome, whatever it is. A leader that vanishes without one (the
+//! process is stopping, or the replica it waited for vanished) *abandons*
+//! its flight: its followers start over, and one of them leads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ruc_contract::Ruc;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::scrapers::answer::Answer;
+
+/// The flights of this process, by RUC.
+pub(crate) struct LocalFlights {
+    table: Mutex<HashMap<Ruc, watch::Receiver<State>>>,
+    metrics: &'static Metrics,
+}
+
+/// This process's part in the lookup of a RUC.
+pub(crate) enum LocalRole {
+    Leader(LocalFlight),
+    Follower(LocalFollower),
+}
+
+/// The leader's side of a flight: lands the outcome for the followers;
+/// dropped, it leaves the table (and abandons the flight if it never
+/// landed).
+pub(crate) struct LocalFlight {
+    ruc: Ruc,
+    flights: Arc<LocalFlights>,
+    sender: watch::Sender<State>,
+    landed: bool,
+}
+
+/// A follower of a flight of this process.
+pub(crate) struct LocalFollower(watch::Receiver<State>);
+
+/// What a follower got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Followed {
+    /// The lookup's outcome.
+    Answer(Arc<Answer>),
+    /// The leader vanished: look up again.
+    Abandoned,
+    /// The leader took longer than the wait: should not happen, since the
+    /// wait outlasts the leader's queue wait and upstream timeout.
+    TimedOut,
+}
+
+/// Where a flight is, as its followers see it.
+#[derive(Debug, Clone)]
+enum State {
+    Running,
+    Done(Arc<Answer>),
+    Abandoned,
+}
+
+impl LocalFlights {
+    pub(crate) fn new(metrics: &'static Metrics) -> LocalFlights {
+        LocalFlights {
+            table: Mutex::default(),
+            metrics,
+        }
+    }
+
+    /// Leads the lookup of `ruc` in this process, or follows the one in
+    /// flight.
+    pub(crate) fn join(self: &Arc<Self>, ruc: &Ruc) -> LocalRole {
+        let mut table = self.table.lock().expect("flights lock");
+        if let Some(receiver) = table.get(ruc) {
+            return LocalRole::Follower(LocalFollower(receiver.clone()));
+        }
+        let (sender, receiver) = watch::channel(State::Running);
+        table.insert(*ruc, receiver);
+        self.metrics.in_flight.set(table.len() as i64);
+        drop(table);
+        LocalRole::Leader(LocalFlight {
+            ruc: *ruc,
+            flights: self.clone(),
+            sender,
+            landed: false,
+        })
+    }
+}
+
+impl LocalFlight {
+    /// Hands the outcome to this process's followers, present and future,
+    /// until the flight is dropped.
+    pub(crate) fn land(&mut self, answer: Arc<Answer>) {
+        self.sender.send_replace(State::Done(answer));
+        self.landed = true;
+    }
+}
+
+impl Drop for LocalFlight {
+    fn drop(&mut self) {
+        let mut table = self.flights.table.lock().expect("flights lock");
+        let ours = table
+            .get(&self.ruc)
+            .is_some_and(|r| r.same_channel(&self.sender.subscribe()));
+        if ours {
+            table.remove(&self.ruc);
+        }
+        self.flights.metrics.in_flight.set(table.len() as i64);
+        drop(table);
+        if !self.landed {
+            self.sender.send_replace(State::Abandoned);
+        }
+    }
+}
+
+impl LocalFollower {
+    /// Waits up to `wait` for the leader's outcome.
+    pub(crate) async fn follow(self, wait: Duration) -> Followed {
+        let LocalFollower(mut receiver) = self;
+        let settled = async {
+            match receiver.wait_for(|state| !matches!(state, State::Running)).await {
+                Ok(state) => match &*state {
+                    State::Done(answer) => Followed::Answer(answer.clone()),
+                    _ => Followed::Abandoned,
+                },
+                // The sender is gone without a word: same as abandoned.
+                Err(_) => Followed::Abandoned,
+            }
+        };
+        tokio::time::timeout(wait, settled).await.unwrap_or(Followed::TimedOut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    const RUC: &str = "20131312955";
+
+    fn answer(status: u16) -> Arc<Answer> {
+        Arc::new(Answer::json(status, Bytes::from_static(b"{}")))
+    }
+
+    fn ruc(text: &str) -> Ruc {
+        Ruc::parse(text).unwrap()
+    }
+
+    fn flights() -> Arc<LocalFlights> {
+        Arc::new(LocalFlights::new(Metrics::get()))
+    }
+
+    fn leader(role: LocalRole) -> LocalFlight {
+        match role {
+            LocalRole::Leader(flight) => flight,
+            LocalRole::Follower(_) => panic!("expected to lead"),
+        }
+    }
+
+    fn follower(role: LocalRole) -> LocalFollower {
+        match role {
+            LocalRole::Follower(follower) => follower,
+            LocalRole::Leader(_) => panic!("expected to follow"),
+        }
+    }
+
+    #[tokio::test]
+    async fn followers_get_the_leaders_outcome() {
+        let flights = flights();
+        let mut flight = leader(flights.join(&ruc(RUC)));
+        let waiting = tokio::spawn(follower(flights.join(&ruc(RUC))).follow(Duration::from_secs(5)));
+        flight.land(answer(200));
+        assert_eq!(waiting.await.unwrap(), Followed::Answer(answer(200)));
+    }
+
+    #[tokio::test]
+    async fn latecomers_get_the_outcome_until_the_flight_is_dropped() {
+        let flights = flights();
+        let mut flight = leader(flights.join(&ruc(RUC)));
+        flight.land(answer(502));
+        let late = follower(flights.join(&ruc(RUC)));
+        assert_eq!(late.follow(Duration::from_secs(1)).await, Followed::Answer(answer(502)));
+        drop(flight);
+        assert!(
+            matches!(flights.join(&ruc(RUC)), LocalRole::Leader(_)),
+            "the next miss leads again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_vanished_leader_abandons_its_followers() {
+        let flights = flights();
+        let flight = leader(flights.join(&ruc(RUC)));
+        let waiting = tokio::spawn(follower(flights.join(&ruc(RUC))).follow(Duration::from_secs(5)));
+        drop(flight);
+        assert_eq!(waiting.await.unwrap(), Followed::Abandoned);
+    }
+
+    #[tokio::test]
+    async fn different_rucs_fly_separately() {
+        let flights = flights();
+        let _a = leader(flights.join(&ruc(RUC)));
+        let _b = leader(flights.join(&ruc("20100070970")));
+    }
+
+    #[tokio::test]
+    async fn a_wait_that_runs_out_times_out() {
+        let flights = flights();
+        let _flight = leader(flights.join(&ruc(RUC)));
+        let waiting = follower(flights.join(&ruc(RUC)));
+        assert_eq!(waiting.follow(Duration::from_millis(10)).await, Followed::TimedOut);
+    }
+}
