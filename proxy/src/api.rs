@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use crate::health::Health;
-use crate::lookup::{Answered, Lookups};
+use crate::lookup::outcome::Answered;
+use crate::lookup::Lookups;
 use crate::metrics::CacheResult;
 use crate::responses;
 use crate::routes::Route;

@@ -20,14 +20,13 @@ use serde_json::Value;
 
 use crate::cache::cached::Cached;
 use crate::gate::Refusal;
-use crate::scrapers::answer::Answer;
+use crate::scrapers::answer::{Answer, CACHE_STATUS};
 
 /// This cache's name in `Cache-Status`.
 const CACHE_NAME: &str = "ruc-proxy";
 /// The cache headers' names as they go out, in lower case as the original
-/// service wrote them.
+/// service wrote them (`cache-status` too).
 const X_CACHE: &str = "x-cache";
-const CACHE_STATUS: &str = "cache-status";
 const JSON: &str = "application/json";
 
 /// A whole answer: status, headers (`Content-Length`, `Date` and
@@ -108,55 +107,54 @@ pub(crate) enum Came {
     Followed,
 }
 
-/// A scraper's answer, to the request that led its lookup or followed it.
+/// The answer a lookup ended with, to the request that led it or followed
+/// it: a scraper's (`fwd-status`), or the proxy's own in its place, whose
+/// `Cache-Status` says why.
 pub(crate) fn shared(answer: &Answer, came: Came) -> Reply {
     let status = answer.status;
-    let cache_status = match came {
-        Came::Led { detail: None } => format!("{CACHE_NAME}; fwd=miss; fwd-status={status}"),
-        Came::Led { detail: Some(detail) } => {
+    let cache_status = match (answer.own_cache_status(), came) {
+        (Some(own), Came::Led { .. }) => own.to_string(),
+        (Some(own), Came::Followed) => format!("{own}; collapsed"),
+        (None, Came::Led { detail: None }) => format!("{CACHE_NAME}; fwd=miss; fwd-status={status}"),
+        (None, Came::Led { detail: Some(detail) }) => {
             format!("{CACHE_NAME}; fwd=miss; fwd-status={status}; detail={detail}")
         }
-        Came::Followed => format!("{CACHE_NAME}; fwd=miss; fwd-status={status}; collapsed"),
+        (None, Came::Followed) => format!("{CACHE_NAME}; fwd=miss; fwd-status={status}; collapsed"),
     };
+    let headers = answer
+        .headers
+        .iter()
+        .filter(|(name, _)| *name != CACHE_STATUS)
+        .map(|(name, value)| (*name, Cow::Owned(value.clone())))
+        .collect();
     Reply {
         status,
-        headers: owned(&answer.headers),
+        headers,
         body: answer.body.clone(),
     }
     .with(X_CACHE, "MISS")
     .with(CACHE_STATUS, cache_status)
 }
 
-fn owned(headers: &[(&'static str, String)]) -> Vec<(&'static str, Cow<'static, str>)> {
-    headers
-        .iter()
-        .map(|(name, value)| (*name, Cow::Owned(value.clone())))
-        .collect()
-}
-
-/// The scraper was not asked: the breaker is open or no slot became free.
-pub(crate) fn refused(refusal: Refusal, ruc: &str) -> Reply {
-    let answer = refused_answer(refusal, ruc);
-    Reply {
-        status: answer.status,
-        headers: owned(&answer.headers),
-        body: answer.body,
-    }
-    .with(X_CACHE, "MISS")
-    .with(CACHE_STATUS, format!("{CACHE_NAME}; detail={}", refusal.reason()))
-}
-
-/// The 503 of a refusal, also shared with the lookups that waited for it.
+/// The 503 of a lookup the gate did not let go, for its client and the
+/// lookups that waited for it.
 pub(crate) fn refused_answer(refusal: Refusal, ruc: &str) -> Answer {
     let detail = match refusal {
         Refusal::BreakerOpen(_) => "El servicio de consulta falló varias veces seguidas; se reintentará en breve.",
         Refusal::QueueFull => "Hay demasiadas consultas en curso; intente de nuevo en unos segundos.",
     };
-    let mut answer = Answer::json(503, error_body(detail, ruc));
+    let cache_status = format!("{CACHE_NAME}; detail={}", refusal.reason());
+    let mut answer = Answer::own(503, error_body(detail, ruc), &cache_status);
     answer
         .headers
         .push(("Retry-After", refusal.retry_after_secs().to_string()));
     answer
+}
+
+/// The answer the proxy gives in a scraper's place when a lookup failed,
+/// for its client and the lookups that waited for it.
+pub(crate) fn own_answer(why: OwnError, ruc: &str) -> Answer {
+    Answer::own(why.status(), error_body(why.detail(), ruc), why.cache_status())
 }
 
 /// Why the proxy answers a lookup with an error of its own; its status,
@@ -179,7 +177,7 @@ pub(crate) enum OwnError {
 }
 
 impl OwnError {
-    pub(crate) fn status(self) -> u16 {
+    fn status(self) -> u16 {
         match self {
             OwnError::InvalidRuc | OwnError::RequestBody => 400,
             OwnError::ScraperUnreachable | OwnError::AnswerTooLarge => 502,
@@ -189,7 +187,7 @@ impl OwnError {
 
     /// What the error body says (an invalid RUC says why it is invalid
     /// instead).
-    pub(crate) fn detail(self) -> &'static str {
+    fn detail(self) -> &'static str {
         match self {
             OwnError::InvalidRuc => "El RUC no es válido.",
             OwnError::RequestBody => "Una consulta no lleva cuerpo (Content-Length o Transfer-Encoding).",

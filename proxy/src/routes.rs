@@ -1,10 +1,9 @@
-//! Which of the proxy's routes a request is for, and what refuses a request
-//! before any lookup: the `Host` rule, a method the route does not take, a
-//! body on a lookup, an invalid RUC.
+//! Which of the proxy's routes a request is for, and what refuses a
+//! well-formed request before any lookup: a path no route has, a method the
+//! route does not take, a body on a lookup, an invalid RUC.
 
 use ruc_contract::{RouteError, Ruc, LOOKUP_PREFIX};
 
-use crate::front::head::Head;
 use crate::responses::{self, OwnError, Reply};
 
 /// Where a request goes.
@@ -15,15 +14,13 @@ pub(crate) enum Route {
     /// `GET`/`HEAD /health`.
     Health,
     /// Answered at once with this: no route, a method not allowed, a
-    /// malformed request or an invalid RUC.
+    /// lookup with a body or an invalid RUC.
     Refused(Reply),
 }
 
-pub(crate) fn route(head: &Head<'_>) -> Route {
-    if let Err(malformed) = &head.host {
-        return Route::Refused(responses::route_error(400, malformed));
-    }
-    let (method, path) = (head.method, head.path);
+/// The route of `method` on `path` (without its query); `announces_body`:
+/// a body follows the request's head.
+pub(crate) fn route(method: &str, path: &str, announces_body: bool) -> Route {
     let reads = method == "GET" || method == "HEAD";
     let text = match path.strip_prefix(LOOKUP_PREFIX) {
         Some(text) => text,
@@ -37,7 +34,7 @@ pub(crate) fn route(head: &Head<'_>) -> Route {
     // A lookup never has a body, and one that announces it (above all
     // with both `Content-Length` and `Transfer-Encoding`, the
     // request-smuggling pattern) is refused rather than looked up.
-    if head.announces_body {
+    if announces_body {
         return Route::Refused(responses::own_error(OwnError::RequestBody, text, None));
     }
     match Ruc::parse(text) {
@@ -53,17 +50,6 @@ mod properties;
 mod tests {
     use super::*;
 
-    pub(super) fn head<'a>(method: &'a str, path: &'a str) -> Head<'a> {
-        Head {
-            method,
-            path,
-            host: Ok(()),
-            announces_body: false,
-            persistent: true,
-            len: 0,
-        }
-    }
-
     fn status(route: Route) -> u16 {
         match route {
             Route::Refused(reply) => reply.status,
@@ -74,29 +60,29 @@ mod tests {
     #[test]
     fn routes_by_path_then_method() {
         let ruc = Ruc::parse("20131312955").unwrap();
-        assert_eq!(route(&head("GET", "/obtener-ruc/20131312955")), Route::Record(ruc));
-        assert_eq!(route(&head("HEAD", "/obtener-ruc/20131312955")), Route::Record(ruc));
-        assert_eq!(route(&head("GET", "/health")), Route::Health);
-        assert_eq!(status(route(&head("HEAD", "/obtener-ruc/abc"))), 400);
-        assert_eq!(status(route(&head("POST", "/obtener-ruc/20131312955"))), 405);
-        assert_eq!(status(route(&head("DELETE", "/health"))), 405);
-        assert_eq!(status(route(&head("GET", "/obtener-ruc"))), 404);
-        assert_eq!(status(route(&head("POST", "/other"))), 404);
+        assert_eq!(route("GET", "/obtener-ruc/20131312955", false), Route::Record(ruc));
+        assert_eq!(route("HEAD", "/obtener-ruc/20131312955", false), Route::Record(ruc));
+        assert_eq!(route("GET", "/health", false), Route::Health);
+        assert_eq!(status(route("HEAD", "/obtener-ruc/abc", false)), 400);
+        assert_eq!(status(route("POST", "/obtener-ruc/20131312955", false)), 405);
+        assert_eq!(status(route("DELETE", "/health", false)), 405);
+        assert_eq!(status(route("GET", "/obtener-ruc", false)), 404);
+        assert_eq!(status(route("POST", "/other", false)), 404);
     }
 
     #[test]
-    fn a_malformed_host_or_a_body_refuses_a_lookup() {
-        let mut bad_host = head("GET", "/obtener-ruc/20131312955");
-        bad_host.host = Err(RouteError::bad_request("x"));
-        assert_eq!(status(route(&bad_host)), 400);
-        let mut with_body = head("GET", "/obtener-ruc/20131312955");
-        with_body.announces_body = true;
-        let Route::Refused(reply) = route(&with_body) else {
+    fn a_lookup_with_a_body_is_refused() {
+        let Route::Refused(reply) = route("GET", "/obtener-ruc/20131312955", true) else {
             panic!("a lookup with a body is refused")
         };
         assert_eq!(
             (reply.status, reply.header("cache-status")),
             (400, Some("ruc-proxy; detail=request-body"))
+        );
+        assert_eq!(
+            route("GET", "/health", true),
+            Route::Health,
+            "answered, then the connection closes"
         );
     }
 }

@@ -1,12 +1,14 @@
 //! The proxy's cache, end to end (the real binary, a real `redis-server`,
-//! a counting stub of the scraper): what is stored and for how long, `Age`,
-//! the in-process copy shared by replicas, SUNAT's remembered "not found",
-//! what is never stored, and HEAD misses.
+//! a counting stub of the scraper): what is stored and for how long, that
+//! it is stored before the answer goes out, `Age`, the in-process copy
+//! shared by replicas, SUNAT's remembered "not found", what is never
+//! stored, and HEAD misses.
 
 mod support;
 
-use support::lookups::{key, RUC};
+use support::lookups::{distinct_rucs, key, RUC};
 use support::proxy::Proxy;
+use support::raw::{request, RawAnswer, RawConnection};
 use support::redis::RedisServer;
 use support::stub::{busy_body, record, Reply, StubScraper};
 
@@ -64,6 +66,48 @@ async fn a_miss_is_stored_and_the_next_lookup_is_a_hit() {
         1.0
     );
     assert!(proxy.stop().await.success());
+}
+
+/// `method` of `ruc`'s record on a connection of its own, as `curl` asks.
+async fn on_new_connection(proxy: &Proxy, method: &str, ruc: &str) -> RawAnswer {
+    let mut connection = RawConnection::open(proxy).await;
+    connection.send(&request(method, &format!("/obtener-ruc/{ruc}"))).await;
+    connection.answer(method == "HEAD").await
+}
+
+/// A client that asks again as soon as it has its answer (a runbook's
+/// `curl` twice) gets a hit, from the replica that answered and from any
+/// other on the same Redis: a miss is answered only once its record is
+/// stored and its lookup has ended. Many times in a row, on new
+/// connections, GET and HEAD alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_repeated_right_after_its_answer_is_a_hit_on_every_replica() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let first = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    let second = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    let rucs = distinct_rucs(60);
+    for (n, ruc) in rucs.iter().enumerate() {
+        let method = if n % 3 == 2 { "HEAD" } else { "GET" };
+        let miss = on_new_connection(&first, method, ruc).await;
+        assert_eq!(
+            (miss.status, miss.header("x-cache")),
+            (200, Some("MISS")),
+            "{ruc}: {miss:?}"
+        );
+        for (replica, proxy) in [("the same replica", &first), ("another replica", &second)] {
+            let again = on_new_connection(proxy, "GET", ruc).await;
+            assert_eq!(
+                (again.status, again.header("x-cache")),
+                (200, Some("HIT")),
+                "{ruc} asked again at once, on {replica} (after a {method}): {again:?}"
+            );
+        }
+    }
+    assert_eq!(stub.lookups(), rucs.len() as u64, "one lookup per RUC");
+    let hits = first.metric("ruc_proxy_cache_hits_total").await + second.metric("ruc_proxy_cache_hits_total").await;
+    assert_eq!(hits, 2.0 * rucs.len() as f64, "every repetition counted as a hit");
+    assert!(first.stop().await.success());
+    assert!(second.stop().await.success());
 }
 
 #[tokio::test(flavor = "multi_thread")]

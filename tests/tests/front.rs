@@ -1,7 +1,7 @@
-//! The proxy's front (hits answered before Pingora's proxy runs, every
-//! other request lent to it), on one raw connection: requests of every
+//! The proxy's front (the API listener, which reads every request and
+//! writes every answer itself), on one raw connection: requests of every
 //! kind follow each other on it, pipelined or not, and each gets its own
-//! answer, in order, whichever side wrote it.
+//! answer, in order.
 
 mod support;
 
@@ -51,8 +51,6 @@ async fn hits_misses_and_other_routes_follow_each_other_on_one_connection() {
     for (step, text, status, x_cache) in steps {
         connection.send(&text).await;
         let answer = connection.answer(false).await;
-        // A miss is stored once its answer is out: wait for it.
-        proxy.lookups_settled().await;
         assert_eq!(answer.status, status, "{step}: {answer:?}");
         assert_eq!(answer.header("x-cache"), x_cache, "{step}: {answer:?}");
         assert_eq!(answer.header("connection"), Some("keep-alive"), "{step}");
@@ -74,40 +72,46 @@ async fn hits_misses_and_other_routes_follow_each_other_on_one_connection() {
     stop(proxy).await;
 }
 
-/// Clients cannot tell which side answered a hit: the front's head is
-/// Pingora's, field for field (the `Date` and `Age` of the moment aside).
+/// A hit's head carries what the README documents, in this order, over
+/// HTTP/1.1 and over HTTP/1.0 with keep-alive alike.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_hit_reads_the_same_whichever_side_answers_it() {
+async fn a_hits_head_is_the_documented_one_on_either_version() {
     let (_redis, _stub, proxy) = start_with_record().await;
     let mut connection = RawConnection::open(&proxy).await;
     connection.send(&lookup(RUC)).await;
-    let from_front = connection.answer(false).await;
-    // HTTP/1.0 is never the front's: Pingora answers it.
+    let http_1_1 = connection.answer(false).await;
     connection
         .send(&format!(
             "GET /obtener-ruc/{RUC} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
         ))
         .await;
-    let from_pingora = connection.answer(false).await;
-    let fields = |answer: &support::raw::RawAnswer| -> Vec<String> {
+    let http_1_0 = connection.answer(false).await;
+    let names = |answer: &support::raw::RawAnswer| -> Vec<String> {
         answer
             .head
             .lines()
-            .map(|line| match line.split_once(": ") {
-                Some((name @ ("Date" | "Age"), _)) => name.to_string(),
-                _ => line.to_string(),
-            })
+            .map(|line| line.split_once(": ").unwrap().0.to_string())
             .collect()
     };
-    assert_eq!(fields(&from_front), fields(&from_pingora));
-    assert_eq!(from_front.header("x-cache"), Some("HIT"));
-    assert_eq!(from_front.body, from_pingora.body);
+    let documented = [
+        "Content-Type",
+        "Age",
+        "x-cache",
+        "cache-status",
+        "Content-Length",
+        "Date",
+        "Connection",
+    ];
+    assert_eq!(names(&http_1_1), documented);
+    assert_eq!(names(&http_1_0), documented);
+    assert_eq!(http_1_1.header("x-cache"), Some("HIT"));
+    assert_eq!(http_1_0.header("connection"), Some("keep-alive"));
+    assert_eq!(http_1_1.body, http_1_0.body);
     stop(proxy).await;
 }
 
-/// The next request arrives while Pingora's proxy is still waiting for the
-/// scraper on the lent connection: Pingora reads its first bytes (to see
-/// whether the client left), and they must still reach the front.
+/// The next request arrives while the miss before it waits for the
+/// scraper: it is answered next.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_sent_while_a_miss_is_upstream_is_answered_next() {
     let (_redis, stub, proxy) = start_with_record().await;
@@ -125,6 +129,23 @@ async fn a_request_sent_while_a_miss_is_upstream_is_answered_next() {
     assert!(hit.body.contains(RUC), "{hit:?}");
     let health = connection.answer(false).await;
     assert!(health.body.contains("\"redis\""), "{health:?}");
+    stop(proxy).await;
+}
+
+/// Answers ready before a miss go out while the miss waits for the
+/// scraper: a client that pipelines a hit and a miss gets the hit first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hit_pipelined_before_a_miss_is_not_held_back_by_it() {
+    let (_redis, stub, proxy) = start_with_record().await;
+    stub.delay(Duration::from_secs(3));
+    let mut connection = RawConnection::open(&proxy).await;
+    connection.send(&[lookup(RUC), lookup(OTHER)].concat()).await;
+    let hit = connection.answer(false).await;
+    assert_eq!((hit.status, hit.header("x-cache")), (200, Some("HIT")), "{hit:?}");
+    support::wait_until("the miss reaches the scraper", || stub.lookups() == 1).await;
+    assert_eq!(stub.active(), 1, "the hit came while the miss was still at the scraper");
+    let miss = connection.answer(false).await;
+    assert_eq!((miss.status, miss.header("x-cache")), (200, Some("MISS")), "{miss:?}");
     stop(proxy).await;
 }
 
@@ -163,12 +184,12 @@ async fn a_head_in_pieces_is_read_whole() {
     stop(proxy).await;
 }
 
-/// What the front does not frame is Pingora's, with the rest of the
-/// connection: a request with a body is refused (and the connection
-/// closed, as Pingora does when it answers before reading a body), a
-/// request with `Upgrade` is answered and the connection goes on.
+/// No route takes a body: a request with one is answered without reading
+/// it, and the connection closed (its body would be read as the next
+/// request). `Upgrade` is ignored (RFC 9110 §7.8): the request is answered
+/// and the connection goes on.
 #[tokio::test(flavor = "multi_thread")]
-async fn requests_the_front_does_not_frame_are_pingoras() {
+async fn a_body_closes_the_connection_and_an_upgrade_is_ignored() {
     let (_redis, stub, proxy) = start_with_record().await;
     let mut connection = RawConnection::open(&proxy).await;
     let with_body = format!("GET /obtener-ruc/{RUC} HTTP/1.1\r\nHost: ruc\r\nContent-Length: 5\r\n\r\nhello");
@@ -176,10 +197,12 @@ async fn requests_the_front_does_not_frame_are_pingoras() {
     let refused = connection.answer(false).await;
     assert_eq!(refused.status, 400, "{refused:?}");
     assert!(refused.body.contains("cuerpo"), "{refused:?}");
+    assert_eq!(refused.header("connection"), Some("close"));
     assert!(connection.closed().await);
 
     let mut connection = RawConnection::open(&proxy).await;
-    let upgrade = format!("GET /obtener-ruc/{RUC} HTTP/1.1\r\nHost: ruc\r\nUpgrade: websocket\r\n\r\n");
+    let upgrade =
+        format!("GET /obtener-ruc/{RUC} HTTP/1.1\r\nHost: ruc\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
     connection.send(&[upgrade, lookup(RUC)].concat()).await;
     for n in 0..2 {
         let hit = connection.answer(false).await;
@@ -207,8 +230,8 @@ async fn http_1_0_and_connection_close_end_the_connection_after_the_answer() {
     stop(proxy).await;
 }
 
-/// A lookup the front lends to Pingora's proxy reads Redis once: the
-/// front's read is handed on.
+/// A miss reads its keys once: the record's, then the remembered "no such
+/// RUC", and no more before it stores the record.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_miss_reads_its_keys_once() {
     let (redis, stub, proxy) = start_with_record().await;

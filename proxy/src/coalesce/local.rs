@@ -139,7 +139,11 @@ mod tests {
     const RUC: &str = "20131312955";
 
     fn answer(status: u16) -> Arc<Answer> {
-        Arc::new(Answer::json(status, Bytes::from_static(b"{}")))
+        Arc::new(Answer {
+            status,
+            headers: Vec::new(),
+            body: Bytes::from_static(b"{}"),
+        })
     }
 
     fn ruc(text: &str) -> Ruc {

@@ -10,7 +10,10 @@
 //! - what an unfinished head holds is bounded by [`MAX_HEAD_BYTES`] (then
 //!   a 431), in a buffer that grows only as far as that;
 //! - a client that does not take its answers within [`WRITE_TIMEOUT`]
-//!   loses the connection.
+//!   loses the connection;
+//! - a connection closed after an answer lingers a moment ([`LINGER`]) to
+//!   drop what the client still sends, as nginx does, so that its kernel
+//!   does not answer the close with a reset that could discard the answer.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +33,10 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_BYTES: usize = 4096;
 /// Answers waiting to be written are sent once they reach this much.
 pub(crate) const FLUSH_BYTES: usize = 64 * 1024;
+/// How long, and for how many bytes at most, a closing connection reads
+/// and drops what the client still sends.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 64 * 1024;
 
 /// `CLIENT_HEADER_TIMEOUT_SECS` and `KEEPALIVE_TIMEOUT_SECS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,5 +205,28 @@ impl Connection {
                 false
             }
         }
+    }
+
+    /// Ends the connection after its last answer: the answers written, the
+    /// writing side closed, then what the client still sends read and
+    /// dropped for a moment.
+    pub(crate) async fn close(mut self) {
+        if !self.flush().await {
+            return;
+        }
+        if self.stream.shutdown().await.is_err() {
+            return;
+        }
+        let mut dropped = 0;
+        let mut sink = [0u8; READ_BYTES];
+        let _ = fast_timeout(LINGER, async {
+            while dropped < LINGER_BYTES {
+                match self.stream.read(&mut sink).await {
+                    Ok(read @ 1..) => dropped += read,
+                    _ => return,
+                }
+            }
+        })
+        .await;
     }
 }

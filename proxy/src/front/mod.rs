@@ -34,7 +34,7 @@ use ruc_contract::{RouteError, Ruc};
 use tracing::{debug, info};
 
 use crate::api::Api;
-use crate::lookup::Answered;
+use crate::lookup::outcome::Answered;
 use crate::metrics::{CacheResult, Metrics};
 use crate::responses::{self, Reply};
 use crate::routes::{self, Route};
@@ -65,7 +65,10 @@ impl Request {
     /// What `head` asks for; nothing more is read after a head that
     /// announces a body, nor once the server stops.
     fn of(head: &Head<'_>, stopping: bool) -> Request {
-        let route = routes::route(head);
+        let route = match &head.host {
+            Err(malformed) => Route::Refused(responses::route_error(400, malformed)),
+            Ok(()) => routes::route(head.method, head.path, head.announces_body),
+        };
         Request {
             ruc: match route {
                 Route::Record(ruc) => Some(ruc),
@@ -116,8 +119,7 @@ impl Front {
             connection.write(&answered.reply, request.head_only, request.persistent);
             self.log(request.ruc.as_ref(), &answered, started);
             if !request.persistent {
-                connection.flush().await;
-                return;
+                return connection.close().await;
             }
             if connection.unwritten() >= FLUSH_BYTES && !connection.flush().await {
                 return;
@@ -147,7 +149,7 @@ impl Front {
         };
         connection.write(&answered.reply, false, false);
         self.log(None, &answered, Instant::now());
-        connection.flush().await;
+        connection.close().await;
     }
 
     /// Counts an answer and writes its access-log line (hits at debug

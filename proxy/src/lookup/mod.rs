@@ -35,10 +35,9 @@ use crate::cache::store::Store;
 use crate::coalesce::{Flight, Flights, Joined};
 use crate::gate::{Gate, Pass};
 use crate::metrics::{CacheResult, Metrics};
-use crate::responses::Reply;
 use crate::scrapers::client::ScraperClient;
 use crate::scrapers::Picked;
-use outcome::{AfterRead, Decision, Ended};
+use outcome::{AfterRead, Answered, Decision, Ended};
 
 /// What every lookup needs, built once at start-up (`app`).
 pub(crate) struct Lookups {
@@ -59,13 +58,6 @@ pub(crate) struct LookupSettings {
     /// How long a follower waits for its leader: longer than the leader's
     /// queue wait and upstream timeout together.
     pub(crate) follow_wait: Duration,
-}
-
-/// What a request for a record gets, and its `cache` label.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Answered {
-    pub(crate) reply: Reply,
-    pub(crate) cache: CacheResult,
 }
 
 /// A lookup this request leads. It owns the flight its followers wait on;

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use ruc_contract::Ruc;
 
-use super::Answered;
 use crate::cache::admission::{self, Admitted, NotStored};
 use crate::cache::cached::Cached;
 use crate::cache::store::Held;
@@ -18,6 +17,13 @@ use crate::metrics::CacheResult;
 use crate::responses::{self, Came, OwnError, Reply, Stale};
 use crate::scrapers::answer::Answer;
 use crate::scrapers::client::Fetched;
+
+/// What a request for a record gets, and its `cache` label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answered {
+    pub(crate) reply: Reply,
+    pub(crate) cache: CacheResult,
+}
 
 /// What a request does after reading the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,59 +116,41 @@ pub(crate) fn decide(
     detail: Option<&'static str>,
     max_body_bytes: usize,
 ) -> Decision {
-    let text = ruc.as_str();
-    let own = |why: OwnError| {
-        let answer = Answer::json(why.status(), responses::error_body(why.detail(), text));
-        (responses::own_error(why, text, None), answer)
-    };
-    // What the client and the followers get, the status the scraper
-    // answered with (for the stale rule), the client's label, what the
-    // breaker hears, whether the scraper failed, and whether it gave no
-    // answer at all.
-    let ((client, followers), answered, cache, breaker, scraper_failed, upstream_error) = match ended {
-        Ended::NotSent(refusal) => {
-            let replies = (
-                responses::refused(refusal, text),
-                responses::refused_answer(refusal, text),
-            );
-            (replies, None, CacheResult::None, None, false, false)
-        }
+    let own = |why: OwnError| responses::own_answer(why, ruc.as_str());
+    // What everyone gets, the status the scraper answered with (for the
+    // stale rule), what the breaker hears, whether the scraper failed, and
+    // whether it gave no answer at all.
+    let (answer, answered, breaker, scraper_failed, upstream_error) = match ended {
+        Ended::NotSent(refusal) => (
+            responses::refused_answer(refusal, ruc.as_str()),
+            None,
+            None,
+            false,
+            false,
+        ),
         Ended::Fetched(Fetched::Answered(answer)) => {
             let status = answer.status;
-            let replies = (responses::shared(&answer, Came::Led { detail }), answer);
-            (
-                replies,
-                Some(status),
-                CacheResult::Miss,
-                Some(status < 500),
-                status >= 500,
-                false,
-            )
+            (answer, Some(status), Some(status < 500), status >= 500, false)
         }
-        Ended::Fetched(Fetched::TooLarge(_)) => {
-            let replies = own(OwnError::AnswerTooLarge);
-            (replies, None, CacheResult::Miss, Some(true), false, false)
-        }
-        Ended::Fetched(Fetched::Refused) => {
-            let replies = own(OwnError::ScraperUnreachable);
-            (replies, None, CacheResult::Miss, Some(false), false, true)
-        }
-        Ended::Fetched(Fetched::Reset) => {
-            let replies = own(OwnError::ScraperUnreachable);
-            (replies, None, CacheResult::Miss, Some(false), true, true)
-        }
-        Ended::Fetched(Fetched::TimedOut) => {
-            let replies = own(OwnError::ScraperTimeout);
-            (replies, None, CacheResult::Miss, Some(false), true, true)
-        }
+        Ended::Fetched(Fetched::TooLarge(_)) => (own(OwnError::AnswerTooLarge), None, Some(true), false, false),
+        Ended::Fetched(Fetched::Refused) => (own(OwnError::ScraperUnreachable), None, Some(false), false, true),
+        Ended::Fetched(Fetched::Reset) => (own(OwnError::ScraperUnreachable), None, Some(false), true, true),
+        Ended::Fetched(Fetched::TimedOut) => (own(OwnError::ScraperTimeout), None, Some(false), true, true),
     };
+    // A lookup no scraper was asked for is no miss.
+    let cache = if breaker.is_some() {
+        CacheResult::Miss
+    } else {
+        CacheResult::None
+    };
+    let reply = responses::shared(&answer, Came::Led { detail });
     Decision {
         breaker,
         scraper_failed,
         upstream_error,
-        store: admission::check(ruc, followers.status, &followers.body, max_body_bytes),
-        followers,
-        client: stale_or(stale, answered, Answered { reply: client, cache }),
+        store: admission::check(ruc, answer.status, &answer.body, max_body_bytes),
+        client: stale_or(stale, answered, Answered { reply, cache }),
+        followers: answer,
     }
 }
 
@@ -267,8 +255,16 @@ mod tests {
         }
     }
 
+    fn answer(status: u16, body: Bytes) -> Answer {
+        Answer {
+            status,
+            headers: vec![("Content-Type", "application/json".to_string())],
+            body,
+        }
+    }
+
     fn scraper(status: u16, body: Bytes) -> Ended {
-        Ended::Fetched(Fetched::Answered(Answer::json(status, body)))
+        Ended::Fetched(Fetched::Answered(answer(status, body)))
     }
 
     fn decide(ended: Ended) -> Decision {
@@ -423,7 +419,7 @@ mod tests {
     #[test]
     fn followers_get_the_leaders_answer_or_their_stale_record() {
         let stale = cached(-7_200_000);
-        let answer = |status| Followed::Answer(Arc::new(Answer::json(status, record(RUC))));
+        let answer = |status| Followed::Answer(Arc::new(answer(status, record(RUC))));
         let followed = for_follower(answer(200), Some(&stale), &ruc()).unwrap();
         assert_eq!(
             (followed.reply.status, followed.reply.header("X-Cache"), followed.cache),
@@ -437,6 +433,13 @@ mod tests {
         );
         let followed = for_follower(answer(502), None, &ruc()).unwrap();
         assert_eq!((followed.reply.status, followed.cache), (502, CacheResult::Coalesced));
+        let failed = Followed::Answer(Arc::new(responses::own_answer(OwnError::ScraperTimeout, RUC)));
+        let followed = for_follower(failed, None, &ruc()).unwrap();
+        assert_eq!(
+            (followed.reply.status, followed.reply.header("Cache-Status")),
+            (504, Some("ruc-proxy; fwd=miss; detail=scraper-timeout; collapsed")),
+            "a follower hears why the lookup failed, as its leader's client did"
+        );
         let timed_out = for_follower(Followed::TimedOut, None, &ruc()).unwrap();
         assert_eq!(
             (timed_out.reply.status, timed_out.reply.header("Cache-Status")),

@@ -17,6 +17,9 @@ pub(crate) struct Answer {
 /// Headers of a scraper's answer that its client and the followers
 /// receive as well (the others are about the connection to the scraper).
 const SHARED_HEADERS: [&str; 3] = ["Content-Type", "Retry-After", "X-Scraper-Instance"];
+/// The `Cache-Status` of an answer the proxy made in a scraper's place,
+/// which says why: it is the same for every request that gets the answer.
+pub(crate) const CACHE_STATUS: &str = "cache-status";
 
 /// The [`SHARED_HEADERS`] of a scraper's answer.
 pub(crate) fn shared_headers(headers: &http::HeaderMap) -> Vec<(&'static str, String)> {
@@ -27,13 +30,25 @@ pub(crate) fn shared_headers(headers: &http::HeaderMap) -> Vec<(&'static str, St
 }
 
 impl Answer {
-    /// A JSON answer the proxy made itself (an error in the scraper's place).
-    pub(crate) fn json(status: u16, body: Bytes) -> Answer {
+    /// A JSON answer the proxy made itself, in a scraper's place, with the
+    /// `Cache-Status` that says why.
+    pub(crate) fn own(status: u16, body: Bytes, cache_status: &str) -> Answer {
         Answer {
             status,
-            headers: vec![("Content-Type", "application/json".to_string())],
+            headers: vec![
+                ("Content-Type", "application/json".to_string()),
+                (CACHE_STATUS, cache_status.to_string()),
+            ],
             body,
         }
+    }
+
+    /// The `Cache-Status` of an answer the proxy made itself.
+    pub(crate) fn own_cache_status(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(name, _)| *name == CACHE_STATUS)
+            .map(|(_, value)| value.as_str())
     }
 
     /// The answer as bytes for another replica: the status line, the
@@ -60,6 +75,7 @@ impl Answer {
             let (name, value) = line.split_once(": ")?;
             let name = SHARED_HEADERS
                 .into_iter()
+                .chain([CACHE_STATUS])
                 .find(|known| known.eq_ignore_ascii_case(name))?;
             headers.push((name, value.to_string()));
         }
@@ -74,7 +90,8 @@ mod tests {
 
     #[test]
     fn an_answer_crosses_to_another_replica_unchanged() {
-        let mut answer = Answer::json(503, Bytes::from_static(b"{\"message\":\"x\r\n\r\ny\"}"));
+        let body = Bytes::from_static(b"{\"message\":\"x\r\n\r\ny\"}");
+        let mut answer = Answer::own(503, body, "ruc-proxy; detail=upstream-queue-full");
         answer.headers.push(("Retry-After", "5".to_string()));
         answer.headers.push(("X-Scraper-Instance", "scraper-1".to_string()));
         assert_eq!(Answer::decode(&answer.encode()), Some(answer));

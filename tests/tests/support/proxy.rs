@@ -154,9 +154,10 @@ impl Proxy {
         sample(&page.text().await.unwrap(), name)
     }
 
-    /// Waits until no lookup is in flight: the last one has stored its
-    /// answer and handed it to its followers, in this replica and the
-    /// fleet's. Until then, a new miss of the same RUC follows it.
+    /// Waits until no lookup is in flight in this replica: a background
+    /// refresh, or a lookup whose answer this test did not wait for, has
+    /// stored its answer and handed it to its followers. Until then, a new
+    /// miss of the same RUC follows it.
     pub async fn lookups_settled(&self) {
         let settled = || async { self.metric("ruc_proxy_upstream_in_flight").await == 0.0 };
         super::wait_until_async("the lookups in flight end", settled).await;

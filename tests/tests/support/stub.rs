@@ -23,6 +23,11 @@ pub enum Reply {
     CutShort,
     /// 200 and a complete record of another RUC.
     OtherRuc,
+    /// 200 and a complete record of the requested RUC, its `razonSocial`
+    /// padded so that the body is this many bytes at least.
+    Large(usize),
+    /// Closes the connection without answering.
+    Reset,
 }
 
 pub struct StubScraper {
@@ -96,6 +101,11 @@ impl StubScraper {
         self.state.lookups.load(Ordering::SeqCst)
     }
 
+    /// Lookups it is answering now.
+    pub fn active(&self) -> u64 {
+        self.state.active.load(Ordering::SeqCst)
+    }
+
     /// The most lookups it was answering at the same time.
     pub fn most_concurrent(&self) -> u64 {
         self.state.most_active.load(Ordering::SeqCst)
@@ -164,6 +174,13 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
                 let body = record("20100070970").to_string();
                 write(&mut stream, 200, &body, body.len()).await
             }
+            Reply::Large(bytes) => {
+                let mut record = record(ruc);
+                record["razonSocial"] = "X".repeat(bytes).into();
+                let body = record.to_string();
+                write(&mut stream, 200, &body, body.len()).await
+            }
+            Reply::Reset => return,
             Reply::CutShort => {
                 let body = record(ruc).to_string();
                 let _ = write(&mut stream, 200, &body[..body.len() / 2], body.len()).await;
