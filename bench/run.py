@@ -11,10 +11,12 @@ wrk (1 thread). Scenarios, proxy and nginx alternating, BENCH_ROUNDS times:
   hot      hits on one RUC at 1, 32 and 256 connections
   10k/1M   hits spread uniformly over 10,000 and 1,000,000 cached RUCs
   Zipf     hits over the 1,000,000 RUCs, Zipf-distributed (exponent 1.0)
-  2 w.     hot and 10k again with 2 proxy threads against 2 nginx workers
+  2 w.     hot (1 and 32 connections) and 10k again with 2 proxy threads
+           against 2 nginx workers
   misses   500 requests over 50 new RUCs, 10 at once per RUC, 1 s stub
   memory   the proxy's idle RSS, and its peak RSS over a 60 s hit run over the
-           1M RUCs with L1_CAPACITY 10,000 (the default) and 100,000
+           1M RUCs with L1_CAPACITY 10,000 (the default) and 100,000; and what
+           1,000 connections each holding an unfinished 32,000-byte head cost
   scraper  bench/scraper.py (browser, http and auto modes, 1, 2 and 4 sessions)
 
 Prints a Markdown report with each target beside its measurement, writes it
@@ -70,7 +72,11 @@ MISS_RUCS, MISS_PER_RUC, MISS_DELAY_MS = 50, 10, 1000
 SCENARIOS = [("hot, 1 conn.", 1, "hot", "uniform", ""), ("hot, 32 conn.", 32, "hot", "uniform", ""),
              ("hot, 256 conn.", 256, "hot", "uniform", ""), ("10k RUCs, 32 conn.", 32, "10k", "uniform", ""),
              ("1M RUCs, 32 conn.", 32, "1M", "uniform", ""), ("1M RUCs Zipf, 32 conn.", 32, "1M", "zipf", ""),
-             ("hot, 32 conn., 2 w.", 32, "hot", "uniform", "-2"), ("10k RUCs, 32 conn., 2 w.", 32, "10k", "uniform", "-2")]
+             ("hot, 1 conn., 2 w.", 1, "hot", "uniform", "-2"), ("hot, 32 conn., 2 w.", 32, "hot", "uniform", "-2"),
+             ("10k RUCs, 32 conn., 2 w.", 32, "10k", "uniform", "-2")]
+# Connections holding an unfinished head each, and the head's size (under
+# the proxy's 32 KiB bound, so that each stays open until its deadline).
+HEADS, HEAD_BYTES = 1000, 32_000
 
 
 def log(message):
@@ -313,6 +319,30 @@ http {{
         return {"upstream": upstream, "errors": sum(1 for ok, _ in results if not ok),
                 "p50": percentile(latencies, 0.5) * 1000, "p99": percentile(latencies, 0.99) * 1000}
 
+    def unfinished_heads(self, server):
+        """The RSS of `server` before and while HEADS connections each hold
+        an unfinished head of HEAD_BYTES bytes (settled: unchanged for 1 s)."""
+        host, port = self.targets[server].split(":")
+        before = rss_bytes(self.pids[server])
+        head = f"GET /obtener-ruc/{valid_ruc('10', 1)} HTTP/1.1\r\nHost: bench\r\nX-Filler: ".encode()
+        head += b"y" * (HEAD_BYTES - len(head))
+        held = []
+        try:
+            for _ in range(HEADS):
+                held.append(socket.create_connection((host, int(port)), timeout=10))
+                held[-1].sendall(head)
+            settled, last, since = 0, -1, time.monotonic()
+            while time.monotonic() - since < 1:
+                time.sleep(0.2)
+                settled = rss_bytes(self.pids[server])
+                if settled != last:
+                    last, since = settled, time.monotonic()
+            answered = sum(1 for s in held if readable(s))
+        finally:
+            for s in held:
+                s.close()
+        return {"before": before, "holding": settled, "answered": answered}
+
     def memory(self, server):
         """The peak RSS of `server` while 256 connections hit the 1M RUCs."""
         argv = ["wrk", "-t1", "-c256", f"-d{MEMORY_SECONDS}s", "-s", LUA, f"http://{self.targets[server]}",
@@ -357,6 +387,17 @@ async def miss_burst(target, rucs):
         return ok, time.perf_counter() - started
 
     return await asyncio.gather(*(one(ruc) for ruc in rucs))
+
+
+def readable(sock):
+    """Whether the server answered (or closed) `sock` already."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) is not None
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def rss_bytes(pid):
@@ -444,10 +485,16 @@ def targets_table(runs, misses, memory):
          miss["upstream"] == MISS_RUCS and miss["errors"] == 0),
         ("proxy peak RSS under hit load ≤ 64 MiB (L1_CAPACITY 10,000)", f"{memory['peak'] / 2**20:.1f} MiB",
          memory["peak"] <= 64 * 2**20),
+        (f"{HEADS:,} unfinished heads of {HEAD_BYTES:,} bytes cost < 64 MiB", f"{heads_cost(memory) / 2**20:.1f} MiB",
+         heads_cost(memory) < 64 * 2**20 and memory["heads"]["answered"] == 0),
     ]
     lines = ["| target | measured | |", "|---|---|---|"]
     lines += [f"| {target} | {value} | {'met' if met else '**not met**'} |" for target, value, met in rows]
     return "\n".join(lines)
+
+
+def heads_cost(memory):
+    return memory["heads"]["holding"] - memory["heads"]["before"]
 
 
 def misses_table(misses):
@@ -468,6 +515,10 @@ def machine():
 
 
 def main():
+    # A thousand held connections need as many descriptors, here and in the
+    # proxy (which inherits the limit).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
     # SIGTERM (e.g. from a CI timeout) unwinds like Ctrl-C, so that
     # everything started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -482,7 +533,8 @@ def main():
         idle_before = rss_bytes(bench.pids["proxy"])
         runs = bench.hits(SCENARIOS)
         misses = {"proxy": bench.misses("proxy", 20_000_000), "nginx": bench.misses("nginx", 30_000_000)}
-        memory = {"idle": idle_before, "peak": bench.memory("proxy"), "peak_100k": bench.memory("proxy-l1-100k")}
+        memory = {"idle": idle_before, "peak": bench.memory("proxy"), "peak_100k": bench.memory("proxy-l1-100k"),
+                  "heads": bench.unfinished_heads("proxy")}
     finally:
         processes.close()
     scraper_rows = []
@@ -507,7 +559,11 @@ def main():
         "### Proxy memory",
         f"Idle RSS {memory['idle'] / 2**20:.1f} MiB; peak RSS {memory['peak'] / 2**20:.1f} MiB over {MEMORY_SECONDS} s "
         f"of hits at 256 connections spread over {BIG:,} RUCs (L1_CAPACITY 10,000); "
-        f"{memory['peak_100k'] / 2**20:.1f} MiB with L1_CAPACITY 100,000.",
+        f"{memory['peak_100k'] / 2**20:.1f} MiB with L1_CAPACITY 100,000. "
+        f"{HEADS:,} connections each holding an unfinished head of {HEAD_BYTES:,} bytes: RSS "
+        f"{memory['heads']['before'] / 2**20:.1f} → {memory['heads']['holding'] / 2**20:.1f} MiB "
+        f"({heads_cost(memory) / HEADS / 1024:.1f} KiB per connection; {memory['heads']['answered']} answered before "
+        f"their deadline).",
     ] + (["### Scraper against the SUNAT replica (browser, http and auto modes)", scraper_bench.report(scraper_rows)]
          if scraper_rows else []))
     publish(report, REPORT)
