@@ -140,12 +140,12 @@ fn build_lookups(
         max_body_bytes: config.max_body_bytes,
         follow_wait,
     };
-    Lookups::new(
+    Lookups {
         store,
-        Flights::new(LocalFlights::new(metrics), fleet.clone()),
-        Gate::new(gate, fleet, metrics),
-        ScraperClient::new(scrapers, config.upstream_timeout, config.max_body_bytes),
+        flights: Flights::new(LocalFlights::new(metrics), fleet.clone()),
+        gate: Gate::new(gate, fleet, metrics),
+        scrapers: ScraperClient::new(scrapers, config.upstream_timeout, config.max_body_bytes),
         settings,
         metrics,
-    )
+    }
 }

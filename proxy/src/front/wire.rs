@@ -65,23 +65,9 @@ mod tests {
         encode(&hit(), false, true, &mut out);
         let text = String::from_utf8(out).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let mut lines = head.split("\r\n");
-        assert_eq!(lines.next(), Some("HTTP/1.1 200 OK"));
-        let fields: Vec<&str> = lines.map(|line| line.split_once(": ").unwrap().0).collect();
-        assert_eq!(
-            fields,
-            [
-                "Content-Type",
-                "Age",
-                "x-cache",
-                "cache-status",
-                "Content-Length",
-                "Date",
-                "Connection"
-            ]
-        );
-        assert!(head.contains("\r\nAge: 3\r\n") && head.contains("\r\nContent-Length: 21\r\n"));
-        assert!(head.ends_with("Connection: keep-alive"));
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nAge: 3\r\n"));
+        assert!(head.contains("\r\nContent-Length: 21\r\nDate: "));
+        assert!(head.ends_with("\r\nConnection: keep-alive"));
         assert_eq!(body, "{\"ruc\":\"20131312955\"}");
     }
 

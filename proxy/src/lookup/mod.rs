@@ -41,12 +41,12 @@ use outcome::{AfterRead, Answered, Decision, Ended};
 
 /// What every lookup needs, built once at start-up (`app`).
 pub(crate) struct Lookups {
-    store: Arc<Store>,
-    flights: Flights,
-    gate: Gate,
-    scrapers: ScraperClient,
-    settings: LookupSettings,
-    metrics: &'static Metrics,
+    pub(crate) store: Arc<Store>,
+    pub(crate) flights: Flights,
+    pub(crate) gate: Gate,
+    pub(crate) scrapers: ScraperClient,
+    pub(crate) settings: LookupSettings,
+    pub(crate) metrics: &'static Metrics,
 }
 
 /// The settings a lookup reads.
@@ -81,24 +81,6 @@ struct Finished {
 }
 
 impl Lookups {
-    pub(crate) fn new(
-        store: Arc<Store>,
-        flights: Flights,
-        gate: Gate,
-        scrapers: ScraperClient,
-        settings: LookupSettings,
-        metrics: &'static Metrics,
-    ) -> Lookups {
-        Lookups {
-            store,
-            flights,
-            gate,
-            scrapers,
-            settings,
-            metrics,
-        }
-    }
-
     /// The answer to a request for `ruc`'s record: from the cache, from
     /// the lookup in flight, or from a new lookup this request leads.
     pub(crate) async fn answer(self: &Arc<Self>, ruc: Ruc) -> Answered {
