@@ -125,7 +125,7 @@ impl Connection {
             tokio::select! {
                 biased;
                 read = read => read,
-                _ = shutdown.changed() => return Err(Stop::Closed),
+                _ = shutdown.wait_for(|stopping| *stopping) => return Err(Stop::Closed),
             }
         } else {
             read.await
@@ -154,7 +154,8 @@ impl Connection {
             self.start = 0;
         }
         let len = self.buf.len();
-        let want = (MAX_HEAD_BYTES - len).min(READ_BYTES);
+        // An unfinished head never reaches the bound (it is refused there).
+        let want = MAX_HEAD_BYTES.saturating_sub(len).min(READ_BYTES);
         if self.buf.capacity() - len < want {
             let capacity = (2 * self.buf.capacity()).clamp(len + want, MAX_HEAD_BYTES);
             self.buf.reserve_exact(capacity - len);
