@@ -103,10 +103,8 @@ impl CacheResult {
 
 /// Statuses of `ruc_proxy_requests_total` registered at zero, so that
 /// dashboards and alerts see them before the first occurrence.
-const STATUSES: [&str; 11] = [
-    "200", "400", "404", "405", "408", "431", "500", "502", "503", "504", "0",
-];
-const STATUS_CODES: [u16; 11] = [200, 400, 404, 405, 408, 431, 500, 502, 503, 504, 0];
+const STATUSES: [&str; 10] = ["200", "400", "404", "405", "408", "431", "500", "502", "503", "504"];
+const STATUS_CODES: [u16; 10] = [200, 400, 404, 405, 408, 431, 500, 502, 503, 504];
 
 impl Metrics {
     /// The process-wide metrics (the default registry is process-wide too).
