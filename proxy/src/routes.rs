@@ -18,6 +18,16 @@ pub(crate) enum Route {
     Refused(Reply),
 }
 
+impl Route {
+    /// The RUC a record's route asks for.
+    pub(crate) fn ruc(&self) -> Option<Ruc> {
+        match self {
+            Route::Record(ruc) => Some(*ruc),
+            _ => None,
+        }
+    }
+}
+
 /// The route of `method` on `path` (without its query); `announces_body`:
 /// a body follows the request's head.
 pub(crate) fn route(method: &str, path: &str, announces_body: bool) -> Route {

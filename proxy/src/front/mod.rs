@@ -51,8 +51,6 @@ pub(crate) struct Front {
 /// A whole request, as far as answering it goes.
 struct Request {
     route: Route,
-    /// The RUC asked for, for the access log.
-    ruc: Option<Ruc>,
     /// `HEAD`: the answer's head only.
     head_only: bool,
     /// The connection stays open after the answer.
@@ -70,10 +68,6 @@ impl Request {
             Ok(()) => routes::route(head.method, head.path, head.announces_body),
         };
         Request {
-            ruc: match route {
-                Route::Record(ruc) => Some(ruc),
-                _ => None,
-            },
             route,
             head_only: head.method == "HEAD",
             persistent: head.persistent && !head.announces_body && !stopping,
@@ -114,10 +108,10 @@ impl Front {
                 }
             };
             connection.consume(request.len);
-            let started = Instant::now();
+            let (started, ruc) = (Instant::now(), request.route.ruc());
             let answered = self.answer(&mut connection, request.route).await;
             connection.write(&answered.reply, request.head_only, request.persistent);
-            self.log(request.ruc.as_ref(), &answered, started);
+            self.log(ruc.as_ref(), &answered, started);
             if !request.persistent {
                 return connection.close().await;
             }
