@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::api::App;
+use crate::browser::guard;
 use crate::browser::session::SessionConfig;
 use crate::browser::{Browser, Driver};
 use crate::config::Config;
@@ -30,8 +31,12 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Margin of the command timeout over Chrome's own page-load timeout.
 const COMMAND_MARGIN: Duration = Duration::from_secs(5);
 
-/// The binary's entry point.
+/// The binary's entry point; started with [`guard::ARG`], a process
+/// group's guard instead.
 pub fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|arg| arg == guard::ARG) {
+        return guard::run();
+    }
     let config = match startup::begin(Config::from_env) {
         Ok(config) => config,
         Err(code) => return code,

@@ -1,8 +1,10 @@
 //! The WebDriver endpoint. By default we run chromedriver ourselves, on a
 //! free loopback port, in its own process group and with its own `TMPDIR`:
 //! killing that group is the only way to be sure no browser outlives it
-//! (`webdriver.md` §4.4). With `WEBDRIVER_URL` we use a remote endpoint and
-//! can only recover through timeouts and session deletion.
+//! (`webdriver.md` §4.4). The group's leader is a [`guard`] that kills it
+//! if the scraper dies without doing so. With `WEBDRIVER_URL` we use a
+//! remote endpoint and can only recover through timeouts and session
+//! deletion.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -21,6 +23,7 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use super::guard;
 use crate::metrics::Metrics;
 
 /// How long a fresh chromedriver may take to answer `/status` (it takes
@@ -60,9 +63,12 @@ struct Embedded {
     pgid: AtomicI32,
 }
 
-/// A running chromedriver.
+/// A running chromedriver, in the process group its guard leads.
 struct Process {
     child: Child,
+    /// Kills the group when its stdin closes: when this is dropped, or
+    /// when the scraper dies.
+    guard: Child,
     pgid: Pid,
     tmpdir: PathBuf,
 }
@@ -228,11 +234,18 @@ impl Driver {
         let mut last_error = DriverError("chromedriver did not start".into());
         for _ in 0..3 {
             let port = free_port().map_err(|e| DriverError(format!("no free port: {e}")))?;
+            let guard =
+                guard::spawn().map_err(|e| DriverError(format!("cannot start the process group's guard: {e}")))?;
+            // Never 0: that would name the scraper's own group.
+            let pgid = guard
+                .id()
+                .ok_or_else(|| DriverError("the process group's guard exited at start".into()))?;
+            let pgid = Pid::from_raw(pgid as i32);
             let mut child = Command::new(chromedriver)
                 .arg(format!("--port={port}"))
                 .arg("--log-level=WARNING")
                 .env("TMPDIR", &tmpdir)
-                .process_group(0)
+                .process_group(pgid.as_raw())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -242,9 +255,9 @@ impl Driver {
             if let Some(stderr) = child.stderr.take() {
                 tokio::spawn(forward_output(stderr));
             }
-            let pgid = Pid::from_raw(child.id().map(|id| id as i32).unwrap_or(0));
             let process = Process {
                 child,
+                guard,
                 pgid,
                 tmpdir: tmpdir.clone(),
             };
@@ -285,6 +298,7 @@ impl Process {
     async fn terminate(mut self) {
         let _ = killpg(self.pgid, Signal::SIGKILL);
         let _ = self.child.wait().await;
+        let _ = self.guard.wait().await;
         remove_dir(&self.tmpdir);
     }
 }

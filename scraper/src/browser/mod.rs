@@ -3,12 +3,14 @@
 //!
 //! - [`driver`]: starts chromedriver in its own process group, restarts it
 //!   when it dies, kills the whole group on shutdown.
+//! - [`guard`]: kills that group when the scraper dies without doing so.
 //! - [`session`]: one browser session; how WebDriver errors are classified
 //!   into [`Fault`]s and what each one means for the session.
 //! - [`pool`]: a fixed number of warm sessions, one lookup per session, with
 //!   recycling and replacement of broken sessions.
 
 pub(crate) mod driver;
+pub(crate) mod guard;
 pub(crate) mod pool;
 pub(crate) mod session;
 

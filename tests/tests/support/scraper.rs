@@ -170,6 +170,14 @@ impl Scraper {
         victims.len()
     }
 
+    /// SIGKILLs the scraper itself, as the OOM killer would, and waits
+    /// for it to be gone: nothing of its own cleanup runs.
+    pub async fn kill(&mut self) {
+        kill(Pid::from_raw(self.pid()), Signal::SIGKILL).expect("the scraper is running");
+        self.wait_exit(Duration::from_secs(10)).await;
+        self.stopped = true;
+    }
+
     /// Sends SIGTERM without waiting.
     pub fn terminate(&self) {
         kill(Pid::from_raw(self.pid()), Signal::SIGTERM).expect("the scraper is running");
