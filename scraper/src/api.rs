@@ -3,16 +3,20 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /obtener-ruc/<ruc>` | the record, or the error body with its status |
-//! | `GET /health` | service, mode, direct path, WebDriver and pool status; 200 or 503 |
+//! | `GET /health` | service, mode, direct path, WebDriver and pool status; 200, or 503 (unhealthy or stopping) |
+//! | `GET /livez` | 200 while the process serves, stopping or not |
 //! | `GET /metrics` | Prometheus text |
 //! | other paths / methods | 404 / 405 JSON |
+//!
+//! Once shutdown starts, every answer carries `Connection: close`, so that
+//! keep-alive clients move to another scraper.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, HOST, RETRY_AFTER};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, HOST, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use ruc_contract::{check_host, ErrorBody, RouteError, Ruc, LOOKUP_PREFIX};
 use serde::Serialize;
@@ -51,9 +55,14 @@ const INSTANCE_HEADER: &str = "x-scraper-instance";
 pub(crate) type HttpResponse = Response<Full<Bytes>>;
 
 pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
-    let instance = app.instance.clone();
+    let (instance, stopping) = (app.instance.clone(), app.stopping.clone());
     let mut response = route(app, request).await;
     response.headers_mut().insert(INSTANCE_HEADER, instance);
+    if stopping.is_cancelled() {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 
@@ -63,7 +72,7 @@ async fn route(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
     if let Err(malformed) = check_host(request.version() == Version::HTTP_11, hosts) {
         return json(StatusCode::BAD_REQUEST, &malformed);
     }
-    let known = path == "/health" || path == "/metrics" || path.starts_with(LOOKUP_PREFIX);
+    let known = ["/health", "/livez", "/metrics"].contains(&path) || path.starts_with(LOOKUP_PREFIX);
     if !known {
         return json(StatusCode::NOT_FOUND, &RouteError::no_route(path));
     }
@@ -79,6 +88,7 @@ async fn route(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
     }
     match path {
         "/health" => health(&app).await,
+        "/livez" => json(StatusCode::OK, &json!({ "status": "alive" })),
         "/metrics" => metrics(&app),
         _ => lookup(app.clone(), &path[LOOKUP_PREFIX.len()..]).await,
     }
