@@ -39,7 +39,7 @@ PREFIX = f"ruc-check-{os.getpid()}"
 NETWORK = PREFIX
 USER = "10001:10001"
 # Grace periods of docker-compose.yml (stop_grace_period).
-GRACE = {"proxy": 15, "scraper": 60}
+GRACE = {"proxy": 80, "scraper": 60}
 # Replica taxpayers (tests/src/replica/dataset.rs).
 RUC_HIT = "20440374248"
 RUC_PROXY_STOP = "10401510465"

@@ -1,5 +1,5 @@
 //! What each route of the API answers: a record's lookup, the health
-//! report, or the refusal the route already made. The front reads the
+//! report, the liveness answer, or the refusal the route already made. The front reads the
 //! requests and writes these answers ([`crate::front`]).
 
 use std::sync::Arc;
@@ -26,7 +26,11 @@ impl Api {
     pub(crate) async fn answer(&self, route: Route) -> Answered {
         let reply = match route {
             Route::Record(ruc) => return self.lookups.answer(ruc).await,
-            Route::Health => responses::json_value(200, &self.health.report().await),
+            Route::Health => {
+                let (status, report) = self.health.report().await;
+                responses::json_value(status, &report)
+            }
+            Route::Live => responses::alive(),
             Route::Refused(reply) => reply,
         };
         Answered {

@@ -2,16 +2,15 @@
 //! the health check, each built once and handed to what uses it), and the
 //! Pingora server with its services (the API listener, the metrics and
 //! admin listener, the Redis health check, the scraper pool's checks, the
-//! L1's tracking). Pingora handles the signals: SIGTERM stops accepting and
-//! drains for the grace period of `conf/proxy.yaml`.
+//! L1's tracking). The signals are heard by [`crate::drain`], which lets
+//! the work in flight finish before Pingora stops.
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::Opt;
-use pingora::server::Server;
+use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use tracing::{error, info};
@@ -24,6 +23,7 @@ use crate::cache::tracking::Tracking;
 use crate::coalesce::local::LocalFlights;
 use crate::coalesce::Flights;
 use crate::config::Config;
+use crate::drain::{Drain, Signals};
 use crate::fleet::Fleet;
 use crate::front::Front;
 use crate::gate::{Gate, GateSettings};
@@ -35,10 +35,6 @@ use crate::redis_conn::RedisConn;
 use crate::scrapers::client::ScraperClient;
 use crate::scrapers::discovery::Upstream;
 use crate::scrapers::Scrapers;
-
-/// How much longer than its leader's queue wait and upstream timeout a
-/// follower waits.
-const FOLLOW_MARGIN: Duration = Duration::from_secs(5);
 
 /// The binary's entry point; arguments are Pingora's (`-c conf/proxy.yaml`).
 pub fn main() -> ExitCode {
@@ -71,10 +67,21 @@ pub fn main() -> ExitCode {
     let fleet = Arc::new(Fleet::new(redis.clone(), config.fleet_lease, metrics));
     let scrapers = Arc::new(Scrapers::new(metrics));
     let scraper_pool = scrapers.start(config.scrapers.clone(), config.scraper_intervals);
-    let health = Health::new(redis.clone(), scrapers.clone(), l1.clone());
-    let lookups = Arc::new(build_lookups(&config, store.clone(), fleet, scrapers, metrics));
+    let drain = Drain::new();
+    let health = Health {
+        redis: redis.clone(),
+        scrapers: scrapers.clone(),
+        l1: l1.clone(),
+        drain: drain.clone(),
+    };
+    let lookups = Arc::new(build_lookups(&config, store.clone(), fleet, scrapers, &drain, metrics));
     let admin = Admin::server(config.admin_token.clone(), store.clone(), lookups.clone(), metrics);
-    let front = Front::new(Api::new(lookups, health), config.client_timeouts, metrics);
+    let front = Front::new(
+        Api::new(lookups, health),
+        config.client_timeouts,
+        drain.clone(),
+        metrics,
+    );
     let mut proxy = Service::new("proxy".to_string(), front);
     // The front keeps its own read and write buffers, bounded by its rules:
     // Pingora's (64 KiB for reads) would only copy them once more.
@@ -103,7 +110,15 @@ pub fn main() -> ExitCode {
         redis_mode = redis.mode(),
         "proxy listening"
     );
-    server.run_forever()
+    let signals = Signals {
+        drain,
+        delay: config.drain_delay,
+        longest_lookup: config.follow_wait(),
+    };
+    server.run(RunArgs {
+        shutdown_signal: Box::new(signals),
+    });
+    ExitCode::SUCCESS
 }
 
 /// The Redis store, with the in-process copy in front of it.
@@ -124,9 +139,10 @@ fn build_lookups(
     store: Arc<Store>,
     fleet: Arc<Fleet>,
     scrapers: Arc<Scrapers>,
+    drain: &Drain,
     metrics: &'static Metrics,
 ) -> Lookups {
-    let follow_wait = config.upstream_queue_timeout + config.upstream_timeout + FOLLOW_MARGIN;
+    let follow_wait = config.follow_wait();
     let gate = GateSettings {
         max_in_flight: config.upstream_max_in_flight,
         fleet_max_in_flight: config.upstream_global_max_in_flight,
@@ -146,6 +162,7 @@ fn build_lookups(
         gate: Gate::new(gate, fleet, metrics),
         scrapers: ScraperClient::new(scrapers, config.upstream_timeout, config.max_body_bytes),
         settings,
+        background: drain.tasks().clone(),
         metrics,
     }
 }

@@ -15,9 +15,13 @@ use crate::redis_conn::settings::{Mode, RedisSettings};
 use crate::scrapers::discovery::Upstream;
 use crate::scrapers::Intervals;
 
+/// How much longer than its leader's queue wait and upstream timeout a
+/// follower waits.
+const FOLLOW_MARGIN: Duration = Duration::from_secs(5);
+
 /// Every setting of the proxy, checked at start.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Config {
+pub struct Config {
     /// `PROXY_LISTEN`, default `0.0.0.0:8000`.
     pub(crate) listen: SocketAddr,
     /// `METRICS_LISTEN`, default `0.0.0.0:9091` (Prometheus, any path).
@@ -82,6 +86,10 @@ pub(crate) struct Config {
     /// (default 60): how long a request head may take to arrive whole, and
     /// how long a connection may sit idle between requests.
     pub(crate) client_timeouts: ClientTimeouts,
+    /// `PROXY_DRAIN_DELAY_SECS`, default 5: after SIGTERM, how long new
+    /// connections are still served (with `/health` at 503) while
+    /// balancers and Kubernetes endpoints drop this replica.
+    pub(crate) drain_delay: Duration,
     /// `L1_TTL_MS`, default 1000 (the most allowed), 0 turns the L1 off: how
     /// long a record read from Redis is served from memory.
     pub(crate) l1_ttl: Duration,
@@ -96,7 +104,20 @@ impl Config {
         Config::from_vars(|name| std::env::var(name).ok())
     }
 
-    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    /// How long a follower waits for its leader: the longest wait a lookup
+    /// can have (65 s with the defaults).
+    pub(crate) fn follow_wait(&self) -> Duration {
+        self.upstream_queue_timeout + self.upstream_timeout + FOLLOW_MARGIN
+    }
+
+    /// The longest a SIGTERM takes to end the proxy before Pingora's own
+    /// grace period: the drain delay, then the longest lookup's wait
+    /// ([`crate::drain`]).
+    pub fn stop_within(&self) -> Duration {
+        self.drain_delay + self.follow_wait()
+    }
+
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let env = Env::new(&var);
         let redis_timeout = env.millis("REDIS_TIMEOUT_MS", 100, 1..=10_000)?;
         let redis = redis_settings(&env, redis_timeout)?;
@@ -136,6 +157,7 @@ impl Config {
                 header: env.seconds("CLIENT_HEADER_TIMEOUT_SECS", 60, 1..=3600)?,
                 keepalive: env.seconds("KEEPALIVE_TIMEOUT_SECS", 60, 1..=3600)?,
             },
+            drain_delay: env.seconds("PROXY_DRAIN_DELAY_SECS", 5, 0..=300)?,
             l1_ttl: env.millis("L1_TTL_MS", 1000, 0..=1000)?,
             l1_capacity: env.number("L1_CAPACITY", 10_000, 0..=1_000_000)? as usize,
             l1_max_bytes: env.number("L1_MAX_BYTES", 32 << 20, 0..=16 << 30)? as usize,
@@ -274,6 +296,7 @@ mod tests {
                 keepalive: Duration::from_secs(60)
             }
         );
+        assert_eq!(config.drain_delay, Duration::from_secs(5));
         assert_eq!(config.l1_ttl, Duration::from_secs(1));
         assert_eq!(config.l1_capacity, 10_000);
         assert_eq!(config.l1_max_bytes, 32 << 20);
@@ -304,6 +327,7 @@ mod tests {
             ("FLEET_LEASE_SECS", "61"),
             ("CLIENT_HEADER_TIMEOUT_SECS", "0"),
             ("KEEPALIVE_TIMEOUT_SECS", "forever"),
+            ("PROXY_DRAIN_DELAY_SECS", "301"),
             ("BREAKER_FAILURES", "many"),
             ("BREAKER_OPEN_SECS", "0"),
             ("STALE_IF_ERROR_SECONDS", "-1"),

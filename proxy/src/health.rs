@@ -6,9 +6,11 @@
 //! `per-process` (Redis unreachable), whether any scraper is healthy
 //! (`scraper`), each scraper's state (`scrapers`), and whether Redis keeps
 //! the in-process copy coherent (`l1`: `tracked`, `bounded` to `L1_TTL_MS`,
-//! or `off`). It is always 200
-//! while the proxy runs: without Redis it still answers (uncached), and
-//! without a scraper it still serves what is cached.
+//! or `off`). It is 200 while the proxy serves, whatever Redis and the
+//! scrapers do: without Redis it still answers (uncached), and without a
+//! scraper it still serves what is cached. From SIGTERM on it is 503 with
+//! `"status": "stopping"`, so that readiness probes take the replica out
+//! while it finishes its work ([`crate::drain`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,30 +21,31 @@ use pingora::services::background::BackgroundService;
 use serde_json::{json, Value};
 
 use crate::cache::l1::L1;
+use crate::drain::Drain;
 use crate::redis_conn::RedisConn;
 use crate::scrapers::Scrapers;
 
 /// How often Redis is pinged in the background.
 const REDIS_CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// `GET /health`: Redis's state and the scrapers' (their health checks).
+/// `GET /health`: whether the proxy is stopping, Redis's state and the
+/// scrapers' (their health checks).
 pub(crate) struct Health {
-    redis: Arc<RedisConn>,
-    scrapers: Arc<Scrapers>,
-    l1: Option<Arc<L1>>,
+    pub(crate) redis: Arc<RedisConn>,
+    pub(crate) scrapers: Arc<Scrapers>,
+    pub(crate) l1: Option<Arc<L1>>,
+    pub(crate) drain: Arc<Drain>,
 }
 
 impl Health {
-    pub(crate) fn new(redis: Arc<RedisConn>, scrapers: Arc<Scrapers>, l1: Option<Arc<L1>>) -> Health {
-        Health { redis, scrapers, l1 }
-    }
-
-    pub(crate) async fn report(&self) -> Value {
+    /// The report's status code and body.
+    pub(crate) async fn report(&self) -> (u16, Value) {
         let redis = self.redis.check_health().await;
         let scrapers = self.scrapers.report();
         let any_healthy = scrapers.iter().any(|scraper| scraper["healthy"] == true);
-        json!({
-            "status": "healthy",
+        let stopping = self.drain.is_stopping();
+        let report = json!({
+            "status": if stopping { "stopping" } else { "healthy" },
             "redis": if redis { "connected" } else { "disconnected" },
             "redis_mode": self.redis.mode(),
             "fleet": if redis { "fleet-wide" } else { "per-process" },
@@ -53,7 +56,8 @@ impl Health {
                 Some(_) => "bounded",
                 None => "off",
             },
-        })
+        });
+        (if stopping { 503 } else { 200 }, report)
     }
 }
 

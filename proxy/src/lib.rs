@@ -22,14 +22,16 @@
 //! [`scrapers`] (which scraper, and the one client to them) → [`fleet`]
 //! (what the replicas share through Redis) → [`redis_conn`] (bounded Redis
 //! calls, each deployment) → [`admin`] (metrics, purge and refresh) →
-//! [`responses`], [`health`], [`metrics`], [`config`].
+//! [`responses`], [`health`], [`drain`] (stopping without losing work),
+//! [`metrics`], [`config`].
 
 pub(crate) mod admin;
 pub(crate) mod api;
 pub mod app;
 pub(crate) mod cache;
 pub(crate) mod coalesce;
-pub(crate) mod config;
+pub mod config;
+pub(crate) mod drain;
 pub(crate) mod fleet;
 pub(crate) mod front;
 pub(crate) mod gate;

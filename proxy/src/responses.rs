@@ -237,6 +237,11 @@ pub(crate) fn method_not_allowed(method: &str) -> Reply {
     route_error(405, &RouteError::method_not_allowed(method)).with("Allow", "GET, HEAD")
 }
 
+/// `/livez`: the process serves.
+pub(crate) fn alive() -> Reply {
+    Reply::json(200, Bytes::from_static(br#"{"status":"alive"}"#))
+}
+
 /// A JSON document, such as the health report.
 pub(crate) fn json_value(status: u16, value: &Value) -> Reply {
     Reply::json(status, Bytes::from(value.to_string()))

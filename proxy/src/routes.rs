@@ -11,8 +11,10 @@ use crate::responses::{self, OwnError, Reply};
 pub(crate) enum Route {
     /// `GET`/`HEAD /obtener-ruc/<valid RUC>`.
     Record(Ruc),
-    /// `GET`/`HEAD /health`.
+    /// `GET`/`HEAD /health`: ready to serve (503 once stopping).
     Health,
+    /// `GET`/`HEAD /livez`: the process serves, stopping or not.
+    Live,
     /// Answered at once with this: no route, a method not allowed, a
     /// lookup with a body or an invalid RUC.
     Refused(Reply),
@@ -32,11 +34,12 @@ impl Route {
 /// a body follows the request's head.
 pub(crate) fn route(method: &str, path: &str, announces_body: bool) -> Route {
     let reads = method == "GET" || method == "HEAD";
-    let text = match path.strip_prefix(LOOKUP_PREFIX) {
-        Some(text) => text,
-        None if path != "/health" => return Route::Refused(responses::route_error(404, &RouteError::no_route(path))),
-        None if reads => return Route::Health,
-        None => return Route::Refused(responses::method_not_allowed(method)),
+    let text = match (path.strip_prefix(LOOKUP_PREFIX), path) {
+        (Some(text), _) => text,
+        (None, "/health") if reads => return Route::Health,
+        (None, "/livez") if reads => return Route::Live,
+        (None, "/health" | "/livez") => return Route::Refused(responses::method_not_allowed(method)),
+        (None, _) => return Route::Refused(responses::route_error(404, &RouteError::no_route(path))),
     };
     if !reads {
         return Route::Refused(responses::method_not_allowed(method));
@@ -63,7 +66,7 @@ mod tests {
     fn status(route: Route) -> u16 {
         match route {
             Route::Refused(reply) => reply.status,
-            Route::Record(_) | Route::Health => 200,
+            Route::Record(_) | Route::Health | Route::Live => 200,
         }
     }
 
@@ -73,6 +76,8 @@ mod tests {
         assert_eq!(route("GET", "/obtener-ruc/20131312955", false), Route::Record(ruc));
         assert_eq!(route("HEAD", "/obtener-ruc/20131312955", false), Route::Record(ruc));
         assert_eq!(route("GET", "/health", false), Route::Health);
+        assert_eq!(route("HEAD", "/livez", false), Route::Live);
+        assert_eq!(status(route("POST", "/livez", false)), 405);
         assert_eq!(status(route("HEAD", "/obtener-ruc/abc", false)), 400);
         assert_eq!(status(route("POST", "/obtener-ruc/20131312955", false)), 405);
         assert_eq!(status(route("DELETE", "/health", false)), 405);

@@ -301,15 +301,21 @@ fn sigterm_gets_each_service_its_drain_before_compose_kills_it() {
         )
     };
 
+    // The proxy drains itself (the delay, then the longest lookup), then
+    // Pingora's grace period and its runtimes' shutdown.
+    let proxy_env = |name: &str| {
+        compose_service(&compose, "proxy")["environment"][name]
+            .as_str()
+            .map(String::from)
+    };
+    let proxy = proxy::config::Config::from_vars(proxy_env).expect("compose's settings are valid");
     let pingora: Value = serde_yaml::from_str(&read_repo_file("conf/proxy.yaml")).unwrap();
-    let drain = ["grace_period_seconds", "graceful_shutdown_timeout_seconds"]
+    let pingora_stop: u64 = ["grace_period_seconds", "graceful_shutdown_timeout_seconds"]
         .iter()
         .map(|key| pingora[key].as_u64().expect(key))
         .sum();
-    assert!(
-        grace("proxy") > Duration::from_secs(drain),
-        "the proxy drains {drain} s"
-    );
+    let drain = proxy.stop_within() + Duration::from_secs(pingora_stop);
+    assert!(grace("proxy") > drain, "the proxy drains for up to {drain:?}");
 
     // Compose's settings of the scraper, and PATH to find chromedriver.
     let scraper_env = |name: &str| match name {

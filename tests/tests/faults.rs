@@ -18,7 +18,6 @@ use support::redis::RedisServer;
 use support::scraper::Scraper;
 use support::stub::{record, StubScraper};
 use support::{assert_record, expected_record, replica, valid_ruc};
-use tokio::net::TcpStream;
 
 /// Every key is a complete record of its RUC (or a remembered 404).
 fn assert_only_complete_records(redis: &RedisServer) {
@@ -181,23 +180,27 @@ async fn sigterm_under_load_finishes_requests_in_flight_refuses_new_ones_and_exi
     proxy.terminate();
 
     let refused = async {
-        while TcpStream::connect(&address).await.is_ok() {
+        while support::raw(&address, b"GET /livez HTTP/1.1\r\nHost: ruc\r\n\r\n".to_vec())
+            .await
+            .is_some()
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
     tokio::time::timeout(Duration::from_secs(2), refused)
         .await
-        .expect("new connections are refused within the grace period");
+        .expect("new connections go unanswered once the drain delay (0 here) is over");
     for answer in in_flight {
         assert_eq!(answer.await.unwrap().status, 200, "a request in flight finished");
     }
-    // conf/proxy.yaml: 2 s grace period + 3 s for the runtimes.
+    // Once nothing is in flight: conf/proxy.yaml's 0 s grace period + 1 s
+    // for the runtimes.
     let exit = tokio::time::timeout(
         Duration::from_secs(10),
         Arc::into_inner(proxy).unwrap().stop_after_signal(),
     )
     .await
-    .expect("the proxy exits after its grace period");
+    .expect("the proxy exits once its requests are answered");
     assert!(exit.success());
 }
 

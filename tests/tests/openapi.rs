@@ -53,6 +53,8 @@ async fn real_answers_match_the_openapi_description() {
     header_conforms(&spec, "Cache-Status", not_found_hit.header("cache-status"));
     conforms(&spec, "ProxyHealth", &proxy.get("/health").await.json());
     conforms(&spec, "ScraperHealth", &scraper.get("/health").await.1);
+    conforms(&spec, "Alive", &proxy.get("/livez").await.json());
+    conforms(&spec, "Alive", &scraper.get("/livez").await.1);
     let without_browser = Scraper::start_without_browser(&replica, &[]).await;
     conforms(&spec, "ScraperHealth", &without_browser.get("/health").await.1);
     without_browser.stop().await;
@@ -112,7 +114,7 @@ async fn schemathesis(url: &str, paths: &str, extra: &[&str]) {
 async fn schemathesis_finds_nothing_on_any_listener() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[("ADMIN_TOKEN", TOKEN)]).await;
-    schemathesis(&proxy.base, "^/(obtener-ruc|health)", &[]).await;
+    schemathesis(&proxy.base, "^/(obtener-ruc|health|livez)", &[]).await;
     let bearer = format!("Authorization: Bearer {TOKEN}");
     schemathesis(&proxy.metrics_base, "^/(metrics|cache)/?", &["-H", &bearer]).await;
     assert!(proxy.stop().await.success());
@@ -123,7 +125,7 @@ async fn schemathesis_finds_nothing_on_any_listener() {
     let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1")]).await;
     schemathesis(
         &scraper.base,
-        "^/(obtener-ruc|health|metrics)",
+        "^/(obtener-ruc|health|livez|metrics)",
         &["--exclude-method", "HEAD"],
     )
     .await;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use support::lookups::{key, RUC};
 use support::proxy::Proxy;
+use support::raw::{request, RawConnection};
 use support::redis::RedisServer;
 use support::scraper::Scraper;
 use support::stub::{record, StubScraper};
@@ -99,24 +100,60 @@ async fn health_metrics_and_other_routes() {
     assert!(proxy.stop().await.success(), "SIGTERM ends the proxy cleanly");
 }
 
+/// The drain, step by step: a miss in flight when SIGTERM arrives is
+/// answered and stored; meanwhile `/health` says `stopping` with a 503,
+/// `/livez` stays 200, keep-alive clients are told to close, new
+/// connections are served for `PROXY_DRAIN_DELAY_SECS` and closed unread
+/// after it; then the proxy exits 0.
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_lets_a_lookup_in_flight_finish() {
+async fn sigterm_drains_a_miss_in_flight_into_its_answer_and_the_cache_then_exits_0() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
-    stub.delay(Duration::from_millis(1500));
-    let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &[]).await);
+    stub.delay(Duration::from_secs(8));
+    let env = [("PROXY_DRAIN_DELAY_SECS", "4")];
+    let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &env).await);
+    let address = proxy.base.trim_start_matches("http://").to_string();
+    let mut kept_alive = RawConnection::open(&proxy).await;
+    kept_alive.send(&request("GET", "/livez")).await;
+    assert_eq!(kept_alive.answer(false).await.header("connection"), Some("keep-alive"));
     let in_flight = {
         let proxy = proxy.clone();
         tokio::spawn(async move { proxy.lookup(RUC).await })
     };
     support::wait_until("the lookup reached the scraper", || stub.lookups() == 1).await;
     proxy.terminate();
+
+    support::wait_until_async("/health says stopping", || async {
+        let health = proxy.get("/health").await;
+        (health.status, health.json()["status"].clone()) == (503, "stopping".into())
+    })
+    .await;
+    let live = proxy.get("/livez").await;
+    assert_eq!((live.status, live.body.as_str()), (200, r#"{"status":"alive"}"#));
+    kept_alive.send(&request("GET", "/livez")).await;
+    let last = kept_alive.answer(false).await;
+    assert_eq!((last.status, last.header("connection")), (200, Some("close")));
+    assert!(kept_alive.closed().await, "closed after its answer");
+    support::wait_until_async("new connections are closed unread after the delay", || async {
+        support::raw(&address, request("GET", "/livez").into_bytes())
+            .await
+            .is_none()
+    })
+    .await;
+
     let answer = in_flight.await.unwrap();
+    assert_eq!((answer.status, answer.json()), (200, record(RUC)), "answered");
+    let stored: Option<String> = redis::cmd("GET")
+        .arg(key(RUC))
+        .query(&mut redis.connection().unwrap())
+        .unwrap();
     assert_eq!(
-        (answer.status, answer.json()),
-        (200, record(RUC)),
-        "answered within the grace period"
+        stored.map(|body| serde_json::from_str(&body).unwrap()),
+        Some(record(RUC)),
+        "and stored"
     );
-    assert!(Arc::try_unwrap(proxy).ok().unwrap().stop_after_signal().await.success());
+    let exit = Arc::into_inner(proxy).unwrap().stop_after_signal().await;
+    assert_eq!(exit.code(), Some(0));
+    assert_eq!(stub.lookups(), 1);
 }
 
 #[test]

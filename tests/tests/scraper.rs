@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ruc_tests::replica::{Behaviour, Charset, Replica};
+use support::procfs::{assert_all_exit, Proc};
 use support::scraper::{RemoteDriver, Scraper};
 use support::{assert_record, expected_record, replica, wait_until, wait_until_async, TAXPAYERS};
 
@@ -361,11 +362,31 @@ async fn sigterm_turns_health_to_503_and_lets_the_lookup_in_flight_finish() {
         (status, health["status"].as_str()) == (503, Some("stopping"))
     })
     .await;
+    // Alive all the same, and keep-alive clients are told to go.
+    let (status, headers, body) = scraper.get_raw("/livez").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"alive"}"#));
+    assert_eq!(headers.get("connection").map(|v| v.as_bytes()), Some(&b"close"[..]));
     let response = in_flight.await.unwrap().expect("an answer before the exit");
     assert_eq!(response.status(), 200);
     let status = scraper.wait_exit(Duration::from_secs(60)).await;
     assert!(status.success(), "exit status {status}");
     scraper.assert_nothing_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scraper_killed_hard_leaves_no_chromedriver_and_no_browser_behind() {
+    let replica = replica().await;
+    let mut scraper = one_browser(&replica).await;
+    let (status, body) = scraper.lookup("20440374248").await;
+    assert_eq!(status, 200, "{body}");
+    let before = scraper.processes();
+    assert!(before.iter().any(Proc::is_chromedriver), "{before:#?}");
+    assert!(before.iter().any(Proc::is_browser), "{before:#?}");
+    scraper.kill().await;
+    assert_all_exit("chromedriver and browsers of a SIGKILLed scraper", || {
+        scraper.processes()
+    })
+    .await;
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! deadlines and bounds, so that no client holds more than they allow:
 //!
 //! - between requests the connection is idle, and closes without a word
-//!   after `KEEPALIVE_TIMEOUT_SECS` (or at once when the server stops);
+//!   after `KEEPALIVE_TIMEOUT_SECS` (or at once when the process closes
+//!   its connections, [`crate::drain`]);
 //! - a request head must arrive whole within `CLIENT_HEADER_TIMEOUT_SECS`
 //!   of its first byte (of the connection's start, for the first one), or
 //!   it gets a 408;
@@ -18,9 +19,9 @@
 use std::time::{Duration, Instant};
 
 use pingora::protocols::Stream;
-use pingora::server::ShutdownWatch;
 use pingora::time::fast_timeout::fast_timeout;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
 use tracing::debug;
 
 use super::head::MAX_HEAD_BYTES;
@@ -105,12 +106,13 @@ impl Connection {
 
     /// Reads more of the connection, within the deadline of the head being
     /// read (or of the idle wait). Nothing is read past [`MAX_HEAD_BYTES`]
-    /// of an unfinished head.
-    pub(crate) async fn read_more(&mut self, shutdown: &mut ShutdownWatch) -> Result<(), Stop> {
+    /// of an unfinished head. An idle connection ends when `closing`
+    /// turns true ([`crate::drain`]).
+    pub(crate) async fn read_more(&mut self, closing: &mut watch::Receiver<bool>) -> Result<(), Stop> {
         let idle = self.head_began.is_none();
         if idle {
             self.release_memory();
-            if *shutdown.borrow() {
+            if *closing.borrow() {
                 return Err(Stop::Closed);
             }
         }
@@ -125,7 +127,7 @@ impl Connection {
             tokio::select! {
                 biased;
                 read = read => read,
-                _ = shutdown.wait_for(|stopping| *stopping) => return Err(Stop::Closed),
+                _ = closing.wait_for(|closing| *closing) => return Err(Stop::Closed),
             }
         } else {
             read.await

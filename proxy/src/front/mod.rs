@@ -31,9 +31,11 @@ use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 use ruc_contract::{RouteError, Ruc};
+use tokio::sync::watch;
 use tracing::{debug, info};
 
 use crate::api::Api;
+use crate::drain::Drain;
 use crate::lookup::outcome::Answered;
 use crate::metrics::{CacheResult, Metrics};
 use crate::responses::{self, Reply};
@@ -45,6 +47,7 @@ use head::{Head, Parsed};
 pub(crate) struct Front {
     api: Api,
     timeouts: ClientTimeouts,
+    drain: Arc<Drain>,
     metrics: &'static Metrics,
 }
 
@@ -61,7 +64,7 @@ struct Request {
 
 impl Request {
     /// What `head` asks for; nothing more is read after a head that
-    /// announces a body, nor once the server stops.
+    /// announces a body, nor once the process is stopping.
     fn of(head: &Head<'_>, stopping: bool) -> Request {
         let route = match &head.host {
             Err(malformed) => Route::Refused(responses::route_error(400, malformed)),
@@ -77,20 +80,26 @@ impl Request {
 }
 
 impl Front {
-    pub(crate) fn new(api: Api, timeouts: ClientTimeouts, metrics: &'static Metrics) -> Front {
-        Front { api, timeouts, metrics }
+    pub(crate) fn new(api: Api, timeouts: ClientTimeouts, drain: Arc<Drain>, metrics: &'static Metrics) -> Front {
+        Front {
+            api,
+            timeouts,
+            drain,
+            metrics,
+        }
     }
 
-    /// One connection, request after request, until it closes.
-    async fn serve(&self, mut connection: Connection, mut shutdown: ShutdownWatch) {
+    /// One connection, request after request, until it closes (idle, at
+    /// once when `closing` turns true).
+    async fn serve(&self, mut connection: Connection, mut closing: watch::Receiver<bool>) {
         loop {
             let request = match head::parse(connection.buffered()) {
-                Parsed::Whole(head) => Request::of(&head, *shutdown.borrow()),
+                Parsed::Whole(head) => Request::of(&head, self.drain.is_stopping()),
                 Parsed::Partial => {
                     if !connection.flush().await {
                         return;
                     }
-                    match connection.read_more(&mut shutdown).await {
+                    match connection.read_more(&mut closing).await {
                         Ok(()) => continue,
                         Err(Stop::Closed) => return,
                         Err(Stop::HeadTimedOut) => {
@@ -162,8 +171,12 @@ impl Front {
 
 #[async_trait]
 impl ServerApp for Front {
-    async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
-        self.serve(Connection::new(stream, self.timeouts), shutdown.clone())
+    /// Pingora's shutdown watch is not used: it turns when Pingora is
+    /// told to terminate, after the drain ([`crate::drain`]). A connection
+    /// that arrives once the process is closing is closed unread.
+    async fn process_new(self: &Arc<Self>, stream: Stream, _shutdown: &ShutdownWatch) -> Option<Stream> {
+        let admitted = self.drain.admit()?;
+        self.serve(Connection::new(stream, self.timeouts), admitted.closing.clone())
             .await;
         None
     }

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ruc_contract::Ruc;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::cache::cached::Cached;
@@ -46,6 +47,9 @@ pub(crate) struct Lookups {
     pub(crate) gate: Gate,
     pub(crate) scrapers: ScraperClient,
     pub(crate) settings: LookupSettings,
+    /// Where background refreshes run: the process finishes them before
+    /// it exits ([`crate::drain`]).
+    pub(crate) background: TaskTracker,
     pub(crate) metrics: &'static Metrics,
 }
 
@@ -96,7 +100,8 @@ impl Lookups {
                 }
                 AfterRead::StaleWhileRevalidate(reply) => {
                     let lookups = self.clone();
-                    tokio::spawn(async move { lookups.refresh_in_background(ruc).await });
+                    self.background
+                        .spawn(async move { lookups.refresh_in_background(ruc).await });
                     self.metrics.stale.inc();
                     return Answered {
                         reply,
@@ -150,7 +155,7 @@ impl Lookups {
             lookups: self.clone(),
         };
         let metrics = self.metrics;
-        tokio::spawn(async move {
+        self.background.spawn(async move {
             let finished = lead.run().await;
             let outcome = finished.refresh_outcome;
             metrics.refreshes.with_label_values(&[outcome]).inc();

@@ -26,6 +26,7 @@ proptest! {
                 prop_assert_eq!(path, format!("/obtener-ruc/{ruc}"));
             }
             Route::Health => prop_assert_eq!(path.as_str(), "/health"),
+            Route::Live => prop_assert_eq!(path.as_str(), "/livez"),
             Route::Refused(reply) => prop_assert!((400..500).contains(&reply.status)),
         }
     }

@@ -64,6 +64,8 @@ impl Proxy {
             .env("REDIS_URL", redis_url)
             .env("SCRAPER_URL", scraper_url)
             .env("RUST_LOG", "info")
+            // Stopped at once after SIGTERM unless a test asks for the delay.
+            .env("PROXY_DRAIN_DELAY_SECS", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -184,8 +186,8 @@ impl Proxy {
         kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).expect("the proxy runs");
     }
 
-    /// Sends SIGTERM and waits (up to 30 s, a bound against hangs) for a
-    /// clean exit.
+    /// Sends SIGTERM and waits (up to 30 s, a bound against hangs) for an
+    /// exit.
     pub async fn stop(self) -> ExitStatus {
         self.terminate();
         self.stop_after_signal().await
