@@ -104,7 +104,7 @@ async fn health_metrics_and_other_routes() {
 /// answered and stored; meanwhile `/health` says `stopping` with a 503,
 /// `/livez` stays 200, keep-alive clients are told to close, new
 /// connections are served for `PROXY_DRAIN_DELAY_SECS` and closed unread
-/// after it; then the proxy exits 0.
+/// after it, as are those that never sent a request; then the proxy exits 0.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_a_miss_in_flight_into_its_answer_and_the_cache_then_exits_0() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
@@ -112,6 +112,7 @@ async fn sigterm_drains_a_miss_in_flight_into_its_answer_and_the_cache_then_exit
     let env = [("PROXY_DRAIN_DELAY_SECS", "4")];
     let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &env).await);
     let address = proxy.base.trim_start_matches("http://").to_string();
+    let mut silent = RawConnection::open(&proxy).await;
     let mut kept_alive = RawConnection::open(&proxy).await;
     kept_alive.send(&request("GET", "/livez")).await;
     assert_eq!(kept_alive.answer(false).await.header("connection"), Some("keep-alive"));
@@ -139,6 +140,10 @@ async fn sigterm_drains_a_miss_in_flight_into_its_answer_and_the_cache_then_exit
             .is_none()
     })
     .await;
+    assert!(
+        silent.closed().await,
+        "a connection that never sent a request is closed too"
+    );
 
     let answer = in_flight.await.unwrap();
     assert_eq!((answer.status, answer.json()), (200, record(RUC)), "answered");

@@ -3,8 +3,8 @@
 //! deadlines and bounds, so that no client holds more than they allow:
 //!
 //! - between requests the connection is idle, and closes without a word
-//!   after `KEEPALIVE_TIMEOUT_SECS` (or at once when the process closes
-//!   its connections, [`crate::drain`]);
+//!   after `KEEPALIVE_TIMEOUT_SECS`; so does one that has sent nothing yet,
+//!   when the process closes its connections ([`crate::drain`]);
 //! - a request head must arrive whole within `CLIENT_HEADER_TIMEOUT_SECS`
 //!   of its first byte (of the connection's start, for the first one), or
 //!   it gets a 408;
@@ -106,15 +106,17 @@ impl Connection {
 
     /// Reads more of the connection, within the deadline of the head being
     /// read (or of the idle wait). Nothing is read past [`MAX_HEAD_BYTES`]
-    /// of an unfinished head. An idle connection ends when `closing`
-    /// turns true ([`crate::drain`]).
+    /// of an unfinished head. A connection with no part of a request
+    /// received (idle, or new and silent) ends when `closing` turns true
+    /// ([`crate::drain`]).
     pub(crate) async fn read_more(&mut self, closing: &mut watch::Receiver<bool>) -> Result<(), Stop> {
         let idle = self.head_began.is_none();
         if idle {
             self.release_memory();
-            if *closing.borrow() {
-                return Err(Stop::Closed);
-            }
+        }
+        let silent = self.buffered().is_empty();
+        if silent && *closing.borrow() {
+            return Err(Stop::Closed);
         }
         let deadline = match self.head_began {
             Some(began) => began + self.timeouts.header,
@@ -123,7 +125,7 @@ impl Connection {
         self.make_room();
         let wait = deadline.saturating_duration_since(Instant::now());
         let read = fast_timeout(wait, self.stream.read_buf(&mut self.buf));
-        let read = if idle {
+        let read = if silent {
             tokio::select! {
                 biased;
                 read = read => read,
