@@ -88,7 +88,11 @@ pub fn main() -> ExitCode {
     proxy.add_listener(ListenerConfig::tcp(config.listen.to_string()).l4_buffer(L4BufferSettings::unbuffered()));
     let mut metrics_service = Service::new("metrics and admin".to_string(), admin);
     metrics_service.add_tcp(&config.metrics_listen.to_string());
-    let health_check = background_service("Redis health check", RedisHealthCheck(redis.clone()));
+    let redis_check = RedisHealthCheck {
+        redis: redis.clone(),
+        store: store.clone(),
+    };
+    let health_check = background_service("Redis health check", redis_check);
     server.add_service(proxy);
     server.add_service(metrics_service);
     server.add_service(health_check);

@@ -21,6 +21,7 @@ use pingora::services::background::BackgroundService;
 use serde_json::{json, Value};
 
 use crate::cache::l1::L1;
+use crate::cache::store::Store;
 use crate::drain::Drain;
 use crate::redis_conn::RedisConn;
 use crate::scrapers::Scrapers;
@@ -64,8 +65,11 @@ impl Health {
 /// Pings Redis every second (and at once when a call's error asks for it),
 /// so that the request path skips Redis while it is down (instead of
 /// waiting out a timeout per request) and resumes caching as soon as it is
-/// back.
-pub(crate) struct RedisHealthCheck(pub(crate) Arc<RedisConn>);
+/// back, starting with the answers fetched while it was not.
+pub(crate) struct RedisHealthCheck {
+    pub(crate) redis: Arc<RedisConn>,
+    pub(crate) store: Arc<Store>,
+}
 
 #[async_trait]
 impl BackgroundService for RedisHealthCheck {
@@ -74,8 +78,11 @@ impl BackgroundService for RedisHealthCheck {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = every.tick() => { self.0.check_health().await; }
-                _ = self.0.check_requested() => { self.0.check_health().await; }
+                _ = every.tick() => {}
+                _ = self.redis.check_requested() => {}
+            }
+            if self.redis.check_health().await {
+                self.store.flush_unstored().await;
             }
         }
     }

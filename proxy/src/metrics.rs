@@ -17,6 +17,7 @@ pub struct Metrics {
     pub(crate) l1_invalidations: IntCounter,
     pub(crate) l1_tracked: IntGauge,
     pub(crate) l1_tracking_losses: IntCounter,
+    pub(crate) unstored: IntGauge,
     pub(crate) not_found_hits: IntCounter,
     pub(crate) stale: IntCounter,
     pub(crate) refreshes: IntCounterVec,
@@ -181,6 +182,11 @@ impl Metrics {
             l1_tracked: register_int_gauge!(
                 "ruc_proxy_cache_l1_tracked",
                 "1 while Redis tracks the in-process copy's keys (entries live until invalidated), 0 while they live L1_TTL_MS at most"
+            )
+            .unwrap(),
+            unstored: register_int_gauge!(
+                "ruc_proxy_cache_unstored",
+                "Answers fetched while Redis could not store them, held in memory until it can"
             )
             .unwrap(),
             misses: register_int_counter!(

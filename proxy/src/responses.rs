@@ -89,6 +89,16 @@ pub(crate) fn stale(cached: &Cached, why: Stale) -> Reply {
     from_cache(200, cached, "STALE", cache_status)
 }
 
+/// What this replica still holds of a RUC while Redis cannot be read: a
+/// record (200) or SUNAT's "no such RUC" (404), served as stale ones are.
+pub(crate) fn kept(status: u16, cached: &Cached) -> Reply {
+    let cache_status = format!(
+        "{CACHE_NAME}; hit; ttl={}; detail=redis-unavailable",
+        cached.ttl_ms / 1000
+    );
+    from_cache(status, cached, "STALE", cache_status)
+}
+
 fn from_cache(status: u16, cached: &Cached, x_cache: &'static str, cache_status: String) -> Reply {
     Reply::json(status, cached.body.clone())
         .with("Age", cached.age.as_secs().to_string())

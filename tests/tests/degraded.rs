@@ -10,7 +10,7 @@ use support::free_port;
 use support::lookups::{key, wait_for_redis, RUC};
 use support::proxy::Proxy;
 use support::redis::RedisServer;
-use support::stub::{Reply, StubScraper};
+use support::stub::{record, Reply, StubScraper};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scraper_errors_are_passed_through_unchanged_and_not_stored() {
@@ -55,28 +55,42 @@ async fn lookups_are_answered_while_redis_is_down_and_caching_resumes_after() {
     assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
     support::wait_until("the record is stored", || redis.get(&key(RUC)).is_some()).await;
 
+    // Never read from Redis, so not in the in-process copy: looked up once,
+    // then served from the answer held for want of Redis.
     redis.kill();
+    let first = proxy.lookup(RUC).await;
+    assert_eq!(
+        (first.status, first.header("x-cache")),
+        (200, "MISS"),
+        "answered through the scraper"
+    );
     for _ in 0..3 {
         let answer = proxy.lookup(RUC).await;
-        assert_eq!(answer.status, 200, "answered through the scraper");
-        assert_eq!(answer.header("x-cache"), "MISS");
+        assert_eq!((answer.status, answer.json()), (200, record(RUC)));
+        let cache_status = answer.header("cache-status");
+        assert_eq!(answer.header("x-cache"), "STALE");
+        assert!(
+            cache_status.starts_with("ruc-proxy; hit; ttl=6047")
+                && cache_status.ends_with("; detail=redis-unavailable"),
+            "{cache_status}"
+        );
     }
+    assert_eq!(stub.lookups(), 2, "one lookup for the outage");
     let health = proxy.get("/health").await.json();
     assert_eq!(
         (health["status"].as_str(), health["redis"].as_str()),
         (Some("healthy"), Some("disconnected"))
     );
     assert!(proxy.metric("ruc_proxy_redis_errors_total").await >= 1.0);
+    assert_eq!(proxy.metric("ruc_proxy_cache_unstored").await, 1.0);
 
+    // Back, empty: the held answer is written, and served as a hit.
     redis.restart();
     wait_for_redis(&proxy).await;
-    assert_eq!(
-        proxy.lookup(RUC).await.header("x-cache"),
-        "MISS",
-        "the restarted Redis is empty"
-    );
-    support::wait_until("the record is stored again", || redis.get(&key(RUC)).is_some()).await;
+    support::wait_until("the held record is written", || redis.get(&key(RUC)).is_some()).await;
     assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
+    assert_eq!(proxy.metric("ruc_proxy_cache_unstored").await, 0.0);
+    assert_eq!(stub.lookups(), 2, "nothing looked up again");
     assert!(proxy.stop().await.success());
 }
 
@@ -89,11 +103,12 @@ async fn the_proxy_starts_without_redis_and_uses_it_once_it_appears() {
     assert_eq!(health["redis"], "disconnected");
     assert_eq!(proxy.lookup(RUC).await.status, 200);
 
+    // The answer fetched without Redis is written there once it appears.
     let redis = RedisServer::on_port(port);
     wait_for_redis(&proxy).await;
-    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "MISS");
     support::wait_until("the record is stored", || redis.get(&key(RUC)).is_some()).await;
     assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
+    assert_eq!(stub.lookups(), 1);
     assert!(proxy.stop().await.success());
 }
 

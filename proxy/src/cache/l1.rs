@@ -8,8 +8,14 @@
 //! reaches every replica's copy as soon as the invalidation arrives. While
 //! nothing tracks (Redis unreachable, a Cluster), an entry lives at most
 //! `L1_TTL_MS` (at most 1 s) from the moment the Redis read that filled it
-//! began, as before tracking existed; and when tracking stops, the copy is
-//! dropped whole, since invalidations may have been missed.
+//! began, as before tracking existed; and when tracking stops, entries
+//! that lived on tracking are served no more, since invalidations may have
+//! been missed.
+//!
+//! An entry past its bound is not dropped: while Redis cannot be read, it
+//! is what this replica still knows of the record ([`L1::kept`]), served
+//! as such rather than sending SUNAT a lookup for every request. It goes
+//! when Redis says its key changed, on a flush, or to make room.
 //!
 //! A read that overlaps an invalidation might have fetched the old value:
 //! each fill carries the invalidation count seen before its read ([`Ticket`])
@@ -35,6 +41,9 @@ pub(crate) struct L1 {
     untracked_ttl: Duration,
     /// Whether Redis tracks keys for this process now.
     tracked: AtomicBool,
+    /// Times tracking was lost: an entry that lived on tracking is served
+    /// only within the tracking it was filled under.
+    losses: AtomicU64,
     /// Invalidations seen (and tracking losses): a fill whose read began
     /// before one of them may hold an old value.
     invalidations: AtomicU64,
@@ -82,6 +91,9 @@ struct Entry {
     cached: Cached,
     read_started: Instant,
     expires: Instant,
+    /// The tracking it lives on (the count of losses when filled), if its
+    /// bound is its freshness rather than `L1_TTL_MS`.
+    tracked_in: Option<u64>,
 }
 
 impl L1 {
@@ -92,14 +104,25 @@ impl L1 {
             limits,
             untracked_ttl,
             tracked: AtomicBool::new(false),
+            losses: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
         })
     }
 
+    /// The record, while it may be served as read from Redis.
     pub(crate) fn get(&self, ruc: &Ruc) -> Option<Cached> {
         let now = Instant::now();
         let entry = self.entries.load().get(ruc)?;
-        (entry.ruc == *ruc && entry.expires > now).then(|| entry.cached.aged(now - entry.read_started))
+        let losses = self.losses.load(Ordering::SeqCst);
+        let servable = entry.expires > now && entry.tracked_in.is_none_or(|tracking| tracking == losses);
+        (entry.ruc == *ruc && servable).then(|| entry.cached.aged(now - entry.read_started))
+    }
+
+    /// The record as last read, however long ago: for when Redis cannot
+    /// be read.
+    pub(crate) fn kept(&self, ruc: &Ruc) -> Option<Cached> {
+        let entry = self.entries.load().get(ruc)?;
+        (entry.ruc == *ruc).then(|| entry.cached.aged(entry.read_started.elapsed()))
     }
 
     /// Taken just before the Redis read whose result may fill the copy.
@@ -133,6 +156,7 @@ impl L1 {
             cached: cached.clone(),
             read_started: ticket.read_started,
             expires,
+            tracked_in: long.then(|| self.losses.load(Ordering::SeqCst)),
         };
         let entries = self.entries.load();
         entries.put(*ruc, entry, weight);
@@ -160,10 +184,12 @@ impl L1 {
     }
 
     /// Tracking stopped: invalidations may be missed from now on, so the
-    /// copy is dropped whole and entries live `L1_TTL_MS` at most.
+    /// entries that lived on it are no longer served as read from Redis
+    /// (only [`L1::kept`]), and new ones live `L1_TTL_MS` at most.
     pub(crate) fn tracking_lost(&self) {
         self.tracked.store(false, Ordering::SeqCst);
-        self.invalidate_all();
+        self.losses.fetch_add(1, Ordering::SeqCst);
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
     }
 
     pub(crate) fn is_tracked(&self) -> bool {
@@ -258,19 +284,37 @@ mod tests {
     }
 
     #[test]
-    fn losing_tracking_drops_the_copy_and_brings_back_the_bound() {
+    fn losing_tracking_ends_serving_what_lived_on_it_and_brings_back_the_bound() {
         let l1 = l1();
         l1.tracking_started();
         l1.fill(&ruc(), &cached(Duration::from_secs(100)), l1.ticket());
         l1.tracking_lost();
         assert!(!l1.is_tracked());
         assert_eq!(l1.get(&ruc()), None);
+        assert!(l1.kept(&ruc()).is_some(), "still known, for when Redis cannot be read");
         l1.fill(
             &ruc(),
             &cached(Duration::from_secs(100)),
             ticket_from(&l1, Duration::from_secs(2)),
         );
         assert_eq!(l1.get(&ruc()), None);
+        l1.tracking_started();
+        assert_eq!(l1.get(&ruc()), None, "not the tracking it was filled under");
+    }
+
+    #[test]
+    fn an_entry_past_its_bound_is_kept_with_its_age_until_invalidated() {
+        let l1 = l1();
+        l1.fill(
+            &ruc(),
+            &cached(Duration::from_secs(100)),
+            ticket_from(&l1, Duration::from_secs(3)),
+        );
+        assert_eq!(l1.get(&ruc()), None);
+        let kept = l1.kept(&ruc()).expect("kept past the bound");
+        assert!(kept.age >= Duration::from_secs(3) && kept.ttl_ms <= 97_000);
+        l1.invalidate(&ruc());
+        assert_eq!(l1.kept(&ruc()), None);
     }
 
     #[test]
@@ -279,7 +323,7 @@ mod tests {
         l1.tracking_started();
         l1.fill(&ruc(), &cached(Duration::from_secs(100)), l1.ticket());
         l1.invalidate_all();
-        assert_eq!(l1.get(&ruc()), None);
+        assert_eq!((l1.get(&ruc()), l1.kept(&ruc())), (None, None));
         assert!(l1.is_tracked(), "a flush is not a loss of tracking");
     }
 

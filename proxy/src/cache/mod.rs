@@ -6,6 +6,7 @@
 //! - [`cached`]: an answer read from the cache, with its age and freshness;
 //! - [`l1`]: the in-process copy of records read from Redis;
 //! - [`tracking`]: Redis's invalidations, which keep that copy coherent;
+//! - [`unstored`]: answers fetched while Redis could not take them;
 //! - [`admission`]: which scraper answers are stored.
 
 pub(crate) mod admission;
@@ -14,3 +15,4 @@ pub(crate) mod key;
 pub(crate) mod l1;
 pub(crate) mod store;
 pub(crate) mod tracking;
+pub(crate) mod unstored;

@@ -4,9 +4,13 @@
 //!
 //! Redis must never make a lookup slow or fail: calls go through
 //! [`RedisConn`] (bounded, skipped while its health check finds Redis
-//! down), and an error counts as a miss (fail-open); caching resumes when
-//! Redis is back. Reads go through the [`L1`] first, an in-process copy
-//! that Redis keeps coherent (or, without that, at most a second old).
+//! down), and caching resumes when Redis is back. Reads go through the
+//! [`L1`] first, an in-process copy that Redis keeps coherent (or, without
+//! that, at most a second old). While Redis cannot be read, what this
+//! replica still knows of a RUC is the answer ([`Held::Kept`]): an answer
+//! it fetched but could not store ([`Unstored`], written to Redis once it
+//! is back), or its last copy of the record; only a RUC it knows nothing
+//! of is a miss.
 //! SUNAT's "no such RUC" answers are kept apart, for `NEGATIVE_TTL_SECONDS`,
 //! and read only when there is no record, so they never shadow one.
 
@@ -20,6 +24,7 @@ use super::admission::Admitted;
 use super::cached::Cached;
 use super::key::{not_found_key, redis_key};
 use super::l1::L1;
+use super::unstored::{self, Unstored};
 use crate::metrics::Metrics;
 use crate::redis_conn::RedisConn;
 
@@ -34,7 +39,12 @@ pub(crate) enum Held {
     NotFound(Cached),
     /// Nothing.
     Absent,
-    /// Redis is down or did not answer in time: as good as nothing.
+    /// Redis is down or did not answer in time, and this replica holds an
+    /// answer for the RUC: one it could not store, or its last copy of the
+    /// record (`not_found`: SUNAT's "no such RUC").
+    Kept { cached: Cached, not_found: bool },
+    /// Redis is down or did not answer in time, and this replica knows
+    /// nothing of the RUC.
     Unavailable,
 }
 
@@ -55,6 +65,7 @@ pub(crate) struct Store {
     redis: Arc<RedisConn>,
     lifetimes: Lifetimes,
     l1: Option<Arc<L1>>,
+    unstored: Unstored,
     metrics: &'static Metrics,
 }
 
@@ -69,17 +80,32 @@ impl Store {
             redis,
             lifetimes,
             l1,
+            unstored: Unstored::default(),
             metrics,
         }
     }
 
-    /// From the L1, or `GET` and `PTTL` in one round trip; without a record,
-    /// a second one for a remembered "not found".
+    /// From the L1, or from Redis; what this replica holds when Redis
+    /// cannot be read; an answer it could not store, written now, when
+    /// Redis has none.
     pub(crate) async fn get(&self, ruc: &Ruc) -> Held {
         if let Some(cached) = self.l1.as_ref().and_then(|l1| l1.get(ruc)) {
             self.metrics.l1_hits.inc();
             return Held::Fresh(cached);
         }
+        match self.read_redis(ruc).await {
+            Held::Unavailable => self.kept(ruc).unwrap_or(Held::Unavailable),
+            Held::Absent => match self.unstored.get(ruc) {
+                Some(answer) => self.write_back(ruc, answer).await.unwrap_or(Held::Absent),
+                None => Held::Absent,
+            },
+            held => held,
+        }
+    }
+
+    /// `GET` and `PTTL` in one round trip; without a record, a second one
+    /// for a remembered "not found".
+    async fn read_redis(&self, ruc: &Ruc) -> Held {
         let ticket = self.l1.as_deref().map(L1::ticket);
         let Lifetimes {
             fresh,
@@ -104,6 +130,30 @@ impl Store {
         }
     }
 
+    /// Whether this replica holds an answer for `ruc` to serve while Redis
+    /// cannot be read.
+    pub(crate) fn holds(&self, ruc: &Ruc) -> bool {
+        self.kept(ruc).is_some()
+    }
+
+    /// What this replica holds for `ruc` while Redis cannot be read: the
+    /// answer it could not store, else its last copy of the record, while
+    /// that could still be served stale.
+    fn kept(&self, ruc: &Ruc) -> Option<Held> {
+        if let Some(answer) = self.unstored.get(ruc) {
+            if let Some((cached, _)) = self.held_as_cached(&answer) {
+                let not_found = answer.admitted == Admitted::NotFound;
+                return Some(Held::Kept { cached, not_found });
+            }
+        }
+        let cached = self.l1.as_ref()?.kept(ruc)?;
+        let servable = cached.ttl_ms + (self.lifetimes.stale.as_millis() as i64) > 0;
+        servable.then_some(Held::Kept {
+            cached,
+            not_found: false,
+        })
+    }
+
     /// `GET` and `PTTL` of a key stored for `fresh + stale`; `None` when
     /// Redis failed.
     async fn read(&self, key: String, fresh: Duration, stale: Duration) -> Option<Option<Cached>> {
@@ -120,33 +170,87 @@ impl Store {
         Some(body.map(|body| cached(Bytes::from(body), pttl, fresh, stale)))
     }
 
-    /// Stores a record, fresh then stale; false when Redis is down or did
-    /// not answer.
-    async fn put(&self, ruc: &Ruc, body: Bytes) -> bool {
-        let Lifetimes { fresh, stale, .. } = self.lifetimes;
-        self.set(redis_key(ruc), body, fresh + stale).await
+    /// Stores an answer as what the admission check found it to be (a
+    /// "no such RUC" only when `NEGATIVE_TTL_SECONDS` is not 0); one Redis
+    /// did not take is held until it does.
+    pub(crate) async fn keep(&self, ruc: &Ruc, admitted: Admitted, body: Bytes) -> bool {
+        let (key, ttl) = match admitted {
+            Admitted::Record => (redis_key(ruc), self.lifetimes.fresh + self.lifetimes.stale),
+            Admitted::NotFound if self.lifetimes.not_found.is_zero() => return false,
+            Admitted::NotFound => (not_found_key(ruc), self.lifetimes.not_found),
+        };
+        let stored = self.set(key, body.clone(), ttl, false).await.is_some();
+        if !stored && self.unstored.hold(*ruc, admitted, body) {
+            self.metrics.unstored.set(self.unstored.len() as i64);
+        }
+        stored
     }
 
-    /// Stores an answer as what the admission check found it to be.
-    pub(crate) async fn keep(&self, ruc: &Ruc, admitted: Admitted, body: Bytes) -> bool {
-        match admitted {
-            Admitted::Record => self.put(ruc, body).await,
-            Admitted::NotFound => self.put_not_found(ruc, body).await,
+    /// Writes every answer held for want of Redis, until Redis fails again.
+    pub(crate) async fn flush_unstored(&self) {
+        for (ruc, answer) in self.unstored.all() {
+            if self.write_back(&ruc, answer).await.is_none() {
+                return;
+            }
         }
     }
 
-    /// Remembers SUNAT's "no such RUC" answer (when that is turned on).
-    async fn put_not_found(&self, ruc: &Ruc, body: Bytes) -> bool {
-        let ttl = self.lifetimes.not_found;
-        !ttl.is_zero() && self.set(not_found_key(ruc), body, ttl).await
+    /// Writes an answer held for want of Redis, unless Redis has one by now
+    /// (`SET … NX`), and lets go of it; what the cache holds for `ruc`
+    /// then, `None` when Redis failed again.
+    async fn write_back(&self, ruc: &Ruc, answer: unstored::Answer) -> Option<Held> {
+        let held = match self.held_as_cached(&answer) {
+            Some((cached, left)) => {
+                let key = match answer.admitted {
+                    Admitted::Record => redis_key(ruc),
+                    Admitted::NotFound => not_found_key(ruc),
+                };
+                self.set(key, answer.body.clone(), left, true).await?;
+                match answer.admitted {
+                    Admitted::Record if cached.ttl_ms > 0 => Held::Fresh(cached),
+                    Admitted::Record => Held::Stale(cached),
+                    Admitted::NotFound => Held::NotFound(cached),
+                }
+            }
+            None => Held::Absent,
+        };
+        self.unstored.release(ruc, &answer);
+        self.metrics.unstored.set(self.unstored.len() as i64);
+        Some(held)
+    }
+
+    /// An answer held since it was fetched, as a read of Redis would have
+    /// found it had it been stored then, and the time it still has in
+    /// Redis; `None` once that is over.
+    fn held_as_cached(&self, answer: &unstored::Answer) -> Option<(Cached, Duration)> {
+        let Lifetimes {
+            fresh,
+            stale,
+            not_found,
+        } = self.lifetimes;
+        let (fresh, stored_for) = match answer.admitted {
+            Admitted::Record => (fresh, fresh + stale),
+            Admitted::NotFound => (not_found, not_found),
+        };
+        let age = answer.age();
+        let left = stored_for.checked_sub(age).filter(|left| left.as_secs() > 0)?;
+        let cached = Cached {
+            body: answer.body.clone(),
+            age,
+            ttl_ms: fresh.as_millis() as i64 - age.as_millis() as i64,
+        };
+        Some((cached, left))
     }
 
     /// Deletes the record and the remembered "not found" (and this
-    /// process's L1 copy); how many keys existed, `None` when Redis failed.
+    /// process's L1 copy and held answer); how many keys existed, `None`
+    /// when Redis failed.
     pub(crate) async fn purge(&self, ruc: &Ruc) -> Option<u64> {
         if let Some(l1) = &self.l1 {
             l1.invalidate(ruc);
         }
+        self.unstored.forget(ruc);
+        self.metrics.unstored.set(self.unstored.len() as i64);
         let keys = [redis_key(ruc), not_found_key(ruc)];
         self.redis
             .bounded(
@@ -155,21 +259,20 @@ impl Store {
             .await
     }
 
-    /// `SET key body EX ttl`.
-    async fn set(&self, key: String, body: Bytes, ttl: Duration) -> bool {
+    /// `SET key body EX ttl` (`NX`: only if the key is absent); `None`
+    /// when Redis is down or did not answer.
+    async fn set(&self, key: String, body: Bytes, ttl: Duration, only_if_absent: bool) -> Option<()> {
         let ttl = ttl.as_secs();
         self.redis
             .call(|mut connection| async move {
-                redis::cmd("SET")
-                    .arg(&key)
-                    .arg(body.as_ref())
-                    .arg("EX")
-                    .arg(ttl)
-                    .query_async::<()>(&mut connection)
-                    .await
+                let mut set = redis::cmd("SET");
+                set.arg(&key).arg(body.as_ref()).arg("EX").arg(ttl);
+                if only_if_absent {
+                    set.arg("NX");
+                }
+                set.query_async::<()>(&mut connection).await
             })
             .await
-            .is_some()
     }
 }
 

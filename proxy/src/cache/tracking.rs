@@ -52,7 +52,7 @@ impl BackgroundService for Tracking {
                 why = self.track() => why,
             };
             if self.l1.is_tracked() {
-                warn!(%why, "Redis no longer tracks the in-process copy: dropped; entries live L1_TTL_MS at most");
+                warn!(%why, "Redis no longer tracks the in-process copy: entries live L1_TTL_MS at most, older ones only serve while Redis cannot be read");
                 self.l1.tracking_lost();
                 self.metrics.l1_tracked.set(0);
                 self.metrics.l1_tracking_losses.inc();

@@ -6,7 +6,8 @@
 //! 1. The cache is read (the in-process copy, then Redis): a fresh record
 //!    or a remembered "no such RUC" is the answer, and so is a record stale
 //!    for less than `STALE_WHILE_REVALIDATE_SECONDS` (refreshed in the
-//!    background).
+//!    background), and, while Redis cannot be read, what this replica
+//!    still holds of the RUC.
 //! 2. Otherwise the request joins the RUC's flight ([`crate::coalesce`]):
 //!    it follows the lookup in flight, here or on another replica, and
 //!    answers with its outcome; or it leads a new one.
@@ -98,6 +99,13 @@ impl Lookups {
                         cache: CacheResult::Hit,
                     };
                 }
+                AfterRead::Kept(reply) => {
+                    self.metrics.stale.inc();
+                    return Answered {
+                        reply,
+                        cache: CacheResult::Stale,
+                    };
+                }
                 AfterRead::StaleWhileRevalidate(reply) => {
                     let lookups = self.clone();
                     self.background
@@ -128,6 +136,9 @@ impl Lookups {
                 self.count(answered.cache);
                 Some(answered)
             }
+            // Redis unreadable and a lookup of this RUC just ended here:
+            // its held answer is read again rather than fetched twice.
+            Joined::Lead(_) if store_down && self.store.holds(&ruc) => None,
             Joined::Lead(flight) => {
                 let lead = Lead {
                     ruc,

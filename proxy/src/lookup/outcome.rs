@@ -34,6 +34,9 @@ pub(crate) enum AfterRead {
     /// Answer with the stale record at once, and refresh it in the
     /// background (within `STALE_WHILE_REVALIDATE_SECONDS`).
     StaleWhileRevalidate(Reply),
+    /// Redis cannot be read: answer with what this replica holds, as
+    /// stale, without asking a scraper.
+    Kept(Reply),
     /// Ask a scraper; `stale` is what to serve if that fails, and
     /// `store_down` says Redis could not be read.
     Fetch { stale: Option<Cached>, store_down: bool },
@@ -61,6 +64,9 @@ pub(crate) fn after_read(held: Held, stale_while_revalidate: Duration) -> AfterR
             stale: None,
             store_down: false,
         },
+        Held::Kept { cached, not_found } => {
+            AfterRead::Kept(responses::kept(if not_found { 404 } else { 200 }, &cached))
+        }
         Held::Unavailable => AfterRead::Fetch {
             stale: None,
             store_down: true,
@@ -277,7 +283,9 @@ mod tests {
     /// runs in the background (as a refresh), with no stale to fall back on.
     fn row(held: State, ended: Ended) -> (u16, String, String, Option<Admitted>, u16) {
         let (client, decision) = match after_read(held.held(), SWR) {
-            AfterRead::Hit { reply, .. } | AfterRead::StaleWhileRevalidate(reply) => (reply, decide(ended)),
+            AfterRead::Hit { reply, .. } | AfterRead::StaleWhileRevalidate(reply) | AfterRead::Kept(reply) => {
+                (reply, decide(ended))
+            }
             AfterRead::Fetch { stale, .. } => {
                 let decision = super::decide(&ruc(), ended, stale.as_ref(), None, MAX_BODY);
                 (decision.client.reply.clone(), decision)
@@ -292,6 +300,27 @@ mod tests {
             decision.store.ok(),
             decision.followers.status,
         )
+    }
+
+    #[test]
+    fn what_the_replica_holds_is_served_as_stale_while_redis_cannot_be_read() {
+        for (not_found, status) in [(false, 200), (true, 404)] {
+            let held = Held::Kept {
+                cached: cached(-5_000),
+                not_found,
+            };
+            let AfterRead::Kept(reply) = after_read(held, SWR) else {
+                panic!("served without a lookup")
+            };
+            assert_eq!(
+                (reply.status, reply.header("X-Cache"), reply.header("Cache-Status")),
+                (
+                    status,
+                    Some("STALE"),
+                    Some("ruc-proxy; hit; ttl=-5; detail=redis-unavailable")
+                )
+            );
+        }
     }
 
     #[test]

@@ -110,7 +110,7 @@ impl RedisConn {
         let was_up = self.up.swap(up, Ordering::SeqCst);
         self.metrics.redis_up.set(i64::from(up));
         match (was_up, up) {
-            (true, false) => warn!("Redis is down: lookups go to the scraper uncached, coordinated per process"),
+            (true, false) => warn!("Redis is down: records held in memory are served, other lookups go to the scraper, held until Redis is back, coordinated per process"),
             (false, true) => info!("Redis is back: caching and fleet-wide coordination resume"),
             _ => {}
         }

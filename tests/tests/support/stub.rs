@@ -2,6 +2,7 @@
 //! server written on raw TCP (so that it can also misbehave: answer slowly,
 //! cut a body short), which counts the requests it gets.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -42,6 +43,8 @@ struct State {
     health: AtomicU64,
     delay: Mutex<Duration>,
     lookups: AtomicU64,
+    /// Lookups received, by RUC.
+    asked: Mutex<BTreeMap<String, u64>>,
     /// Lookups being answered now, and the most at any time.
     active: AtomicU64,
     most_active: AtomicU64,
@@ -61,6 +64,7 @@ impl StubScraper {
             health: AtomicU64::new(200),
             delay: Mutex::new(Duration::ZERO),
             lookups: AtomicU64::new(0),
+            asked: Mutex::default(),
             active: AtomicU64::new(0),
             most_active: AtomicU64::new(0),
         });
@@ -99,6 +103,11 @@ impl StubScraper {
     /// `/obtener-ruc/…` requests received so far.
     pub fn lookups(&self) -> u64 {
         self.state.lookups.load(Ordering::SeqCst)
+    }
+
+    /// How many lookups of each RUC it received.
+    pub fn asked(&self) -> BTreeMap<String, u64> {
+        self.state.asked.lock().unwrap().clone()
     }
 
     /// Lookups it is answering now.
@@ -154,6 +163,7 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
             continue;
         };
         state.lookups.fetch_add(1, Ordering::SeqCst);
+        *state.asked.lock().unwrap().entry(ruc.to_string()).or_default() += 1;
         let active = state.active.fetch_add(1, Ordering::SeqCst) + 1;
         state.most_active.fetch_max(active, Ordering::SeqCst);
         let delay = *state.delay.lock().unwrap();
