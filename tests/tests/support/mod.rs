@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod balancer;
 pub mod compose;
 pub mod dockerfile;
 pub mod grid;

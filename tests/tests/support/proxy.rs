@@ -53,13 +53,18 @@ impl Proxy {
     }
 
     async fn try_start(redis_url: &str, scraper_url: &str, env: &[(&str, &str)]) -> Option<Proxy> {
-        let (listen, metrics) = (free_port(), free_port());
+        // `PROXY_LISTEN` in `env` keeps a replaced replica's address.
+        let listen = env.iter().find(|(name, _)| *name == "PROXY_LISTEN").map_or_else(
+            || format!("127.0.0.1:{}", free_port()),
+            |(_, address)| address.to_string(),
+        );
+        let metrics = free_port();
         let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/proxy.yaml");
         let mut command = Command::new(PROXY);
         command
             .arg("-c")
             .arg(conf)
-            .env("PROXY_LISTEN", format!("127.0.0.1:{listen}"))
+            .env("PROXY_LISTEN", &listen)
             .env("METRICS_LISTEN", format!("127.0.0.1:{metrics}"))
             .env("REDIS_URL", redis_url)
             .env("SCRAPER_URL", scraper_url)
@@ -74,7 +79,7 @@ impl Proxy {
         }
         let mut proxy = Proxy {
             child: command.spawn().expect("the proxy binary runs"),
-            base: format!("http://127.0.0.1:{listen}"),
+            base: format!("http://{listen}"),
             metrics_base: format!("http://127.0.0.1:{metrics}"),
             http: reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap(),
             stopped: false,
