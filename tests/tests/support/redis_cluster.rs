@@ -1,7 +1,7 @@
 //! A real Redis Cluster on loopback: three masters made with
-//! `redis-cli --cluster create`, without replicas, and with
-//! `cluster-require-full-coverage no`, so that a killed master takes only
-//! its own slots away.
+//! `redis-cli --cluster create`, without replicas or with replicas that
+//! take over, and with `cluster-require-full-coverage no`, so that a killed
+//! master without a replica takes only its own slots away.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -17,14 +17,26 @@ impl RedisCluster {
     /// Three masters sharing the 16384 slots; waits until every node says
     /// `cluster_state:ok`.
     pub async fn start() -> RedisCluster {
+        RedisCluster::create(0).await
+    }
+
+    /// Three masters, each with `replicas` replicas that take over when it
+    /// fails (after the nodes' 2 s timeout).
+    pub async fn start_with_replicas(replicas: usize) -> RedisCluster {
+        RedisCluster::create(replicas).await
+    }
+
+    async fn create(replicas: usize) -> RedisCluster {
         require_program("redis-cli", "redis-tools");
-        let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_cluster_node()).collect();
+        let nodes: Vec<RedisServer> = (0..3 * (1 + replicas))
+            .map(|_| RedisServer::start_cluster_node())
+            .collect();
         let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())).collect();
         let created = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
             .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .status()
@@ -32,6 +44,15 @@ impl RedisCluster {
         assert!(created.success(), "redis-cli --cluster create failed");
         let cluster = RedisCluster { nodes };
         cluster.wait_until_ok().await;
+        // A replica takes over only once it has synced with its master.
+        let synced = || {
+            let links = cluster
+                .nodes
+                .iter()
+                .filter(|node| replication_info(node).contains("master_link_status:up"));
+            links.count() == 3 * replicas
+        };
+        wait_until("every replica has synced", synced).await;
         cluster
     }
 
@@ -43,7 +64,7 @@ impl RedisCluster {
 
     /// Waits until every running node sees the whole cluster as healthy.
     pub async fn wait_until_ok(&self) {
-        for node in &self.nodes {
+        for node in self.nodes.iter().filter(|node| node.connection().is_ok()) {
             wait_until("the cluster is ok", || cluster_info(node).contains("cluster_state:ok")).await;
         }
     }
@@ -93,6 +114,12 @@ impl RedisCluster {
             .and_then(|client| client.get_connection())
             .expect("the cluster answers")
     }
+}
+
+fn replication_info(node: &RedisServer) -> String {
+    node.connection()
+        .and_then(|mut connection| redis::cmd("INFO").arg("replication").query(&mut connection))
+        .unwrap_or_default()
 }
 
 fn cluster_info(node: &RedisServer) -> String {
