@@ -53,6 +53,7 @@ ENV PROXY_LISTEN=0.0.0.0:8000 \
 EXPOSE 8000 9091
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["curl", "-fsS", "http://127.0.0.1:8000/health"]
-# SIGTERM: stop accepting, drain for the grace period of proxy.yaml, exit.
+# SIGTERM: /health 503, new connections served PROXY_DRAIN_DELAY_SECS, then
+# the work in flight finishes (README, "Stopping"); exit 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/proxy", "-c", "/etc/ruc/proxy.yaml"]
