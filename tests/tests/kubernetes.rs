@@ -1,9 +1,11 @@
 //! The Kubernetes manifests (`deploy/kubernetes/`), checked offline (no
-//! cluster runs here): every overlay renders with `kubectl kustomize`,
-//! validates against the schemas of the oldest and newest Kubernetes it
-//! supports (`kubernetes-validate --strict`), passes `checkov` (its skips
-//! listed with their reasons in `deploy/kubernetes/.checkov.yaml`), and
-//! agrees with the Dockerfiles and the services' own configuration.
+//! cluster runs here): every overlay renders with `kubectl kustomize`; its
+//! built-in objects validate against the schemas of the oldest and newest
+//! Kubernetes it supports (`kubernetes-validate --strict`), its custom
+//! resources against their CRD schemas (`tests/kubernetes/`); it passes
+//! `checkov` (its skips listed with their reasons in
+//! `deploy/kubernetes/.checkov.yaml`), and agrees with the Dockerfiles and
+//! the services' own configuration.
 
 mod support;
 
@@ -39,7 +41,13 @@ fn render(overlay: &str) -> String {
     String::from_utf8(output.stdout).expect("UTF-8")
 }
 
-/// Every overlay rendered into a file of its own.
+/// A custom resource: KEDA's or the Prometheus Operator's.
+fn is_custom(object: &Value) -> bool {
+    let api = object["apiVersion"].as_str().unwrap_or_default();
+    api.starts_with("keda.sh/") || api.starts_with("monitoring.coreos.com/")
+}
+
+/// Every overlay's built-in objects, in a file per overlay.
 fn rendered_files() -> Vec<PathBuf> {
     let dir = unique_tmpdir();
     std::fs::create_dir_all(&dir).unwrap();
@@ -47,7 +55,13 @@ fn rendered_files() -> Vec<PathBuf> {
         .iter()
         .map(|overlay| {
             let file = dir.join(format!("{overlay}.yaml"));
-            std::fs::write(&file, render(overlay)).unwrap();
+            let built_in: Vec<String> = objects(overlay)
+                .iter()
+                .filter(|object| !is_custom(object))
+                // As JSON, a YAML that no YAML 1.1 reader misreads (`yes`).
+                .map(|object| serde_json::to_string(object).unwrap())
+                .collect();
+            std::fs::write(&file, built_in.join("\n---\n")).unwrap();
             file
         })
         .collect()
@@ -87,6 +101,55 @@ fn every_overlay_validates_against_the_oldest_and_newest_kubernetes() {
 }
 
 #[test]
+fn the_custom_resources_validate_against_their_crd_schemas() {
+    require_program("node", "nodejs npm");
+    let models = repo_file("tests/kubernetes/node_modules/@kubernetes-models");
+    assert!(
+        models.is_dir(),
+        "the CRD models are missing: npm ci --prefix tests/kubernetes"
+    );
+    let custom: Vec<Value> = OVERLAYS.iter().flat_map(|o| objects(o)).filter(is_custom).collect();
+    let kinds: BTreeSet<String> = custom.iter().map(|o| o["kind"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["PodMonitor".to_string(), "ScaledObject".to_string()])
+    );
+    let mut node = Command::new("node")
+        .arg(repo_file("tests/kubernetes/validate.mjs"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let input = serde_json::to_vec(&custom).unwrap();
+    std::io::Write::write_all(&mut node.stdin.take().unwrap(), &input).unwrap();
+    let output = node.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}");
+    assert_eq!(report.matches(": valid").count(), custom.len(), "{report}");
+}
+
+/// KEDA scales the scrapers on metrics the scraper exports.
+#[test]
+fn the_scrapers_scale_on_their_own_busy_sessions() {
+    let objects = objects("production");
+    let scaled = object(&objects, "ScaledObject", "ruc-scraper");
+    assert_eq!(scaled["spec"]["scaleTargetRef"]["name"], "ruc-scraper");
+    assert!(
+        scaled["spec"]["minReplicaCount"].as_u64() >= Some(2),
+        "two for availability"
+    );
+    let query = scaled["spec"]["triggers"][0]["metadata"]["query"].as_str().unwrap();
+    let registered = read_repo_file("scraper/src/metrics.rs");
+    for metric in ["ruc_scraper_sessions", "ruc_scraper_queue_depth"] {
+        assert!(query.contains(metric), "{query}");
+        assert!(
+            registered.contains(&format!("\"{metric}\"")),
+            "the scraper exports {metric}"
+        );
+    }
+}
+
+#[test]
 fn checkov_finds_nothing_in_any_overlay() {
     require_program_installed_by("checkov", "python3 -m pip install checkov");
     let mut command = Command::new("checkov");
@@ -103,13 +166,18 @@ fn checkov_finds_nothing_in_any_overlay() {
     assert!(report.contains("Failed checks: 0"), "{report}");
 }
 
+/// kustomize reads nothing outside its directory, so these are copies.
 #[test]
-fn the_base_carries_the_proxys_own_pingora_settings() {
-    assert_eq!(
-        read_repo_file("deploy/kubernetes/base/conf/proxy.yaml"),
-        read_repo_file("conf/proxy.yaml"),
-        "copy conf/proxy.yaml to deploy/kubernetes/base/conf/"
-    );
+fn the_manifests_carry_the_repositorys_own_pingora_settings_and_dashboard() {
+    for (copy, source) in [
+        ("deploy/kubernetes/base/conf/proxy.yaml", "conf/proxy.yaml"),
+        (
+            "deploy/kubernetes/components/grafana-dashboard/ruc.json",
+            "conf/grafana/dashboards/ruc.json",
+        ),
+    ] {
+        assert_eq!(read_repo_file(copy), read_repo_file(source), "copy {source} to {copy}");
+    }
 }
 
 fn runtime_stage(service: &str) -> Stage {
