@@ -19,6 +19,7 @@ use crate::browser::session::SessionConfig;
 use crate::browser::{Browser, Driver};
 use crate::config::Config;
 use crate::direct::{Direct, DirectConfig};
+use crate::healthcheck;
 use crate::lookup::mode::{Mode, Suspension};
 use crate::lookup::slots::Slots;
 use crate::lookup::{LookupConfig, Lookups, Readers};
@@ -32,10 +33,12 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(10);
 const COMMAND_MARGIN: Duration = Duration::from_secs(5);
 
 /// The binary's entry point; started with [`guard::ARG`], a process
-/// group's guard instead.
+/// group's guard instead, and with [`healthcheck::ARG`], a health check.
 pub fn main() -> ExitCode {
-    if std::env::args_os().nth(1).is_some_and(|arg| arg == guard::ARG) {
-        return guard::run();
+    match std::env::args_os().nth(1) {
+        Some(arg) if arg == guard::ARG => return guard::run(),
+        Some(arg) if arg == healthcheck::ARG => return healthcheck::run(),
+        _ => {}
     }
     let config = match startup::begin(Config::from_env) {
         Ok(config) => config,

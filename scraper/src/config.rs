@@ -25,6 +25,9 @@ const CHROME_CANDIDATES: [&str; 4] = [
 /// installed to take the version from.
 const DEFAULT_CHROME_MAJOR: u32 = 156;
 
+/// `SCRAPER_LISTEN`'s default.
+pub(crate) const DEFAULT_LISTEN: &str = "0.0.0.0:8001";
+
 /// Every setting of the scraper, checked at start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -118,7 +121,7 @@ impl Config {
                 after_failures: vars.number("SCRAPER_DIRECT_FAILURES", 3, 1..=1000)? as u32,
                 suspend_for: vars.seconds("SCRAPER_DIRECT_SUSPEND_SECS", 300, 1..=86_400)?,
             },
-            listen: vars.parse("SCRAPER_LISTEN", "0.0.0.0:8001", "an address such as 0.0.0.0:8001")?,
+            listen: vars.parse("SCRAPER_LISTEN", DEFAULT_LISTEN, "an address such as 0.0.0.0:8001")?,
             sunat_url: http_url(
                 "SUNAT_URL",
                 &vars.text_or("SUNAT_URL", "https://e-consultaruc.sunat.gob.pe"),

@@ -8,7 +8,8 @@
 //! [`sunat::form`] (the steps on the site in a browser) or [`direct`] (the
 //! same on the wire, [`sunat::post`]) → [`sunat::page`] and
 //! [`sunat::record`] (parsing) → [`sunat::answer`] (record or [`failure`])
-//! → [`browser`] (chromedriver, sessions, pool).
+//! → [`browser`] (chromedriver, sessions, pool). [`healthcheck`]: the
+//! images' `HEALTHCHECK` (`scraper --healthcheck`).
 
 pub(crate) mod api;
 pub mod app;
@@ -16,6 +17,7 @@ pub(crate) mod browser;
 pub mod config;
 pub(crate) mod direct;
 pub(crate) mod failure;
+pub(crate) mod healthcheck;
 pub(crate) mod lookup;
 pub mod metrics;
 pub(crate) mod server;

@@ -435,3 +435,22 @@ async fn the_replica_is_as_strict_with_a_post_as_sunat_is_known_to_be() {
         "the script's cookie passes"
     );
 }
+
+/// `scraper --healthcheck`, the images' HEALTHCHECK: 0 while the scraper
+/// at `SCRAPER_LISTEN` is healthy, 1 once it is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_checks_its_own_health_for_the_images_healthcheck() {
+    let replica = replica().await;
+    let scraper = Scraper::start_without_browser(&replica, &[]).await;
+    let address = scraper.base.trim_start_matches("http://").to_string();
+    let check = |listen: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_scraper-under-test"))
+            .arg("--healthcheck")
+            .env("SCRAPER_LISTEN", listen)
+            .status()
+            .expect("the binary runs")
+    };
+    assert_eq!(check(&address).code(), Some(0));
+    scraper.stop().await;
+    assert_eq!(check(&address).code(), Some(1));
+}
