@@ -36,6 +36,30 @@ COPY scraper scraper
 RUN touch contract/src/lib.rs startup/src/lib.rs proxy/src/lib.rs proxy/src/main.rs scraper/src/lib.rs scraper/src/main.rs \
  && cargo build --release --locked --bin proxy --bin scraper
 
+# The small scraper for SCRAPER_MODE=http (`--target http`, `make images`
+# tags it ruc-scraper-http): no browser, so nothing but the binary and the
+# shared libraries it links (glibc's DNS is built into libc since 2.34;
+# the TLS roots are in the binary). About 12 MB.
+FROM builder AS http-rootfs
+RUN mkdir -p /rootfs/usr/local/bin /rootfs/tmp \
+ && chmod 1777 /rootfs/tmp \
+ && cp target/release/scraper /rootfs/usr/local/bin/scraper \
+ && ldd target/release/scraper | grep -o '/[^ ]*' | xargs -I{} cp --parents -L {} /rootfs/
+
+FROM scratch AS http
+COPY --from=http-rootfs /rootfs /
+USER 10001:10001
+ENV SCRAPER_LISTEN=0.0.0.0:8001 \
+    SCRAPER_MODE=http \
+    RUST_LOG=info
+EXPOSE 8001
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["/usr/local/bin/scraper", "--healthcheck"]
+# SIGTERM: finish lookups in flight. No browsers, so no init is needed.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/scraper"]
+
+# The default image: the browser scraper.
 FROM debian:bookworm-slim
 # uid/gid 10001 and the name `ruc` are free in Debian's base-passwd (a test
 # checks it). Chromium needs a writable home.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the two images, ruc-proxy and ruc-scraper, each tagged with its
-# crate's version and `latest` (`make images`). Uses docker when its engine
+# Builds the images, ruc-proxy, ruc-scraper and the small ruc-scraper-http,
+# each tagged with its crate's version and `latest` (`make images`). Uses docker when its engine
 # answers, else podman; CONTAINER_ENGINE=docker|podman chooses. Podman
 # builds in Docker's image format, since the OCI format drops HEALTHCHECK
 # and STOPSIGNAL.
@@ -46,3 +46,11 @@ for service in proxy scraper; do
   fi
   echo "images: ruc-$service:$version built in $((SECONDS - started)) s"
 done
+
+# The small scraper for SCRAPER_MODE=http: the same Dockerfile's `http`
+# target (its builder stage is cached by now).
+version=$(version_of scraper)
+"$engine" build "${flags[@]}" -f Dockerfiles/scraper.Dockerfile --target http \
+  -t "ruc-scraper-http:$version" -t ruc-scraper-http:latest .
+echo "images: ruc-scraper-http:$version built"
+

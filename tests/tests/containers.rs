@@ -440,3 +440,38 @@ fn the_grid_override_points_the_scrapers_at_a_hub_with_room_for_their_sessions()
     };
     scraper::config::Config::from_vars(scraper_env).expect("the scraper accepts the Grid settings");
 }
+
+/// The scraper Dockerfile's `http` target: from `scratch`, the binary and
+/// the libraries `ldd` lists, in http mode, the same user, port and
+/// listening address as the browser image, checking itself without curl.
+#[test]
+fn the_small_http_image_holds_the_scraper_and_its_libraries_alone() {
+    let stages = stages("scraper");
+    let named = |name: &str| {
+        stages
+            .iter()
+            .find(|stage| dockerfile::one(stage, "FROM").ends_with(&format!(" AS {name}")))
+            .unwrap_or_else(|| panic!("a stage {name}"))
+    };
+    let (rootfs, http, browser) = (named("http-rootfs"), named("http"), runtime_stage("scraper"));
+    assert_eq!(dockerfile::one(rootfs, "FROM"), "builder AS http-rootfs");
+    let run = dockerfile::one(rootfs, "RUN");
+    assert!(
+        run.contains("cp target/release/scraper /rootfs/usr/local/bin/scraper"),
+        "{run}"
+    );
+    assert!(run.contains("ldd target/release/scraper"), "{run}");
+    assert_eq!(dockerfile::one(http, "FROM"), "scratch AS http");
+    assert_eq!(dockerfile::all(http, "COPY"), ["--from=http-rootfs /rootfs /"]);
+    assert_eq!(dockerfile::one(http, "USER"), dockerfile::one(&browser, "USER"));
+    assert_eq!(dockerfile::one(http, "EXPOSE"), dockerfile::one(&browser, "EXPOSE"));
+    let env = dockerfile::one(http, "ENV");
+    assert!(env.contains("SCRAPER_MODE=http"), "{env}");
+    assert!(
+        env.contains("SCRAPER_LISTEN=0.0.0.0:8001")
+            && dockerfile::one(&browser, "ENV").contains("SCRAPER_LISTEN=0.0.0.0:8001")
+    );
+    let (_, command) = healthcheck(http);
+    assert_eq!(command, ["/usr/local/bin/scraper", "--healthcheck"]);
+    assert_eq!(dockerfile::one(http, "ENTRYPOINT"), r#"["/usr/local/bin/scraper"]"#);
+}

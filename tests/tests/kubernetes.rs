@@ -20,7 +20,7 @@ use serde_yaml::Value;
 use support::dockerfile::{self, Stage};
 use support::{read_repo_file, repo_file, require_program, require_program_installed_by, unique_tmpdir};
 
-const OVERLAYS: [&str; 3] = ["small", "production", "grid"];
+const OVERLAYS: [&str; 4] = ["small", "production", "grid", "http"];
 /// The oldest and the newest Kubernetes the manifests are for.
 const KUBERNETES: [&str; 2] = ["1.29.0", "1.37.0"];
 
@@ -180,9 +180,28 @@ fn the_manifests_carry_the_repositorys_own_pingora_settings_and_dashboard() {
     }
 }
 
-fn runtime_stage(service: &str) -> Stage {
-    let text = read_repo_file(&format!("Dockerfiles/{service}.Dockerfile"));
-    dockerfile::stages(&text).pop().expect("a stage")
+/// The Dockerfile stage an image of `make images` is made of, by its name
+/// (`ruc-proxy`, `ruc-scraper`, or `ruc-scraper-http`: the scraper's
+/// `http` target).
+fn image_stage(image: &str) -> Stage {
+    let (service, target) = match image {
+        "ruc-scraper-http" => ("scraper", Some("http")),
+        _ => (image.strip_prefix("ruc-").expect("one of ours"), None),
+    };
+    let mut stages = dockerfile::stages(&read_repo_file(&format!("Dockerfiles/{service}.Dockerfile")));
+    match target {
+        Some(target) => {
+            let is_target = |stage: &Stage| dockerfile::one(stage, "FROM").ends_with(&format!(" AS {target}"));
+            stages.into_iter().find(is_target).expect("the target")
+        }
+        None => stages.pop().expect("a stage"),
+    }
+}
+
+/// The container's image name, without its tag, and the tag.
+fn image_of(container: &Value) -> (&str, &str) {
+    let image = container["image"].as_str().expect("an image");
+    image.split_once(':').expect("a tagged image")
 }
 
 /// The container of a workload, with its pod's spec.
@@ -220,7 +239,7 @@ fn pod_settings<T, E: std::fmt::Debug>(
     from_vars: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<T, E>,
 ) -> T {
     let (literal, names) = environment(container);
-    let (_, _, image_env) = image_facts(service);
+    let (_, _, image_env) = image_facts(image_of(container).0);
     let image_env: Vec<(String, String)> = image_env
         .split_whitespace()
         .filter_map(|pair| pair.split_once('='))
@@ -249,8 +268,8 @@ fn container_port(container: &Value, name: &str) -> u64 {
 }
 
 /// What the image says: its `EXPOSE`d ports, its user and its `ENV`.
-fn image_facts(service: &str) -> (BTreeSet<u64>, String, String) {
-    let stage = runtime_stage(service);
+fn image_facts(image: &str) -> (BTreeSet<u64>, String, String) {
+    let stage = image_stage(image);
     let exposed = dockerfile::one(&stage, "EXPOSE")
         .split_whitespace()
         .map(|port| port.parse().expect("a port"))
@@ -263,12 +282,10 @@ fn image_facts(service: &str) -> (BTreeSet<u64>, String, String) {
 }
 
 fn assert_pod_matches_image(service: &str, pod: &Value, container: &Value, version: &str) {
-    let (exposed, user, _) = image_facts(service);
-    assert_eq!(
-        container["image"].as_str(),
-        Some(format!("ruc-{service}:{version}").as_str()),
-        "{service}: the tag `make images` gives"
-    );
+    let (image, tag) = image_of(container);
+    assert!(image.starts_with(&format!("ruc-{service}")), "{service}: {image}");
+    assert_eq!(tag, version, "{service}: the tag `make images` gives");
+    let (exposed, user, _) = image_facts(image);
     let ports: BTreeSet<u64> = container["ports"]
         .as_sequence()
         .unwrap()
@@ -322,7 +339,7 @@ fn the_proxy_pods_agree_with_the_image_and_the_proxys_configuration() {
         let (pod, container) = container(deployment, "proxy");
         assert_pod_matches_image("proxy", pod, container, &crate_version("proxy"));
         let config = pod_settings("proxy", container, &[], |vars| proxy::config::Config::from_vars(vars));
-        let (_, _, image_env) = image_facts("proxy");
+        let (_, _, image_env) = image_facts(image_of(container).0);
         assert!(image_env.contains("PROXY_LISTEN=0.0.0.0:8000"), "{image_env}");
         assert_eq!(container_port(container, "http"), 8000);
         assert!(image_env.contains("METRICS_LISTEN=0.0.0.0:9091"), "{image_env}");
@@ -360,8 +377,13 @@ fn the_scraper_pods_agree_with_the_image_and_the_scrapers_configuration() {
         let config = pod_settings("scraper", container, &extra, |vars| {
             scraper::config::Config::from_vars(vars)
         });
-        let (_, _, image_env) = image_facts("scraper");
+        let (_, _, image_env) = image_facts(image_of(container).0);
         assert!(image_env.contains("SCRAPER_LISTEN=0.0.0.0:8001"), "{image_env}");
+        if image_of(container).0 == "ruc-scraper-http" {
+            let (literal, _) = environment(container);
+            let http = ("SCRAPER_MODE".to_string(), "http".to_string());
+            assert!(literal.contains(&http), "{overlay}: the small image has no browser");
+        }
         assert_eq!(container_port(container, "http"), 8001);
         let grace = Duration::from_secs(pod["terminationGracePeriodSeconds"].as_u64().unwrap());
         assert!(
