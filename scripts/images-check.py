@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Release check of the container images (`make images-check`).
 
-Builds ruc-proxy and ruc-scraper (scripts/images.sh), then runs Redis, the
-SUNAT replica, the scraper and the proxy from images on a private network,
+Builds ruc-proxy, ruc-scraper and ruc-scraper-http (scripts/images.sh),
+then runs Redis, the SUNAT replica, the scraper and the proxy from images
+on a private network,
 as docker-compose.yml does, and checks what an operator relies on: image
 metadata (healthcheck, stop signal, numeric non-root user), stripped
 binaries, every healthcheck passing, no process running as root, a lookup
 that is a MISS then a HIT with the record in Redis, 400 for an invalid RUC,
 and SIGTERM stopping each service within its Compose grace period while a
-lookup is in flight, which must still be answered. Prints a report and
+lookup is in flight, which must still be answered; and the small
+http-mode scraper: at most 40 MB, healthy by its own --healthcheck, a
+record looked up from the replica, uid 10001. Prints a report and
 writes it to target/images-check/report.md. Everything it starts is
 removed at the end; the images are kept.
 
@@ -38,6 +41,8 @@ REPORT = ROOT / "target" / "images-check" / "report.md"
 PREFIX = f"ruc-check-{os.getpid()}"
 NETWORK = PREFIX
 USER = "10001:10001"
+# The small http-mode scraper's size bound.
+SMALL_IMAGE_MB = 40
 # Grace periods of docker-compose.yml (stop_grace_period).
 GRACE = {"proxy": 80, "scraper": 60}
 # Replica taxpayers (tests/src/replica/dataset.rs).
@@ -199,11 +204,13 @@ def build(engine, report, skip):
     if not skip:
         started = time.monotonic()
         subprocess.run([str(ROOT / "scripts" / "images.sh")], check=True, env={**os.environ, "CONTAINER_ENGINE": engine})
-        report.number("both images built in", f"{time.monotonic() - started:.0f} s")
+        report.number("the images built in", f"{time.monotonic() - started:.0f} s")
     run("cargo", "build", "--release", "--bin", "sunat-replica", timeout=1800)
-    for service in ("proxy", "scraper"):
-        size = int(run(engine, "image", "inspect", "--format", "{{.Size}}", f"ruc-{service}:latest"))
-        report.number(f"ruc-{service} image size", f"{size / 1e6:.0f} MB")
+    for service in ("proxy", "scraper", "scraper-http"):
+        size = int(run(engine, "image", "inspect", "--format", "{{.Size}}", f"ruc-{service}:latest")) / 1e6
+        report.number(f"ruc-{service} image size", f"{size:.1f} MB")
+        if service == "scraper-http":
+            report.check(f"ruc-scraper-http is at most {SMALL_IMAGE_MB} MB", size <= SMALL_IMAGE_MB, f"{size:.1f} MB")
 
 
 def check_metadata(engine, report, service):
@@ -269,6 +276,29 @@ def check_lookups(stack, report, proxy, redis_get):
     report.check("an invalid RUC gets 400", status == 400 and json.loads(body).get("ruc") == RUC_INVALID, str(status))
 
 
+def check_small_image(engine, stack, report):
+    """The http-mode scraper from scratch: its own healthcheck, a lookup on
+    the replica, nothing running as root (read from the host's /proc: the
+    image has no shell)."""
+    image = "ruc-scraper-http:latest"
+    inspected = json.loads(run(engine, "image", "inspect", image))[0]
+    config = inspected["Config"]
+    health = config.get("Healthcheck") or inspected.get("Healthcheck") or {}
+    report.check(f"{image} checks itself with --healthcheck", "--healthcheck" in (health.get("Test") or []),
+                 str(health.get("Test")))
+    report.check(f"{image} runs as {USER}", config.get("User") == USER, str(config.get("User")))
+    stack.start("scraper-http", image, "-p", "127.0.0.1::8001", "-e", "SUNAT_URL=http://replica:8002")
+    stack.wait_healthy("scraper-http", report)
+    pid = run(engine, "inspect", "--format", "{{.State.Pid}}", stack.container("scraper-http"))
+    uid = Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0]
+    report.check("the small scraper runs as uid 10001", uid == "10001", uid)
+    url = f"http://127.0.0.1:{stack.port('scraper-http', 8001)}/obtener-ruc/{RUC_HIT}"
+    status, _, body = http("GET", url)
+    report.check("the small scraper looks a record up on the replica",
+                 status == 200 and json.loads(body).get("ruc") == RUC_HIT, f"status {status}")
+    report.check("the small scraper logged no panic", "panicked" not in stack.logs("scraper-http"))
+
+
 def stop_with_lookup_in_flight(stack, report, role, url, replica, delay_ms):
     """Stops `role` with SIGTERM while a lookup of a new RUC, slowed down by
     the replica, is in flight through it; the lookup must be answered."""
@@ -312,6 +342,7 @@ def main():
         replica = f"http://127.0.0.1:{stack.port('replica', 8002)}"
         redis_get = lambda key: run(engine, "exec", stack.container("redis"), "redis-cli", "--raw", "GET", key)
         check_lookups(stack, report, proxy, redis_get)
+        check_small_image(engine, stack, report)
         stop_with_lookup_in_flight(stack, report, "proxy", f"{proxy}/obtener-ruc/{RUC_PROXY_STOP}", replica, 1000)
         stop_with_lookup_in_flight(stack, report, "scraper", f"{scraper}/obtener-ruc/{RUC_SCRAPER_STOP}", replica, 4000)
         for role in ("proxy", "scraper"):
