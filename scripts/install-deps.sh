@@ -99,8 +99,9 @@ selenium_jar
 
 # The CRD schemas of deploy/kubernetes's custom resources (KEDA, the
 # Prometheus Operator), as the npm packages @kubernetes-models/keda and
-# @kubernetes-models/prometheus-operator ship them; exact versions in
-# tests/kubernetes/package-lock.json.
+# @kubernetes-models/prometheus-operator ship them (vendored in
+# tests/kubernetes/vendor/), with their dependencies at the exact versions
+# of tests/kubernetes/package-lock.json.
 crd_models() {
   [[ -d tests/kubernetes/node_modules/@kubernetes-models/keda ]] && return
   echo "install-deps: installing the CRD models (npm ci in tests/kubernetes)"
