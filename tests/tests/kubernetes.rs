@@ -408,3 +408,41 @@ fn the_proxies_find_every_scraper_pod_through_a_headless_service() {
         assert_eq!(scraper_url, Some("http://ruc-scraper:8001"), "{overlay}");
     }
 }
+
+/// The names of a StatefulSet's volume claim templates.
+fn claim_names(templates: &Value) -> Vec<String> {
+    let templates = templates.as_sequence().into_iter().flatten();
+    templates
+        .map(|t| t["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every volume a pod declares is mounted, and every mount has its volume
+/// (a schema cannot say so; an overlay that drops one must drop both).
+#[test]
+fn every_volume_is_mounted_and_every_mount_declared() {
+    for overlay in OVERLAYS {
+        for workload in objects(overlay)
+            .iter()
+            .filter(|o| o["kind"] == "Deployment" || o["kind"] == "StatefulSet")
+        {
+            let names = |list: &Value| -> BTreeSet<String> {
+                let items = list.as_sequence().into_iter().flatten();
+                items.map(|item| item["name"].as_str().unwrap().to_string()).collect()
+            };
+            let pod = &workload["spec"]["template"]["spec"];
+            let declared: BTreeSet<String> = names(&pod["volumes"])
+                .into_iter()
+                .chain(claim_names(&workload["spec"]["volumeClaimTemplates"]))
+                .collect();
+            let mounted: BTreeSet<String> = pod["containers"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .flat_map(|container| names(&container["volumeMounts"]))
+                .collect();
+            let name = workload["metadata"]["name"].as_str().unwrap();
+            assert_eq!(declared, mounted, "{overlay}: {name}");
+        }
+    }
+}
