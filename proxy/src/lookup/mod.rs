@@ -99,17 +99,12 @@ impl Lookups {
                         cache: CacheResult::Hit,
                     };
                 }
-                AfterRead::Kept(reply) => {
-                    self.metrics.stale.inc();
-                    return Answered {
-                        reply,
-                        cache: CacheResult::Stale,
-                    };
-                }
-                AfterRead::StaleWhileRevalidate(reply) => {
-                    let lookups = self.clone();
-                    self.background
-                        .spawn(async move { lookups.refresh_in_background(ruc).await });
+                AfterRead::Stale { reply, refresh } => {
+                    if refresh {
+                        let lookups = self.clone();
+                        self.background
+                            .spawn(async move { lookups.refresh_in_background(ruc).await });
+                    }
                     self.metrics.stale.inc();
                     return Answered {
                         reply,

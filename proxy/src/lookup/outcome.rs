@@ -31,12 +31,10 @@ pub(crate) enum AfterRead {
     /// Answer from the cache: a record, or a remembered "no such RUC"
     /// (`not_found`).
     Hit { reply: Reply, not_found: bool },
-    /// Answer with the stale record at once, and refresh it in the
-    /// background (within `STALE_WHILE_REVALIDATE_SECONDS`).
-    StaleWhileRevalidate(Reply),
-    /// Redis cannot be read: answer with what this replica holds, as
-    /// stale, without asking a scraper.
-    Kept(Reply),
+    /// Answer at once with a stale record: one within
+    /// `STALE_WHILE_REVALIDATE_SECONDS`, then refreshed in the background
+    /// (`refresh`); or, Redis unreadable, what this replica holds of it.
+    Stale { reply: Reply, refresh: bool },
     /// Ask a scraper; `stale` is what to serve if that fails, and
     /// `store_down` says Redis could not be read.
     Fetch { stale: Option<Cached>, store_down: bool },
@@ -54,7 +52,10 @@ pub(crate) fn after_read(held: Held, stale_while_revalidate: Duration) -> AfterR
             not_found: true,
         },
         Held::Stale(cached) if cached.ttl_ms.unsigned_abs() as u128 <= stale_while_revalidate.as_millis() => {
-            AfterRead::StaleWhileRevalidate(responses::stale(&cached, Stale::WhileRevalidate))
+            AfterRead::Stale {
+                reply: responses::stale(&cached, Stale::WhileRevalidate),
+                refresh: true,
+            }
         }
         Held::Stale(cached) => AfterRead::Fetch {
             stale: Some(cached),
@@ -64,9 +65,10 @@ pub(crate) fn after_read(held: Held, stale_while_revalidate: Duration) -> AfterR
             stale: None,
             store_down: false,
         },
-        Held::Kept { cached, not_found } => {
-            AfterRead::Kept(responses::kept(if not_found { 404 } else { 200 }, &cached))
-        }
+        Held::Kept { cached, not_found } => AfterRead::Stale {
+            reply: responses::kept(if not_found { 404 } else { 200 }, &cached),
+            refresh: false,
+        },
         Held::Unavailable => AfterRead::Fetch {
             stale: None,
             store_down: true,
@@ -283,9 +285,7 @@ mod tests {
     /// runs in the background (as a refresh), with no stale to fall back on.
     fn row(held: State, ended: Ended) -> (u16, String, String, Option<Admitted>, u16) {
         let (client, decision) = match after_read(held.held(), SWR) {
-            AfterRead::Hit { reply, .. } | AfterRead::StaleWhileRevalidate(reply) | AfterRead::Kept(reply) => {
-                (reply, decide(ended))
-            }
+            AfterRead::Hit { reply, .. } | AfterRead::Stale { reply, .. } => (reply, decide(ended)),
             AfterRead::Fetch { stale, .. } => {
                 let decision = super::decide(&ruc(), ended, stale.as_ref(), None, MAX_BODY);
                 (decision.client.reply.clone(), decision)
@@ -309,7 +309,7 @@ mod tests {
                 cached: cached(-5_000),
                 not_found,
             };
-            let AfterRead::Kept(reply) = after_read(held, SWR) else {
+            let AfterRead::Stale { reply, refresh: false } = after_read(held, SWR) else {
                 panic!("served without a lookup")
             };
             assert_eq!(
