@@ -80,7 +80,7 @@ impl Store {
             redis,
             lifetimes,
             l1,
-            unstored: Unstored::default(),
+            unstored: Unstored::new(metrics.unstored.clone()),
             metrics,
         }
     }
@@ -180,8 +180,8 @@ impl Store {
             Admitted::NotFound => (not_found_key(ruc), self.lifetimes.not_found),
         };
         let stored = self.set(key, body.clone(), ttl, false).await.is_some();
-        if !stored && self.unstored.hold(*ruc, admitted, body) {
-            self.metrics.unstored.set(self.unstored.len() as i64);
+        if !stored {
+            self.unstored.hold(*ruc, admitted, body);
         }
         stored
     }
@@ -215,7 +215,6 @@ impl Store {
             None => Held::Absent,
         };
         self.unstored.release(ruc, &answer);
-        self.metrics.unstored.set(self.unstored.len() as i64);
         Some(held)
     }
 
@@ -250,7 +249,6 @@ impl Store {
             l1.invalidate(ruc);
         }
         self.unstored.forget(ruc);
-        self.metrics.unstored.set(self.unstored.len() as i64);
         let keys = [redis_key(ruc), not_found_key(ruc)];
         self.redis
             .bounded(

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use pingora_prometheus::prometheus::IntGauge;
 use ruc_contract::Ruc;
 
 use super::admission::Admitted;
@@ -20,9 +21,10 @@ use super::admission::Admitted;
 pub(crate) const MAX_BYTES: usize = 32 << 20;
 
 /// The answers waiting for Redis.
-#[derive(Default)]
 pub(crate) struct Unstored {
     held: Mutex<Held>,
+    /// `ruc_proxy_cache_unstored`: how many are held.
+    count: IntGauge,
 }
 
 #[derive(Default)]
@@ -46,6 +48,13 @@ impl Answer {
 }
 
 impl Unstored {
+    pub(crate) fn new(count: IntGauge) -> Unstored {
+        Unstored {
+            held: Mutex::default(),
+            count,
+        }
+    }
+
     /// Holds `ruc`'s answer in place of an older one; `false` when there
     /// is no room for it.
     pub(crate) fn hold(&self, ruc: Ruc, admitted: Admitted, body: Bytes) -> bool {
@@ -61,6 +70,7 @@ impl Unstored {
             fetched: Instant::now(),
         };
         held.answers.insert(ruc, answer);
+        self.count.set(held.answers.len() as i64);
         true
     }
 
@@ -84,6 +94,7 @@ impl Unstored {
         if held.answers.get(ruc) == Some(answer) {
             held.answers.remove(ruc);
             held.bytes -= answer.body.len();
+            self.count.set(held.answers.len() as i64);
         }
     }
 
@@ -92,11 +103,8 @@ impl Unstored {
         let mut held = self.held.lock().expect("unstored lock");
         if let Some(answer) = held.answers.remove(ruc) {
             held.bytes -= answer.body.len();
+            self.count.set(held.answers.len() as i64);
         }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.held.lock().expect("unstored lock").answers.len()
     }
 }
 
@@ -108,9 +116,13 @@ mod tests {
         Ruc::parse(text).unwrap()
     }
 
+    fn unstored() -> Unstored {
+        Unstored::new(IntGauge::new("held", "answers held").unwrap())
+    }
+
     #[test]
     fn holds_until_released_and_a_newer_answer_is_not_released_by_an_older() {
-        let unstored = Unstored::default();
+        let unstored = unstored();
         let one = ruc("20131312955");
         assert!(unstored.hold(one, Admitted::Record, Bytes::from_static(b"old")));
         let old = unstored.get(&one).unwrap();
@@ -122,12 +134,12 @@ mod tests {
         );
         let newer = unstored.get(&one).unwrap();
         unstored.release(&one, &newer);
-        assert_eq!((unstored.get(&one), unstored.len()), (None, 0));
+        assert_eq!((unstored.get(&one), unstored.count.get()), (None, 0));
     }
 
     #[test]
     fn nothing_is_held_past_the_bytes_bound() {
-        let unstored = Unstored::default();
+        let unstored = unstored();
         let half = Bytes::from(vec![b' '; MAX_BYTES / 2]);
         assert!(unstored.hold(ruc("20131312955"), Admitted::Record, half.clone()));
         assert!(unstored.hold(ruc("20100070970"), Admitted::Record, half.clone()));
@@ -136,6 +148,6 @@ mod tests {
             unstored.hold(ruc("20100070970"), Admitted::Record, Bytes::from_static(b"x")),
             "a replacement counts what it replaces"
         );
-        assert_eq!(unstored.len(), 2);
+        assert_eq!(unstored.count.get(), 2);
     }
 }
