@@ -1,9 +1,14 @@
 //! What each route of the API answers: a record's lookup, the health
-//! report, the liveness answer, or the refusal the route already made. The front reads the
-//! requests and writes these answers ([`crate::front`]).
+//! report, the liveness answer, or the refusal the route already made;
+//! and the batches ([`crate::batch`]), whose answers the front streams.
+//! The front reads the requests and writes these answers
+//! ([`crate::front`]).
 
 use std::sync::Arc;
 
+use crate::batch::ask::Ask;
+use crate::batch::Batches;
+use crate::gate::Asker;
 use crate::health::Health;
 use crate::lookup::outcome::Answered;
 use crate::lookup::Lookups;
@@ -11,21 +16,45 @@ use crate::metrics::CacheResult;
 use crate::responses;
 use crate::routes::Route;
 
+/// What a request gets.
+pub(crate) enum Answer {
+    /// A whole answer.
+    Whole(Answered),
+    /// A batch request whose head was accepted: its body is read and its
+    /// items written by the front, as they come ([`crate::front::streamed`]).
+    Batch(Ask),
+}
+
 /// The routes' handlers.
 pub(crate) struct Api {
     lookups: Arc<Lookups>,
+    batches: Batches,
     health: Health,
 }
 
 impl Api {
-    pub(crate) fn new(lookups: Arc<Lookups>, health: Health) -> Api {
-        Api { lookups, health }
+    pub(crate) fn new(lookups: Arc<Lookups>, batches: Batches, health: Health) -> Api {
+        Api {
+            lookups,
+            batches,
+            health,
+        }
     }
 
-    /// The answer to a request for `route`.
-    pub(crate) async fn answer(&self, route: Route) -> Answered {
+    /// What batch requests need.
+    pub(crate) fn batches(&self) -> &Batches {
+        &self.batches
+    }
+
+    /// The answer to a request for `route`, or the batch to stream.
+    pub(crate) async fn answer(&self, route: Route) -> Answer {
         let reply = match route {
-            Route::Record(ruc) => return self.lookups.answer(ruc).await,
+            Route::Record(ruc) => return Answer::Whole(self.lookups.answer(ruc, Asker::Single).await),
+            Route::Batch(Ok(ask)) => return Answer::Batch(ask),
+            Route::Batch(Err(reply)) => {
+                self.batches.refused();
+                reply
+            }
             Route::Health => {
                 let (status, report) = self.health.report().await;
                 responses::json_value(status, &report)
@@ -33,9 +62,9 @@ impl Api {
             Route::Live => responses::alive(),
             Route::Refused(reply) => reply,
         };
-        Answered {
+        Answer::Whole(Answered {
             reply,
             cache: CacheResult::None,
-        }
+        })
     }
 }

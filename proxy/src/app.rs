@@ -17,6 +17,7 @@ use tracing::{error, info};
 
 use crate::admin::Admin;
 use crate::api::Api;
+use crate::batch::Batches;
 use crate::cache::l1::{Limits, L1};
 use crate::cache::store::{Lifetimes, Store};
 use crate::cache::tracking::Tracking;
@@ -76,8 +77,9 @@ pub fn main() -> ExitCode {
     };
     let lookups = Arc::new(build_lookups(&config, store.clone(), fleet, scrapers, &drain, metrics));
     let admin = Admin::server(config.admin_token.clone(), store.clone(), lookups.clone(), metrics);
+    let batches = Batches::new(lookups.clone(), config.batch_max_rucs, config.batch_timeout, metrics);
     let front = Front::new(
-        Api::new(lookups, health),
+        Api::new(lookups, batches, health),
         config.client_timeouts,
         drain.clone(),
         metrics,
@@ -150,6 +152,7 @@ fn build_lookups(
     let gate = GateSettings {
         max_in_flight: config.upstream_max_in_flight,
         fleet_max_in_flight: config.upstream_global_max_in_flight,
+        batch_max_in_flight: config.upstream_batch_max_in_flight,
         queue_timeout: config.upstream_queue_timeout,
         breaker_failures: config.breaker_failures,
         breaker_open: config.breaker_open,

@@ -55,6 +55,11 @@ pub struct Config {
     /// `UPSTREAM_GLOBAL_MAX_INFLIGHT`, default 2: lookups sent to the
     /// scrapers at once by all the replicas on this Redis together.
     pub(crate) upstream_global_max_in_flight: usize,
+    /// `UPSTREAM_BATCH_MAX_INFLIGHT`, default one less than
+    /// `UPSTREAM_GLOBAL_MAX_INFLIGHT` but at least 1, at most that: of the
+    /// fleet's lookups at once (and this proxy's), how many batch items may
+    /// hold, so that single lookups find a slot.
+    pub(crate) upstream_batch_max_in_flight: usize,
     /// `UPSTREAM_QUEUE_TIMEOUT_SECS`, default 10: how long a lookup waits
     /// for one of those slots before a 503 (or the stale record).
     pub(crate) upstream_queue_timeout: Duration,
@@ -90,6 +95,12 @@ pub struct Config {
     /// connections are still served (with `/health` at 503) while
     /// balancers and Kubernetes endpoints drop this replica.
     pub(crate) drain_delay: Duration,
+    /// `BATCH_MAX_RUCS`, default 1000: the most RUCs a batch request may
+    /// list, duplicates included.
+    pub(crate) batch_max_rucs: usize,
+    /// `BATCH_TIMEOUT_SECS`, default 120: how long a batch request is
+    /// answered within; what is missing then is a 504 item.
+    pub(crate) batch_timeout: Duration,
     /// `L1_TTL_MS`, default 1000 (the most allowed), 0 turns the L1 off: how
     /// long a record read from Redis is served from memory.
     pub(crate) l1_ttl: Duration,
@@ -122,6 +133,8 @@ impl Config {
         let redis_timeout = env.millis("REDIS_TIMEOUT_MS", 100, 1..=10_000)?;
         let redis = redis_settings(&env, redis_timeout)?;
         let stale_if_error = env.seconds("STALE_IF_ERROR_SECONDS", 604_800, 0..=31_536_000)?;
+        let global_max_in_flight = env.number("UPSTREAM_GLOBAL_MAX_INFLIGHT", 2, 1..=1000)?;
+        let batch_max_in_flight = global_max_in_flight.saturating_sub(1).max(1);
         Ok(Config {
             listen: env.parse("PROXY_LISTEN", "0.0.0.0:8000", "an address such as 0.0.0.0:8000")?,
             metrics_listen: env.parse("METRICS_LISTEN", "0.0.0.0:9091", "an address such as 0.0.0.0:9091")?,
@@ -140,7 +153,12 @@ impl Config {
             upstream_timeout: env.seconds("UPSTREAM_TIMEOUT_SECS", 50, 1..=600)?,
             max_body_bytes: env.number("CACHE_MAX_BODY_BYTES", 65_536, 256..=16_777_216)? as usize,
             upstream_max_in_flight: env.number("UPSTREAM_MAX_INFLIGHT", 2, 1..=1000)? as usize,
-            upstream_global_max_in_flight: env.number("UPSTREAM_GLOBAL_MAX_INFLIGHT", 2, 1..=1000)? as usize,
+            upstream_global_max_in_flight: global_max_in_flight as usize,
+            upstream_batch_max_in_flight: env.number(
+                "UPSTREAM_BATCH_MAX_INFLIGHT",
+                batch_max_in_flight,
+                1..=global_max_in_flight,
+            )? as usize,
             upstream_queue_timeout: env.seconds("UPSTREAM_QUEUE_TIMEOUT_SECS", 10, 1..=600)?,
             breaker_failures: env.number("BREAKER_FAILURES", 5, 0..=1000)? as u32,
             breaker_open: env.seconds("BREAKER_OPEN_SECS", 30, 1..=3600)?,
@@ -158,6 +176,8 @@ impl Config {
                 keepalive: env.seconds("KEEPALIVE_TIMEOUT_SECS", 60, 1..=3600)?,
             },
             drain_delay: env.seconds("PROXY_DRAIN_DELAY_SECS", 5, 0..=300)?,
+            batch_max_rucs: env.number("BATCH_MAX_RUCS", 1000, 1..=100_000)? as usize,
+            batch_timeout: env.seconds("BATCH_TIMEOUT_SECS", 120, 1..=3600)?,
             l1_ttl: env.millis("L1_TTL_MS", 1000, 0..=1000)?,
             l1_capacity: env.number("L1_CAPACITY", 10_000, 0..=1_000_000)? as usize,
             l1_max_bytes: env.number("L1_MAX_BYTES", 32 << 20, 0..=16 << 30)? as usize,
@@ -281,6 +301,9 @@ mod tests {
         assert_eq!(config.max_body_bytes, 65_536);
         assert_eq!(config.upstream_max_in_flight, 2);
         assert_eq!(config.upstream_global_max_in_flight, 2);
+        assert_eq!(config.upstream_batch_max_in_flight, 1);
+        assert_eq!(config.batch_max_rucs, 1000);
+        assert_eq!(config.batch_timeout, Duration::from_secs(120));
         assert_eq!(config.upstream_queue_timeout, Duration::from_secs(10));
         assert_eq!(config.breaker_failures, 5);
         assert_eq!(config.breaker_open, Duration::from_secs(30));
@@ -324,6 +347,10 @@ mod tests {
             ("UPSTREAM_MAX_INFLIGHT", "0"),
             ("UPSTREAM_GLOBAL_MAX_INFLIGHT", "0"),
             ("UPSTREAM_QUEUE_TIMEOUT_SECS", "0"),
+            ("UPSTREAM_BATCH_MAX_INFLIGHT", "0"),
+            ("UPSTREAM_BATCH_MAX_INFLIGHT", "3"),
+            ("BATCH_MAX_RUCS", "0"),
+            ("BATCH_TIMEOUT_SECS", "0"),
             ("FLEET_LEASE_SECS", "61"),
             ("CLIENT_HEADER_TIMEOUT_SECS", "0"),
             ("KEEPALIVE_TIMEOUT_SECS", "forever"),
@@ -342,6 +369,21 @@ mod tests {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{value}");
         }
+    }
+
+    #[test]
+    fn batch_items_leave_single_lookups_a_slot_by_default() {
+        let share = |global: &str| {
+            config(&[("UPSTREAM_GLOBAL_MAX_INFLIGHT", global)])
+                .unwrap()
+                .upstream_batch_max_in_flight
+        };
+        assert_eq!((share("1"), share("2"), share("8")), (1, 1, 7));
+        let set = config(&[
+            ("UPSTREAM_GLOBAL_MAX_INFLIGHT", "8"),
+            ("UPSTREAM_BATCH_MAX_INFLIGHT", "8"),
+        ]);
+        assert_eq!(set.unwrap().upstream_batch_max_in_flight, 8);
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //!
 //! Reading order: [`app`] (start-up and wiring) → [`front`] (the API
 //! listener: requests read, answers written, deadlines and bounds) →
-//! [`routes`] and [`api`] (what each request gets) → [`lookup`] (one lookup
+//! [`routes`] and [`api`] (what each request gets) → [`batch`] (many RUCs
+//! in one request) → [`lookup`] (one lookup
 //! from the cache read to the answer, and what each end means) → [`cache`]
 //! (Redis keys, store, L1, admission) → [`coalesce`] (one lookup per RUC,
 //! in this process and across the fleet) → [`gate`] (slots and circuit
@@ -28,6 +29,7 @@
 pub(crate) mod admin;
 pub(crate) mod api;
 pub mod app;
+pub(crate) mod batch;
 pub(crate) mod cache;
 pub(crate) mod coalesce;
 pub mod config;

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub(crate) breaker_state: IntGauge,
     pub(crate) breaker_opened: IntCounter,
     pub(crate) misses: IntCounter,
+    pub(crate) batch_requests: IntCounterVec,
+    pub(crate) batch_items: IntCounterVec,
     pub(crate) coalesced: IntCounter,
     requests: IntCounterVec,
     duration: HistogramVec,
@@ -104,8 +106,15 @@ impl CacheResult {
 
 /// Statuses of `ruc_proxy_requests_total` registered at zero, so that
 /// dashboards and alerts see them before the first occurrence.
-const STATUSES: [&str; 10] = ["200", "400", "404", "405", "408", "431", "500", "502", "503", "504"];
-const STATUS_CODES: [u16; 10] = [200, 400, 404, 405, 408, 431, 500, 502, 503, 504];
+const STATUSES: [&str; 13] = [
+    "200", "400", "404", "405", "406", "408", "413", "415", "431", "500", "502", "503", "504",
+];
+const STATUS_CODES: [u16; 13] = [200, 400, 404, 405, 406, 408, 413, 415, 431, 500, 502, 503, 504];
+
+/// `ruc_proxy_batch_requests_total`'s outcomes.
+pub(crate) const BATCH_OUTCOMES: [&str; 4] = ["complete", "timed_out", "cancelled", "refused"];
+/// `ruc_proxy_batch_items_total`'s outcomes.
+pub(crate) const BATCH_ITEM_OUTCOMES: [&str; 5] = ["record", "not_found", "invalid", "failed", "timed_out"];
 
 impl Metrics {
     /// The process-wide metrics (the default registry is process-wide too).
@@ -187,6 +196,18 @@ impl Metrics {
             unstored: register_int_gauge!(
                 "ruc_proxy_cache_unstored",
                 "Answers fetched while Redis could not store them, held in memory until it can"
+            )
+            .unwrap(),
+            batch_requests: register_int_counter_vec!(
+                "ruc_proxy_batch_requests_total",
+                "Batch requests (POST /obtener-ruc), by outcome: complete, timed_out (some items 504 at BATCH_TIMEOUT_SECS), cancelled (the client hung up), refused (the whole request an error)",
+                &["outcome"]
+            )
+            .unwrap(),
+            batch_items: register_int_counter_vec!(
+                "ruc_proxy_batch_items_total",
+                "Items of batch answers, by outcome: record, not_found, invalid, failed, timed_out",
+                &["outcome"]
             )
             .unwrap(),
             misses: register_int_counter!(
@@ -285,6 +306,12 @@ impl Metrics {
         for part in ["coalescing", "limit", "breaker"] {
             metrics.fleet_fallbacks.with_label_values(&[part]);
         }
+        for outcome in BATCH_OUTCOMES {
+            metrics.batch_requests.with_label_values(&[outcome]);
+        }
+        for outcome in BATCH_ITEM_OUTCOMES {
+            metrics.batch_items.with_label_values(&[outcome]);
+        }
         for result in ["purged", "refresh", "unauthorized"] {
             metrics.admin.with_label_values(&[result]);
         }
@@ -306,6 +333,17 @@ impl Metrics {
         if not_found {
             self.not_found_hits.inc();
         }
+    }
+
+    /// Counts a batch request by its `outcome` (one of [`BATCH_OUTCOMES`]).
+    pub(crate) fn batch_request(&self, outcome: &'static str) {
+        self.batch_requests.with_label_values(&[outcome]).inc();
+    }
+
+    /// Counts a batch item by its `outcome` (one of
+    /// [`BATCH_ITEM_OUTCOMES`]).
+    pub(crate) fn batch_item(&self, outcome: &'static str) {
+        self.batch_items.with_label_values(&[outcome]).inc();
     }
 
     /// Counts an answered request: its status and its duration under its

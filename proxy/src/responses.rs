@@ -42,8 +42,13 @@ pub(crate) struct Reply {
 impl Reply {
     /// A JSON body already serialised.
     pub(crate) fn json(status: u16, body: Bytes) -> Reply {
+        Reply::typed(status, JSON, body)
+    }
+
+    /// A body of `content_type`.
+    fn typed(status: u16, content_type: &'static str, body: Bytes) -> Reply {
         let mut headers = Vec::with_capacity(6);
-        headers.push(("Content-Type", Cow::Borrowed(JSON)));
+        headers.push(("Content-Type", Cow::Borrowed(content_type)));
         Reply { status, headers, body }
     }
 
@@ -184,6 +189,8 @@ pub(crate) enum OwnError {
     AnswerTooLarge,
     /// The lookup in flight this request waited for did not end in time (504).
     LeaderTimeout,
+    /// A batch item not answered by its batch's deadline (504).
+    BatchTimeout,
 }
 
 impl OwnError {
@@ -191,7 +198,7 @@ impl OwnError {
         match self {
             OwnError::InvalidRuc | OwnError::RequestBody => 400,
             OwnError::ScraperUnreachable | OwnError::AnswerTooLarge => 502,
-            OwnError::ScraperTimeout | OwnError::LeaderTimeout => 504,
+            OwnError::ScraperTimeout | OwnError::LeaderTimeout | OwnError::BatchTimeout => 504,
         }
     }
 
@@ -205,6 +212,9 @@ impl OwnError {
             OwnError::ScraperTimeout => "El servicio de consulta (scraper) no respondió a tiempo.",
             OwnError::AnswerTooLarge => "La respuesta del servicio de consulta (scraper) es demasiado grande.",
             OwnError::LeaderTimeout => "La consulta en curso para este RUC no terminó a tiempo.",
+            OwnError::BatchTimeout => {
+                "La consulta por lotes no terminó a tiempo; si ya se había enviado, sigue y se guardará."
+            }
         }
     }
 
@@ -217,6 +227,7 @@ impl OwnError {
             OwnError::ScraperTimeout => "ruc-proxy; fwd=miss; detail=scraper-timeout",
             OwnError::AnswerTooLarge => "ruc-proxy; fwd=miss; detail=scraper-answer-too-large",
             OwnError::LeaderTimeout => "ruc-proxy; fwd=miss; collapsed; detail=leader-timeout",
+            OwnError::BatchTimeout => "ruc-proxy; fwd=miss; detail=batch-timeout",
         }
     }
 }
@@ -242,9 +253,15 @@ pub(crate) fn route_error(status: u16, error: &RouteError) -> Reply {
     Reply::json(status, Bytes::from(serde_json::to_vec(error).expect("serialisable")))
 }
 
-/// 405 with the methods the route takes.
-pub(crate) fn method_not_allowed(method: &str) -> Reply {
-    route_error(405, &RouteError::method_not_allowed(method)).with("Allow", "GET, HEAD")
+/// 405 with the methods the route takes (`allow`, e.g. `GET, HEAD`).
+pub(crate) fn method_not_allowed(method: &str, allow: &'static str) -> Reply {
+    let detail = format!("{method} no está permitido; use {allow}");
+    route_error(405, &RouteError::new("Method Not Allowed", detail)).with("Allow", allow)
+}
+
+/// The head of a batch's answer in lines (NDJSON); the lines follow.
+pub(crate) fn lines_head() -> Reply {
+    Reply::typed(200, "application/x-ndjson", Bytes::new())
 }
 
 /// `/livez`: the process serves.

@@ -1,16 +1,25 @@
 //! Which of the proxy's routes a request is for, and what refuses a
 //! well-formed request before any lookup: a path no route has, a method the
-//! route does not take, a body on a lookup, an invalid RUC.
+//! route does not take, a body on a lookup, an invalid RUC, a batch
+//! request whose head already says it cannot be taken.
 
 use ruc_contract::{RouteError, Ruc, LOOKUP_PREFIX};
 
+use crate::batch::ask::{self, Ask};
+use crate::front::head::Head;
 use crate::responses::{self, OwnError, Reply};
+
+/// The batch route's path.
+pub(crate) const BATCH_PATH: &str = "/obtener-ruc";
 
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Route {
     /// `GET`/`HEAD /obtener-ruc/<valid RUC>`.
     Record(Ruc),
+    /// `POST /obtener-ruc`: a batch, its body still to read; or the whole
+    /// request's error, judged from its head.
+    Batch(Result<Ask, Reply>),
     /// `GET`/`HEAD /health`: ready to serve (503 once stopping).
     Health,
     /// `GET`/`HEAD /livez`: the process serves, stopping or not.
@@ -30,24 +39,28 @@ impl Route {
     }
 }
 
-/// The route of `method` on `path` (without its query); `announces_body`:
-/// a body follows the request's head.
-pub(crate) fn route(method: &str, path: &str, announces_body: bool) -> Route {
+/// The route of a request with this `head`.
+pub(crate) fn route(head: &Head<'_>) -> Route {
+    let (method, path) = (head.method, head.path);
     let reads = method == "GET" || method == "HEAD";
     let text = match (path.strip_prefix(LOOKUP_PREFIX), path) {
         (Some(text), _) => text,
         (None, "/health") if reads => return Route::Health,
         (None, "/livez") if reads => return Route::Live,
-        (None, "/health" | "/livez") => return Route::Refused(responses::method_not_allowed(method)),
+        (None, "/health" | "/livez") => return Route::Refused(responses::method_not_allowed(method, "GET, HEAD")),
+        (None, BATCH_PATH) if method == "POST" => {
+            return Route::Batch(ask::judge(head.content_type, head.accept.as_deref(), head.body))
+        }
+        (None, BATCH_PATH) => return Route::Refused(responses::method_not_allowed(method, "POST")),
         (None, _) => return Route::Refused(responses::route_error(404, &RouteError::no_route(path))),
     };
     if !reads {
-        return Route::Refused(responses::method_not_allowed(method));
+        return Route::Refused(responses::method_not_allowed(method, "GET, HEAD"));
     }
     // A lookup never has a body, and one that announces it (above all
     // with both `Content-Length` and `Transfer-Encoding`, the
     // request-smuggling pattern) is refused rather than looked up.
-    if announces_body {
+    if head.announces_body() {
         return Route::Refused(responses::own_error(OwnError::RequestBody, text, None));
     }
     match Ruc::parse(text) {
@@ -60,34 +73,70 @@ pub(crate) fn route(method: &str, path: &str, announces_body: bool) -> Route {
 mod properties;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::front::head::Framing;
+
+    /// A well-formed head of `method` on `path`, with `body`.
+    pub(crate) fn head<'a>(method: &'a str, path: &'a str, body: Framing) -> Head<'a> {
+        Head {
+            method,
+            path,
+            host: Ok(()),
+            body,
+            content_type: Some("application/json"),
+            accept: None,
+            persistent: true,
+            http_1_1: true,
+            len: 0,
+        }
+    }
+
+    fn routed(method: &str, path: &str) -> Route {
+        route(&head(method, path, Framing::None))
+    }
 
     fn status(route: Route) -> u16 {
         match route {
-            Route::Refused(reply) => reply.status,
-            Route::Record(_) | Route::Health | Route::Live => 200,
+            Route::Refused(reply) | Route::Batch(Err(reply)) => reply.status,
+            Route::Record(_) | Route::Health | Route::Live | Route::Batch(Ok(_)) => 200,
         }
     }
 
     #[test]
     fn routes_by_path_then_method() {
         let ruc = Ruc::parse("20131312955").unwrap();
-        assert_eq!(route("GET", "/obtener-ruc/20131312955", false), Route::Record(ruc));
-        assert_eq!(route("HEAD", "/obtener-ruc/20131312955", false), Route::Record(ruc));
-        assert_eq!(route("GET", "/health", false), Route::Health);
-        assert_eq!(route("HEAD", "/livez", false), Route::Live);
-        assert_eq!(status(route("POST", "/livez", false)), 405);
-        assert_eq!(status(route("HEAD", "/obtener-ruc/abc", false)), 400);
-        assert_eq!(status(route("POST", "/obtener-ruc/20131312955", false)), 405);
-        assert_eq!(status(route("DELETE", "/health", false)), 405);
-        assert_eq!(status(route("GET", "/obtener-ruc", false)), 404);
-        assert_eq!(status(route("POST", "/other", false)), 404);
+        assert_eq!(routed("GET", "/obtener-ruc/20131312955"), Route::Record(ruc));
+        assert_eq!(routed("HEAD", "/obtener-ruc/20131312955"), Route::Record(ruc));
+        assert_eq!(routed("GET", "/health"), Route::Health);
+        assert_eq!(routed("HEAD", "/livez"), Route::Live);
+        assert_eq!(status(routed("POST", "/livez")), 405);
+        assert_eq!(status(routed("HEAD", "/obtener-ruc/abc")), 400);
+        assert_eq!(status(routed("POST", "/obtener-ruc/20131312955")), 405);
+        assert_eq!(status(routed("DELETE", "/health")), 405);
+        assert_eq!(status(routed("POST", "/other")), 404);
+    }
+
+    #[test]
+    fn the_batch_route_takes_post_only() {
+        let Route::Refused(get) = routed("GET", "/obtener-ruc") else {
+            panic!("a GET of the batch route is refused")
+        };
+        assert_eq!((get.status, get.header("allow")), (405, Some("POST")));
+        let Route::Refused(post) = routed("POST", "/obtener-ruc/20131312955") else {
+            panic!("a POST of a record is refused")
+        };
+        assert_eq!(post.header("allow"), Some("GET, HEAD"));
+        assert!(matches!(
+            route(&head("POST", "/obtener-ruc", Framing::Length(20))),
+            Route::Batch(Ok(_))
+        ));
+        assert_eq!(status(routed("POST", "/obtener-ruc")), 400, "no body");
     }
 
     #[test]
     fn a_lookup_with_a_body_is_refused() {
-        let Route::Refused(reply) = route("GET", "/obtener-ruc/20131312955", true) else {
+        let Route::Refused(reply) = route(&head("GET", "/obtener-ruc/20131312955", Framing::Length(3))) else {
             panic!("a lookup with a body is refused")
         };
         assert_eq!(
@@ -95,7 +144,7 @@ mod tests {
             (400, Some("ruc-proxy; detail=request-body"))
         );
         assert_eq!(
-            route("GET", "/health", true),
+            route(&head("GET", "/health", Framing::Chunked)),
             Route::Health,
             "answered, then the connection closes"
         );

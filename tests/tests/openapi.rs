@@ -51,6 +51,15 @@ async fn real_answers_match_the_openapi_description() {
     assert_eq!((not_found_hit.status, not_found_hit.header("x-cache")), (404, "HIT"));
     conforms(&spec, "ErrorBody", &not_found_hit.json());
     header_conforms(&spec, "Cache-Status", not_found_hit.header("cache-status"));
+    let batch = proxy
+        .batch(&["20550263948".into(), "20000000001".into(), "123".into()])
+        .await;
+    for item in batch.json().as_array().expect("an array of items") {
+        conforms(&spec, "BatchItem", item);
+    }
+    let refused = proxy.post("/obtener-ruc", &[("Content-Type", "text/plain")], "x").await;
+    assert_eq!(refused.status, 415);
+    conforms(&spec, "RouteError", &refused.json());
     conforms(&spec, "ProxyHealth", &proxy.get("/health").await.json());
     conforms(&spec, "ScraperHealth", &scraper.get("/health").await.1);
     conforms(&spec, "Alive", &proxy.get("/livez").await.json());
@@ -119,13 +128,14 @@ async fn schemathesis_finds_nothing_on_any_listener() {
     schemathesis(&proxy.metrics_base, "^/(metrics|cache)/?", &["-H", &bearer]).await;
     assert!(proxy.stop().await.success());
 
-    // HEAD is the proxy's alone (the description says so): the scraper
-    // answers it 405, as it does every method but GET.
+    // HEAD and the batch route are the proxy's alone (the description
+    // says so): the scraper answers HEAD 405, as it does every method but
+    // GET, and has no batch route.
     let replica = replica().await;
     let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1")]).await;
     schemathesis(
         &scraper.base,
-        "^/(obtener-ruc|health|livez|metrics)",
+        "^/(obtener-ruc/|health|livez|metrics)",
         &["--exclude-method", "HEAD"],
     )
     .await;

@@ -26,6 +26,11 @@ pub(crate) fn landed_channel(ruc: &Ruc) -> String {
 /// The fleet-wide slots toward the scrapers: a sorted set of holders scored
 /// by the expiry of their lease.
 pub(crate) const SLOTS_KEY: &str = "sunat:slots:{sunat}";
+/// Which of those slots batch items hold (a subset, scored the same way).
+pub(crate) const BATCH_SLOTS_KEY: &str = "sunat:slots:{sunat}:batch";
+/// The single lookups waiting for a slot, scored by the expiry of their
+/// wait's lease: batch items take no slot while one waits.
+pub(crate) const SINGLES_WAITING_KEY: &str = "sunat:slots:{sunat}:waiting";
 /// Where a freed slot is announced.
 pub(crate) const SLOT_FREED_CHANNEL: &str = "sunat:slot-freed:{sunat}";
 

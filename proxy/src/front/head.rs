@@ -1,10 +1,10 @@
 //! A request head, read from the bytes at the start of a connection's
 //! buffer, and what RFC 9112 makes of it: whether it is whole and well
-//! formed, whether a body follows it, and whether the connection persists
-//! after its answer. No route of the proxy takes a body, so a request that
-//! announces one is answered without reading it and the connection is
-//! closed after the answer (the body would otherwise be read as the next
-//! request).
+//! formed, how its body is framed, the fields a batch request is judged
+//! by, and whether the connection persists after its answer. Only the
+//! batch route reads a body; a request to another route that announces
+//! one is answered without reading it and the connection is closed after
+//! the answer (the body would otherwise be read as the next request).
 
 use ruc_contract::RouteError;
 
@@ -34,15 +34,38 @@ pub(crate) struct Head<'a> {
     pub(crate) path: &'a str,
     /// The `Host` rule of RFC 9112 §3.2, judged.
     pub(crate) host: Result<(), RouteError>,
-    /// A body follows the head (`Content-Length` above 0, or
-    /// `Transfer-Encoding`).
-    pub(crate) announces_body: bool,
+    /// How the body that follows the head is framed, if one does.
+    pub(crate) body: Framing,
+    /// `Content-Type`, if given once.
+    pub(crate) content_type: Option<&'a str>,
+    /// `Accept`, its fields joined as one list.
+    pub(crate) accept: Option<String>,
     /// The connection may carry another request after this one's answer,
     /// as far as the request says (HTTP/1.1 unless `close`; HTTP/1.0 with
     /// `keep-alive` and without `close`).
     pub(crate) persistent: bool,
+    /// HTTP/1.1 (else 1.0): an answer may be sent in chunks.
+    pub(crate) http_1_1: bool,
     /// The head's length in bytes.
     pub(crate) len: usize,
+}
+
+/// How a request's body is delimited (RFC 9112 §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body (none announced, or `Content-Length: 0`).
+    None,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked` (any other coding is refused).
+    Chunked,
+}
+
+impl Head<'_> {
+    /// A body follows the head.
+    pub(crate) fn announces_body(&self) -> bool {
+        self.body != Framing::None
+    }
 }
 
 /// Why a head is refused.
@@ -88,17 +111,28 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed<'_> {
     let Some(path) = request.path.and_then(target_path) else {
         return Parsed::Malformed(Malformed::Invalid("El destino de la solicitud no es una URI válida."));
     };
-    let body = match announced_body(request.headers, http_1_1) {
+    let body = match framing(request.headers, http_1_1) {
         Ok(body) => body,
         Err(detail) => return Parsed::Malformed(Malformed::Invalid(detail)),
     };
     let hosts = named(request.headers, "host");
+    let mut content_types = named(request.headers, "content-type").map(std::str::from_utf8);
+    let content_type = match (content_types.next(), content_types.next()) {
+        (Some(Ok(value)), None) => Some(value),
+        _ => None,
+    };
+    let accept: Vec<&str> = named(request.headers, "accept")
+        .filter_map(|value| std::str::from_utf8(value).ok())
+        .collect();
     Parsed::Whole(Head {
         method: request.method.unwrap_or_default(),
         path,
         host: ruc_contract::check_host(http_1_1, hosts),
-        announces_body: body,
+        body,
+        content_type,
+        accept: (!accept.is_empty()).then(|| accept.join(",")),
         persistent: persistent(request.headers, http_1_1),
+        http_1_1,
         len,
     })
 }
@@ -156,14 +190,25 @@ fn percent_encoded_well(target: &str) -> bool {
     })
 }
 
-/// Whether a body follows the head (RFC 9112 §6): `Transfer-Encoding`, or
-/// a `Content-Length` above 0. Framing that cannot be trusted is an error:
-/// a `Content-Length` that is not one number, or `Transfer-Encoding` in
-/// HTTP/1.0.
-fn announced_body(fields: &[httparse::Header<'_>], http_1_1: bool) -> Result<bool, &'static str> {
-    let chunked = named(fields, "transfer-encoding").next().is_some();
+/// How the body that follows the head is framed (RFC 9112 §6):
+/// `Transfer-Encoding`, else a `Content-Length` above 0. Framing that
+/// cannot be trusted is an error: a `Content-Length` that is not one
+/// number, `Transfer-Encoding` in HTTP/1.0 or with a `Content-Length`
+/// (the request-smuggling pattern), or a coding other than `chunked`.
+fn framing(fields: &[httparse::Header<'_>], http_1_1: bool) -> Result<Framing, &'static str> {
+    let codings: Vec<&[u8]> = named(fields, "transfer-encoding")
+        .flat_map(|value| value.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .collect();
+    let chunked = !codings.is_empty();
     if chunked && !http_1_1 {
         return Err("Una solicitud HTTP/1.0 no lleva Transfer-Encoding.");
+    }
+    if chunked && named(fields, "content-length").next().is_some() {
+        return Err("Una solicitud no lleva a la vez Transfer-Encoding y Content-Length.");
+    }
+    if chunked && !(codings.len() == 1 && codings[0].eq_ignore_ascii_case(b"chunked")) {
+        return Err("La única Transfer-Encoding aceptada es chunked.");
     }
     let mut length = None;
     for value in named(fields, "content-length").flat_map(|value| value.split(|&b| b == b',')) {
@@ -174,8 +219,21 @@ fn announced_body(fields: &[httparse::Header<'_>], http_1_1: bool) -> Result<boo
         }
         length = Some(value);
     }
-    let nonzero = length.is_some_and(|length| length.iter().any(|&digit| digit != b'0'));
-    Ok(chunked || nonzero)
+    if chunked {
+        return Ok(Framing::Chunked);
+    }
+    let length: u64 = match length {
+        None => 0,
+        Some(digits) => std::str::from_utf8(digits)
+            .ok()
+            .and_then(|digits| digits.parse().ok())
+            .ok_or("Content-Length es demasiado grande.")?,
+    };
+    Ok(if length == 0 {
+        Framing::None
+    } else {
+        Framing::Length(length)
+    })
 }
 
 /// The `Connection` fields, read as one list of options (RFC 9110 §7.6.1)
@@ -219,7 +277,7 @@ mod tests {
             ("GET", format!("/obtener-ruc/{RUC}").as_str())
         );
         assert_eq!(
-            (head.host.clone(), head.announces_body, head.persistent),
+            (head.host.clone(), head.announces_body(), head.persistent),
             (Ok(()), false, true)
         );
         assert_eq!(head.len, get.len());
@@ -292,14 +350,17 @@ mod tests {
 
     #[test]
     fn a_body_is_announced_by_a_length_or_a_coding() {
-        let body = |fields: &str| whole(&format!("GET / HTTP/1.1\r\nHost: x\r\n{fields}\r\n")).announces_body;
-        assert!(!body(""));
-        assert!(!body("Content-Length: 0\r\n"));
-        assert!(!body("Content-Length: 00, 00\r\n"));
-        assert!(body("Content-Length: 3\r\n"));
-        assert!(body("Transfer-Encoding: chunked\r\n"));
-        assert!(body("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"));
+        let body = |fields: &str| whole(&format!("GET / HTTP/1.1\r\nHost: x\r\n{fields}\r\n")).body;
+        assert_eq!(body(""), Framing::None);
+        assert_eq!(body("Content-Length: 0\r\n"), Framing::None);
+        assert_eq!(body("Content-Length: 00, 00\r\n"), Framing::None);
+        assert_eq!(body("Content-Length: 3\r\n"), Framing::Length(3));
+        assert_eq!(body("Transfer-Encoding: chunked\r\n"), Framing::Chunked);
+        assert_eq!(body("Transfer-Encoding: Chunked\r\n"), Framing::Chunked);
         for fields in [
+            "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: gzip, chunked\r\n",
+            "Content-Length: 99999999999999999999999\r\n",
             "Content-Length: -1\r\n",
             "Content-Length: 1e3\r\n",
             "Content-Length: 3\r\nContent-Length: 4\r\n",

@@ -7,7 +7,8 @@
 //!    ([`connection`]), and judged ([`head`]): a malformed one gets a 400,
 //!    an oversized one a 431, a late one a 408, and the connection closes;
 //! 2. it is routed ([`crate::routes`]) and answered ([`crate::api`]): a
-//!    hit at once, a miss once its lookup has ended;
+//!    hit at once, a miss once its lookup has ended; a batch request has
+//!    its body read and its items written as they come ([`streamed`]);
 //! 3. its answer is written ([`wire`]) with `Connection: keep-alive` or
 //!    `close`, in request order: pipelined answers go out together.
 //!
@@ -19,6 +20,7 @@
 
 pub(crate) mod connection;
 pub(crate) mod head;
+pub(crate) mod streamed;
 pub(crate) mod wire;
 
 use std::future::Future;
@@ -34,14 +36,14 @@ use ruc_contract::{RouteError, Ruc};
 use tokio::sync::watch;
 use tracing::{debug, info};
 
-use crate::api::Api;
+use crate::api::{Answer, Api};
 use crate::drain::Drain;
-use crate::lookup::outcome::Answered;
 use crate::metrics::{CacheResult, Metrics};
 use crate::responses::{self, Reply};
 use crate::routes::{self, Route};
 use connection::{ClientTimeouts, Connection, Stop, FLUSH_BYTES};
 use head::{Head, Parsed};
+use streamed::{Framed, Served};
 
 /// The API listener's application.
 pub(crate) struct Front {
@@ -58,22 +60,27 @@ struct Request {
     head_only: bool,
     /// The connection stays open after the answer.
     persistent: bool,
+    /// HTTP/1.1 (else 1.0).
+    http_1_1: bool,
     /// The head's length.
     len: usize,
 }
 
 impl Request {
     /// What `head` asks for; nothing more is read after a head that
-    /// announces a body, nor once the process is stopping.
+    /// announces a body its route does not read, nor once the process is
+    /// stopping.
     fn of(head: &Head<'_>, stopping: bool) -> Request {
         let route = match &head.host {
             Err(malformed) => Route::Refused(responses::route_error(400, malformed)),
-            Ok(()) => routes::route(head.method, head.path, head.announces_body),
+            Ok(()) => routes::route(head),
         };
+        let body_read = matches!(route, Route::Batch(Ok(_)));
         Request {
             route,
             head_only: head.method == "HEAD",
-            persistent: head.persistent && !head.announces_body && !stopping,
+            persistent: head.persistent && (body_read || !head.announces_body()) && !stopping,
+            http_1_1: head.http_1_1,
             len: head.len,
         }
     }
@@ -118,10 +125,29 @@ impl Front {
             };
             connection.consume(request.len);
             let (started, ruc) = (Instant::now(), request.route.ruc());
-            let answered = self.answer(&mut connection, request.route).await;
-            connection.write(&answered.reply, request.head_only, request.persistent);
-            self.log(ruc.as_ref(), &answered, started);
-            if !request.persistent {
+            let persists = match self.answer(&mut connection, request.route).await {
+                Answer::Whole(answered) => {
+                    connection.write(&answered.reply, request.head_only, request.persistent);
+                    self.log(ruc.as_ref(), answered.reply.status, answered.cache, started);
+                    request.persistent
+                }
+                Answer::Batch(ask) => {
+                    let framed = Framed {
+                        persistent: request.persistent,
+                        http_1_1: request.http_1_1,
+                    };
+                    let batches = self.api.batches();
+                    let metrics = self.metrics;
+                    match streamed::serve(&mut connection, ask, framed, batches, closing.clone(), metrics).await {
+                        Served::Answered { status, persists } => {
+                            self.log(None, status, CacheResult::None, started);
+                            persists
+                        }
+                        Served::Gone => return,
+                    }
+                }
+            };
+            if !persists {
                 return connection.close().await;
             }
             if connection.unwritten() >= FLUSH_BYTES && !connection.flush().await {
@@ -133,7 +159,7 @@ impl Front {
     /// The answer to `route`. An answer that is not ready at once (a
     /// lookup reading Redis or waiting for a scraper) first lets the
     /// answers gathered before it go out.
-    async fn answer(&self, connection: &mut Connection, route: Route) -> Answered {
+    async fn answer(&self, connection: &mut Connection, route: Route) -> Answer {
         let mut answering = std::pin::pin!(self.api.answer(route));
         match std::future::poll_fn(|cx| Poll::Ready(answering.as_mut().poll(cx))).await {
             Poll::Ready(answered) => answered,
@@ -146,22 +172,19 @@ impl Front {
 
     /// Answers a request that cannot be read, and closes the connection.
     async fn refuse(&self, mut connection: Connection, reply: Reply) {
-        let answered = Answered {
-            reply,
-            cache: CacheResult::None,
-        };
-        connection.write(&answered.reply, false, false);
-        self.log(None, &answered, Instant::now());
+        connection.write(&reply, false, false);
+        self.log(None, reply.status, CacheResult::None, Instant::now());
         connection.close().await;
     }
 
     /// Counts an answer and writes its access-log line (hits at debug
     /// level: there are many).
-    fn log(&self, ruc: Option<&Ruc>, answered: &Answered, started: Instant) {
-        let (status, cache, elapsed) = (answered.reply.status, answered.cache, started.elapsed());
+    fn log(&self, ruc: Option<&Ruc>, status: u16, cache: CacheResult, started: Instant) {
+        let elapsed = started.elapsed();
         self.metrics.answered(status, cache, elapsed);
+        let hit = cache == CacheResult::Hit;
         let (ruc, cache) = (ruc.map(tracing::field::display), cache.label());
-        if answered.cache == CacheResult::Hit {
+        if hit {
             debug!(ruc, cache, status, ?elapsed, "answered");
         } else {
             info!(ruc, cache, status, ?elapsed, "answered");

@@ -9,7 +9,11 @@
 //! breaker, then one of this process's slots (`UPSTREAM_MAX_INFLIGHT`),
 //! then one of the fleet's (`UPSTREAM_GLOBAL_MAX_INFLIGHT`), all within
 //! `UPSTREAM_QUEUE_TIMEOUT_SECS`; it reports through the pass how the
-//! scraper did. When Redis cannot be reached, this process's breaker
+//! scraper did. Single lookups are people waiting: they take slots before
+//! batch items, here and fleet-wide, and batch items hold at most
+//! `UPSTREAM_BATCH_MAX_INFLIGHT` of them. A batch item waits for its slots
+//! until its batch's deadline, then hears the breaker (its verdict is then
+//! the current one). When Redis cannot be reached, this process's breaker
 //! decides and its slots alone bound the lookups (counted in
 //! `ruc_proxy_fleet_fallbacks_total`), until Redis answers again.
 
@@ -30,6 +34,24 @@ use fleet_breaker::FleetBreaker;
 use fleet_slots::{Acquired, FleetSlot, FleetSlots};
 use slots::{Slot, Slots};
 
+/// Who a lookup is for, which decides its place in the queues for slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Asker {
+    /// A request for one record: someone waits for it.
+    Single,
+    /// An item of a batch request.
+    Batch(BatchItem),
+}
+
+/// The batch an item belongs to, and how long it may wait for slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchItem {
+    /// Names the batch within this process: batches take turns.
+    pub(crate) batch: u64,
+    /// The batch's deadline.
+    pub(crate) until: Instant,
+}
+
 /// The breakers and slots, this process's and the fleet's.
 pub(crate) struct Gate {
     slots: Slots,
@@ -48,6 +70,8 @@ pub(crate) struct GateSettings {
     pub(crate) max_in_flight: usize,
     /// `UPSTREAM_GLOBAL_MAX_INFLIGHT`.
     pub(crate) fleet_max_in_flight: usize,
+    /// `UPSTREAM_BATCH_MAX_INFLIGHT`: of those, what batch items may hold.
+    pub(crate) batch_max_in_flight: usize,
     pub(crate) queue_timeout: Duration,
     /// `BREAKER_FAILURES` (0: no breaker).
     pub(crate) breaker_failures: u32,
@@ -116,14 +140,15 @@ impl Gate {
         let GateSettings {
             max_in_flight,
             fleet_max_in_flight,
+            batch_max_in_flight,
             queue_timeout,
             breaker_failures,
             breaker_open,
             probe_lease,
         } = settings;
         Gate {
-            slots: Slots::new(max_in_flight, metrics),
-            fleet_slots: FleetSlots::new(fleet.clone(), fleet_max_in_flight),
+            slots: Slots::new(max_in_flight, batch_max_in_flight, metrics),
+            fleet_slots: FleetSlots::new(fleet.clone(), fleet_max_in_flight, batch_max_in_flight),
             breaker: Arc::new(Breaker::new(breaker_failures, breaker_open, metrics)),
             fleet_breaker: Arc::new(FleetBreaker::new(
                 fleet.clone(),
@@ -136,22 +161,24 @@ impl Gate {
         }
     }
 
-    /// Leave to go, or why not; waits for slots up to the queue wait.
-    pub(crate) async fn admit(&self) -> Result<Pass, Refusal> {
-        let deadline = Instant::now() + self.queue_timeout;
-        let judge = self.judge().await?;
-        let Some(slot) = self.slots.acquire(deadline).await else {
-            return Err(self.refused(Refusal::QueueFull));
+    /// Leave to go, or why not. A single lookup hears the breaker first,
+    /// then waits for slots up to the queue wait; a batch item waits for
+    /// this process's slot up to its batch's deadline, then hears the
+    /// breaker, then waits for the fleet's slot.
+    pub(crate) async fn admit(&self, asker: Asker) -> Result<Pass, Refusal> {
+        let (judge, slot, deadline) = match asker {
+            Asker::Single => {
+                let judge = self.judge().await?;
+                let deadline = Instant::now() + self.queue_timeout;
+                (judge, self.slot(asker, deadline).await?, deadline)
+            }
+            Asker::Batch(item) => {
+                let slot = self.slot(asker, item.until).await?;
+                (self.judge().await?, slot, item.until)
+            }
         };
-        let fleet_slot = match &judge.judged {
-            Some(Judged::Fleet { .. }) => match self.fleet_slots.acquire(deadline).await {
-                Acquired::Slot(slot) => Some(slot),
-                Acquired::Full => return Err(self.refused(Refusal::QueueFull)),
-                Acquired::Unreachable => {
-                    self.fleet.fell_back("limit");
-                    None
-                }
-            },
+        let fleet_slot = match judge.judged {
+            Some(Judged::Fleet { .. }) => self.fleet_slot(asker, deadline).await?,
             _ => None,
         };
         Ok(Pass {
@@ -159,6 +186,26 @@ impl Gate {
             fleet_slot,
             judge,
         })
+    }
+
+    /// One of this process's slots.
+    async fn slot(&self, asker: Asker, deadline: Instant) -> Result<Slot, Refusal> {
+        self.slots
+            .acquire(asker, deadline)
+            .await
+            .ok_or_else(|| self.refused(Refusal::QueueFull))
+    }
+
+    /// A fleet-wide slot; `None` when Redis cannot be reached.
+    async fn fleet_slot(&self, asker: Asker, deadline: Instant) -> Result<Option<FleetSlot>, Refusal> {
+        match self.fleet_slots.acquire(asker, deadline).await {
+            Acquired::Slot(slot) => Ok(Some(slot)),
+            Acquired::Full => Err(self.refused(Refusal::QueueFull)),
+            Acquired::Unreachable => {
+                self.fleet.fell_back("limit");
+                Ok(None)
+            }
+        }
     }
 
     /// The fleet's breaker's verdict, or this process's when Redis cannot

@@ -1,7 +1,7 @@
 //! One lookup of a RUC: what a request for its record gets, from the cache
 //! read to the answer ([`Lookups::answer`]), whoever asks: a GET or a HEAD,
-//! a stale-while-revalidate refresh or an operator's refresh
-//! ([`Lookups::refresh_in_background`]).
+//! an item of a batch ([`crate::batch`]), a stale-while-revalidate refresh
+//! or an operator's refresh ([`Lookups::refresh_in_background`]).
 //!
 //! 1. The cache is read (the in-process copy, then Redis): a fresh record
 //!    or a remembered "no such RUC" is the answer, and so is a record stale
@@ -12,7 +12,12 @@
 //!    it follows the lookup in flight, here or on another replica, and
 //!    answers with its outcome; or it leads a new one.
 //! 3. The leader asks the gate ([`crate::gate`]) for leave, then a scraper
-//!    ([`crate::scrapers::client`]).
+//!    ([`crate::scrapers::client`]). A batch item asks the gate before it
+//!    joins the flight instead (its wait, behind single lookups and other
+//!    batches, is cancelled with its batch), reads the cache again once
+//!    let go, and goes on in a task of its own: a lookup sent carries on
+//!    whatever becomes of its batch, and a single request never follows a
+//!    lead that waits behind batches.
 //! 4. [`Lead::finish`] ends every lead the same way, in this order: the
 //!    breaker and the scraper's health hear how it went, what may be
 //!    stored is stored (awaited, bounded by `REDIS_TIMEOUT_MS`), the
@@ -35,7 +40,7 @@ use tracing::{debug, info, warn};
 use crate::cache::cached::Cached;
 use crate::cache::store::Store;
 use crate::coalesce::{Flight, Flights, Joined};
-use crate::gate::{Gate, Pass};
+use crate::gate::{Asker, Gate, Pass, Refusal};
 use crate::metrics::{CacheResult, Metrics};
 use crate::scrapers::client::ScraperClient;
 use crate::scrapers::Picked;
@@ -88,7 +93,9 @@ struct Finished {
 impl Lookups {
     /// The answer to a request for `ruc`'s record: from the cache, from
     /// the lookup in flight, or from a new lookup this request leads.
-    pub(crate) async fn answer(self: &Arc<Self>, ruc: Ruc) -> Answered {
+    pub(crate) async fn answer(self: &Arc<Self>, ruc: Ruc, asker: Asker) -> Answered {
+        // A batch item's leave to go, taken before it joins the flight.
+        let mut pass = None;
         loop {
             let held = self.store.get(&ruc).await;
             let (stale, store_down) = match outcome::after_read(held, self.settings.stale_while_revalidate) {
@@ -113,19 +120,46 @@ impl Lookups {
                 }
                 AfterRead::Fetch { stale, store_down } => (stale, store_down),
             };
-            // Boxed: the wait for a lookup is long and its future large,
-            // and every connection's task would otherwise carry it.
-            if let Some(answered) = Box::pin(self.miss(ruc, stale, store_down)).await {
+            let missed = match (asker, pass.take()) {
+                (Asker::Single, _) => {
+                    // Boxed: the wait for a lookup is long and its future
+                    // large, and every connection's task would otherwise
+                    // carry it.
+                    Box::pin(self.miss(ruc, stale, store_down, None)).await
+                }
+                (Asker::Batch(_), None) => {
+                    match self.gate.admit(asker).await {
+                        // Read again: the record may have come meanwhile.
+                        Ok(admitted) => pass = Some(admitted),
+                        Err(refusal) => return self.refused(ruc, refusal, stale, store_down),
+                    }
+                    continue;
+                }
+                (Asker::Batch(_), Some(admitted)) => {
+                    let lookups = self.clone();
+                    let task = async move { lookups.miss(ruc, stale, store_down, Some(admitted)).await };
+                    self.background.spawn(task).await.ok().flatten()
+                }
+            };
+            if let Some(answered) = missed {
                 return answered;
             }
         }
     }
 
     /// A request that missed: follows the lookup in flight, or leads a new
-    /// one; `None` when the lookup it followed was abandoned (read again).
-    async fn miss(self: &Arc<Self>, ruc: Ruc, stale: Option<Cached>, store_down: bool) -> Option<Answered> {
+    /// one, with `pass` if it has its leave already; `None` when the lookup
+    /// it followed was abandoned (read again).
+    async fn miss(
+        self: &Arc<Self>,
+        ruc: Ruc,
+        stale: Option<Cached>,
+        store_down: bool,
+        pass: Option<Pass>,
+    ) -> Option<Answered> {
         match self.flights.join(&ruc).await {
             Joined::Follow(follower) => {
+                drop(pass);
                 let followed = follower.follow(self.settings.follow_wait).await;
                 let answered = outcome::for_follower(followed, stale.as_ref(), &ruc)?;
                 self.count(answered.cache);
@@ -142,9 +176,19 @@ impl Lookups {
                     store_down,
                     lookups: self.clone(),
                 };
-                Some(lead.run().await.answered)
+                Some(lead.run(pass).await.answered)
             }
         }
+    }
+
+    /// The answer to a batch item the gate did not let go; it led no
+    /// flight, so nobody else waited for it.
+    fn refused(&self, ruc: Ruc, refusal: Refusal, stale: Option<Cached>, store_down: bool) -> Answered {
+        let detail = redis_detail(store_down, false);
+        let max_body_bytes = self.settings.max_body_bytes;
+        let decision = outcome::decide(&ruc, Ended::NotSent(refusal), stale.as_ref(), detail, max_body_bytes);
+        self.count(decision.client.cache);
+        decision.client
     }
 
     /// Refreshes `ruc` in the background unless a lookup of it is already
@@ -162,7 +206,7 @@ impl Lookups {
         };
         let metrics = self.metrics;
         self.background.spawn(async move {
-            let finished = lead.run().await;
+            let finished = lead.run(None).await;
             let outcome = finished.refresh_outcome;
             metrics.refreshes.with_label_values(&[outcome]).inc();
             let status = finished.answered.reply.status;
@@ -182,10 +226,15 @@ impl Lookups {
 }
 
 impl Lead {
-    /// Asks the gate, then a scraper, and finishes.
-    async fn run(self) -> Finished {
+    /// Asks the gate (unless let go already: `pass`), then a scraper, and
+    /// finishes.
+    async fn run(self, pass: Option<Pass>) -> Finished {
         let lookups = self.lookups.clone();
-        match lookups.gate.admit().await {
+        let admitted = match pass {
+            Some(pass) => Ok(pass),
+            None => lookups.gate.admit(Asker::Single).await,
+        };
+        match admitted {
             Ok(pass) => {
                 lookups.metrics.misses.inc();
                 let fetch = lookups.scrapers.fetch(&self.ruc).await;

@@ -5,7 +5,9 @@
 use proptest::prelude::*;
 use ruc_contract::Ruc;
 
+use super::tests::head;
 use super::{route, Route};
+use crate::front::head::Framing;
 
 fn method() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -20,13 +22,14 @@ fn method() -> impl Strategy<Value = String> {
 proptest! {
     #[test]
     fn any_path_is_routed_without_panicking(method in method(), path in "/\\PC{0,200}") {
-        match route(&method, &path, false) {
+        match route(&head(&method, &path, Framing::None)) {
             Route::Record(ruc) => {
                 prop_assert!(method == "GET" || method == "HEAD");
                 prop_assert_eq!(path, format!("/obtener-ruc/{ruc}"));
             }
             Route::Health => prop_assert_eq!(path.as_str(), "/health"),
             Route::Live => prop_assert_eq!(path.as_str(), "/livez"),
+            Route::Batch(_) => prop_assert_eq!((method.as_str(), path.as_str()), ("POST", "/obtener-ruc")),
             Route::Refused(reply) => prop_assert!((400..500).contains(&reply.status)),
         }
     }
@@ -37,7 +40,7 @@ proptest! {
         digits in "[0-9]{0,11}",
     ) {
         let path = format!("/obtener-ruc/{junk}{digits}");
-        prop_assert!(!matches!(route("GET", &path, false), Route::Record(_)), "{}", path);
+        prop_assert!(!matches!(route(&head("GET", &path, Framing::None)), Route::Record(_)), "{}", path);
         let text = format!("{junk}{digits}");
         prop_assert!(Ruc::parse(&text).is_err(), "{}", text);
     }

@@ -126,6 +126,27 @@ impl Proxy {
         }
     }
 
+    /// A `POST` of `body` with the given headers.
+    pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Body>) -> Answer {
+        let mut request = self.http.post(format!("{}{path}", self.base)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("the proxy answers");
+        Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("a whole body"),
+        }
+    }
+
+    /// A batch request for `rucs`, answered as one JSON array.
+    pub async fn batch(&self, rucs: &[String]) -> Answer {
+        let body = serde_json::json!({ "rucs": rucs }).to_string();
+        self.post("/obtener-ruc", &[("Content-Type", "application/json")], body)
+            .await
+    }
+
     /// Like `get`, but the transfer may fail (a body cut short).
     pub async fn try_get(&self, path: &str) -> reqwest::Result<String> {
         self.http.get(format!("{}{path}", self.base)).send().await?.text().await

@@ -45,6 +45,8 @@ struct State {
     lookups: AtomicU64,
     /// Lookups received, by RUC.
     asked: Mutex<BTreeMap<String, u64>>,
+    /// The RUCs asked, in the order they arrived.
+    order: Mutex<Vec<String>>,
     /// Lookups being answered now, and the most at any time.
     active: AtomicU64,
     most_active: AtomicU64,
@@ -65,6 +67,7 @@ impl StubScraper {
             delay: Mutex::new(Duration::ZERO),
             lookups: AtomicU64::new(0),
             asked: Mutex::default(),
+            order: Mutex::default(),
             active: AtomicU64::new(0),
             most_active: AtomicU64::new(0),
         });
@@ -108,6 +111,11 @@ impl StubScraper {
     /// How many lookups of each RUC it received.
     pub fn asked(&self) -> BTreeMap<String, u64> {
         self.state.asked.lock().unwrap().clone()
+    }
+
+    /// The RUCs asked so far, in the order they arrived.
+    pub fn order(&self) -> Vec<String> {
+        self.state.order.lock().unwrap().clone()
     }
 
     /// Lookups it is answering now.
@@ -164,6 +172,7 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
         };
         state.lookups.fetch_add(1, Ordering::SeqCst);
         *state.asked.lock().unwrap().entry(ruc.to_string()).or_default() += 1;
+        state.order.lock().unwrap().push(ruc.to_string());
         let active = state.active.fetch_add(1, Ordering::SeqCst) + 1;
         state.most_active.fetch_max(active, Ordering::SeqCst);
         let delay = *state.delay.lock().unwrap();

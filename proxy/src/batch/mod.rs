@@ -1,0 +1,179 @@
+//! Batch requests: `POST /obtener-ruc` with `{"rucs": [...]}`, one item
+//! per distinct RUC. Every RUC goes through the same lookup as a single
+//! `GET` ([`crate::lookup`]): the cache, the coalescing across replicas,
+//! the gate with its fleet-wide limit and breaker, the stored records. Its
+//! misses are batch items there: they let single lookups go first and
+//! take turns with the other batches' items ([`crate::gate`]).
+//!
+//! A batch is answered by its deadline (`BATCH_TIMEOUT_SECS`), or when the
+//! process begins to stop: what is missing then is a 504 item. Lookups
+//! already sent carry on and are stored; what only waited for a slot is
+//! dropped, as it is when the client hangs up ([`Run`] dropped).
+
+pub(crate) mod ask;
+pub(crate) mod item;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::{self, BoxFuture};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::gate::{Asker, BatchItem};
+use crate::lookup::outcome::Answered;
+use crate::lookup::Lookups;
+use crate::metrics::{CacheResult, Metrics};
+use crate::responses::{self, OwnError, Reply};
+use ask::Asked;
+use item::ItemOutcome;
+
+/// What every batch needs, built once at start-up.
+pub(crate) struct Batches {
+    lookups: Arc<Lookups>,
+    /// `BATCH_MAX_RUCS`.
+    max_rucs: usize,
+    /// `BATCH_TIMEOUT_SECS`.
+    timeout: Duration,
+    /// Names each batch, so that batches take turns.
+    next_id: AtomicU64,
+    metrics: &'static Metrics,
+}
+
+/// A batch being answered: its RUCs in request order and the items not
+/// out yet. Dropped, it cancels what only waited for a slot.
+pub(crate) struct Run {
+    asked: Vec<Asked>,
+    pending: FuturesUnordered<BoxFuture<'static, (usize, Answered)>>,
+    out: Vec<bool>,
+    deadline: Instant,
+    /// Turns true when the process begins to stop.
+    closing: watch::Receiver<bool>,
+    /// Once the deadline (or the stop) has come: the next item to look at
+    /// for a 504.
+    late_from: Option<usize>,
+    /// Some items were not answered by the deadline (or the stop).
+    cut_short: bool,
+    metrics: &'static Metrics,
+}
+
+impl Batches {
+    pub(crate) fn new(lookups: Arc<Lookups>, max_rucs: usize, timeout: Duration, metrics: &'static Metrics) -> Batches {
+        Batches {
+            lookups,
+            max_rucs,
+            timeout,
+            next_id: AtomicU64::new(0),
+            metrics,
+        }
+    }
+
+    /// Counts a batch request refused as a whole.
+    pub(crate) fn refused(&self) {
+        self.metrics.batch_request("refused");
+    }
+
+    /// Starts the batch a whole `body` asks for, or the whole request's
+    /// error (400, 413). `closing` turns true when the process stops.
+    pub(crate) fn start(&self, body: &[u8], closing: watch::Receiver<bool>) -> Result<Run, Reply> {
+        let asked = ask::read(body, self.max_rucs).inspect_err(|_| self.refused())?;
+        let deadline = Instant::now() + self.timeout;
+        let batch = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // An item waits for slots until the batch ends (it is dropped
+        // then); the bound of its own is a moment later, so that the
+        // batch's deadline, not the wait's, answers it.
+        let until = deadline + Duration::from_secs(1);
+        let asker = Asker::Batch(BatchItem { batch, until });
+        let pending = asked
+            .iter()
+            .enumerate()
+            .map(|(index, asked)| -> BoxFuture<'static, (usize, Answered)> {
+                match asked {
+                    Asked::Valid(ruc) => {
+                        let (lookups, ruc) = (self.lookups.clone(), *ruc);
+                        Box::pin(async move { (index, lookups.answer(ruc, asker).await) })
+                    }
+                    Asked::Invalid { text, why } => {
+                        let reply = responses::own_error(OwnError::InvalidRuc, text, Some(why.detail()));
+                        Box::pin(future::ready((index, answered(reply))))
+                    }
+                }
+            })
+            .collect();
+        Ok(Run {
+            out: vec![false; asked.len()],
+            asked,
+            pending,
+            deadline,
+            closing,
+            late_from: None,
+            cut_short: false,
+            metrics: self.metrics,
+        })
+    }
+}
+
+impl Run {
+    /// How many items the answer has.
+    pub(crate) fn len(&self) -> usize {
+        self.asked.len()
+    }
+
+    /// The next item out, with its place in request order: the first to
+    /// finish; after the deadline, every one not out yet as a 504, in
+    /// request order; `None` once all are out. Cancel-safe.
+    pub(crate) async fn next(&mut self) -> Option<(usize, Vec<u8>)> {
+        if self.late_from.is_none() {
+            let finished = tokio::select! {
+                biased;
+                finished = self.pending.next() => finished,
+                _ = tokio::time::sleep_until(self.deadline) => None,
+                _ = self.closing.wait_for(|closing| *closing) => None,
+            };
+            if let Some((index, answered)) = finished {
+                return Some(self.item(index, &answered, None));
+            }
+            // All done, or late: what is pending now only waits (dropped)
+            // or carries on (in its own task).
+            self.pending.clear();
+            self.late_from = Some(0);
+            self.cut_short = self.out.contains(&false);
+        }
+        let from = self.late_from.unwrap_or_default();
+        let index = (from..self.out.len()).find(|&index| !self.out[index])?;
+        self.late_from = Some(index + 1);
+        let text = self.asked[index].text().to_string();
+        let late = responses::own_error(OwnError::BatchTimeout, &text, None);
+        Some(self.item(index, &answered(late), Some(ItemOutcome::TimedOut)))
+    }
+
+    /// Encodes and counts the item of `index`.
+    fn item(&mut self, index: usize, answered: &Answered, outcome: Option<ItemOutcome>) -> (usize, Vec<u8>) {
+        self.out[index] = true;
+        let (item, encoded_outcome) = item::encode(self.asked[index].text(), answered);
+        self.metrics.batch_item(outcome.unwrap_or(encoded_outcome).label());
+        (index, item)
+    }
+}
+
+impl Drop for Run {
+    /// Counts the batch by how it ended: every item out (some as 504s when
+    /// `cut_short`), or not (the client hung up).
+    fn drop(&mut self) {
+        let outcome = match (self.out.contains(&false), self.cut_short) {
+            (true, _) => "cancelled",
+            (false, true) => "timed_out",
+            (false, false) => "complete",
+        };
+        self.metrics.batch_request(outcome);
+    }
+}
+
+fn answered(reply: Reply) -> Answered {
+    Answered {
+        reply,
+        cache: CacheResult::None,
+    }
+}
