@@ -3,7 +3,7 @@
 //! every few seconds. Both on standard error: standard output carries the
 //! summary alone.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -62,7 +62,7 @@ impl Progress {
     pub(crate) fn note(&self, message: &str) {
         match &self.bar {
             Some(bar) => bar.println(format!("ruc-warm: {message}")),
-            None => eprintln!("ruc-warm: {message}"),
+            None => say(message),
         }
     }
 
@@ -86,13 +86,18 @@ impl Progress {
             "?".to_string()
         };
         let percent = 100 * self.done / self.total.max(1);
-        eprintln!(
-            "ruc-warm: {}/{} ({percent} %), {rate:.1}/s, ETA {eta}; {}",
+        say(&format!(
+            "{}/{} ({percent} %), {rate:.1}/s, ETA {eta}; {}",
             self.done,
             self.total,
             counts(tally)
-        );
+        ));
     }
+}
+
+/// A line on standard error.
+pub(crate) fn say(message: &str) {
+    let _ = writeln!(std::io::stderr(), "ruc-warm: {message}");
 }
 
 fn counts(tally: &Tally) -> String {

@@ -39,6 +39,8 @@ pub struct StubScraper {
 
 struct State {
     reply: Mutex<Reply>,
+    /// Replies for some RUCs instead of `reply`.
+    replies: Mutex<BTreeMap<String, Reply>>,
     /// The status of `/health` (and any other path).
     health: AtomicU64,
     delay: Mutex<Duration>,
@@ -63,6 +65,7 @@ impl StubScraper {
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(State {
             reply: Mutex::new(Reply::Record),
+            replies: Mutex::default(),
             health: AtomicU64::new(200),
             delay: Mutex::new(Duration::ZERO),
             lookups: AtomicU64::new(0),
@@ -96,6 +99,11 @@ impl StubScraper {
 
     pub fn reply(&self, reply: Reply) {
         *self.state.reply.lock().unwrap() = reply;
+    }
+
+    /// What it answers for `ruc` from now on, whatever `reply` says.
+    pub fn reply_for(&self, ruc: &str, reply: Reply) {
+        self.state.replies.lock().unwrap().insert(ruc.to_string(), reply);
     }
 
     /// How long each lookup takes before it is answered.
@@ -178,7 +186,10 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
         let delay = *state.delay.lock().unwrap();
         tokio::time::sleep(delay).await;
         state.active.fetch_sub(1, Ordering::SeqCst);
-        let reply = state.reply.lock().unwrap().clone();
+        let reply = match state.replies.lock().unwrap().get(ruc) {
+            Some(reply) => reply.clone(),
+            None => state.reply.lock().unwrap().clone(),
+        };
         let written = match reply {
             Reply::Record => {
                 let body = record(ruc).to_string();
