@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps run demo test check bench bench-scraper bench-scrapers bench-fleet images images-check replica scraper proxy
+.PHONY: deps run demo test check bench bench-batch bench-scraper bench-scrapers bench-fleet images images-check replica scraper proxy
 
 ## Install the missing system packages (Debian/Ubuntu).
 deps:
@@ -30,10 +30,17 @@ check:
 ## scraper tier's (target/bench/scrapers.md). See BENCHMARKS.md.
 bench:
 	./scripts/install-deps.sh bench
-	$(CARGO) build --release --bin proxy --bin stub-scraper --bin scraper --bin sunat-replica
+	$(CARGO) build --release --bin proxy --bin stub-scraper --bin scraper --bin sunat-replica --bin ruc-warm
 	python3 bench/run.py
 	python3 bench/fleet.py
 	python3 bench/scrapers.py
+	python3 bench/batch.py
+
+## Batches alone: 1,000 cached RUCs in one request, new RUCs at the fleet
+## limit, ruc-warm of 10,000 RUCs (target/bench/batch.md).
+bench-batch: deps
+	$(CARGO) build --release --bin proxy --bin stub-scraper --bin scraper --bin sunat-replica --bin ruc-warm
+	python3 bench/batch.py
 
 ## The scraper tier behind one proxy alone: 1-3 scrapers (stub and
 ## Chromium), chromedriver against a Selenium Grid.

@@ -82,15 +82,18 @@ pub(crate) enum CacheResult {
     /// Nothing to do with the cache: another route, an error of the
     /// request, or a lookup refused before it reached a scraper.
     None,
+    /// A batch request (its items count as lookups of their own).
+    Batch,
 }
 
 impl CacheResult {
-    const ALL: [CacheResult; 5] = [
+    const ALL: [CacheResult; 6] = [
         CacheResult::Hit,
         CacheResult::Stale,
         CacheResult::Miss,
         CacheResult::Coalesced,
         CacheResult::None,
+        CacheResult::Batch,
     ];
 
     pub(crate) fn label(self) -> &'static str {
@@ -100,6 +103,7 @@ impl CacheResult {
             CacheResult::Miss => "miss",
             CacheResult::Coalesced => "coalesced",
             CacheResult::None => "none",
+            CacheResult::Batch => "batch",
         }
     }
 }

@@ -5,8 +5,7 @@
 
 use ruc_contract::{RouteError, Ruc, LOOKUP_PREFIX};
 
-use crate::batch::ask::{self, Ask};
-use crate::front::head::Head;
+use crate::batch::ask::Ask;
 use crate::responses::{self, OwnError, Reply};
 
 /// The batch route's path.
@@ -39,18 +38,22 @@ impl Route {
     }
 }
 
-/// The route of a request with this `head`.
-pub(crate) fn route(head: &Head<'_>) -> Route {
-    let (method, path) = (head.method, head.path);
+/// The route of `method` on `path` (without its query); `announces_body`:
+/// a body follows the request's head; `judge_batch`: what the batch route
+/// makes of the head (called for that route only).
+pub(crate) fn route(
+    method: &str,
+    path: &str,
+    announces_body: bool,
+    judge_batch: impl FnOnce() -> Result<Ask, Reply>,
+) -> Route {
     let reads = method == "GET" || method == "HEAD";
     let text = match (path.strip_prefix(LOOKUP_PREFIX), path) {
         (Some(text), _) => text,
         (None, "/health") if reads => return Route::Health,
         (None, "/livez") if reads => return Route::Live,
         (None, "/health" | "/livez") => return Route::Refused(responses::method_not_allowed(method, "GET, HEAD")),
-        (None, BATCH_PATH) if method == "POST" => {
-            return Route::Batch(ask::judge(head.content_type, head.accept.as_deref(), head.body))
-        }
+        (None, BATCH_PATH) if method == "POST" => return Route::Batch(judge_batch()),
         (None, BATCH_PATH) => return Route::Refused(responses::method_not_allowed(method, "POST")),
         (None, _) => return Route::Refused(responses::route_error(404, &RouteError::no_route(path))),
     };
@@ -60,7 +63,7 @@ pub(crate) fn route(head: &Head<'_>) -> Route {
     // A lookup never has a body, and one that announces it (above all
     // with both `Content-Length` and `Transfer-Encoding`, the
     // request-smuggling pattern) is refused rather than looked up.
-    if head.announces_body() {
+    if announces_body {
         return Route::Refused(responses::own_error(OwnError::RequestBody, text, None));
     }
     match Ruc::parse(text) {
@@ -75,25 +78,22 @@ mod properties;
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::front::head::Framing;
+    use crate::batch::ask::{self, Announced};
 
-    /// A well-formed head of `method` on `path`, with `body`.
-    pub(crate) fn head<'a>(method: &'a str, path: &'a str, body: Framing) -> Head<'a> {
-        Head {
-            method,
-            path,
-            host: Ok(()),
-            body,
-            content_type: Some("application/json"),
-            accept: None,
-            persistent: true,
-            http_1_1: true,
-            len: 0,
-        }
+    /// The route of a request with a JSON body of `body` bytes (0: none).
+    pub(crate) fn routed_with(method: &str, path: &str, body: u64) -> Route {
+        let announced = if body == 0 {
+            Announced::Nothing
+        } else {
+            Announced::Length(body)
+        };
+        route(method, path, body > 0, || {
+            ask::judge(Some("application/json"), None, announced)
+        })
     }
 
     fn routed(method: &str, path: &str) -> Route {
-        route(&head(method, path, Framing::None))
+        routed_with(method, path, 0)
     }
 
     fn status(route: Route) -> u16 {
@@ -127,16 +127,13 @@ pub(crate) mod tests {
             panic!("a POST of a record is refused")
         };
         assert_eq!(post.header("allow"), Some("GET, HEAD"));
-        assert!(matches!(
-            route(&head("POST", "/obtener-ruc", Framing::Length(20))),
-            Route::Batch(Ok(_))
-        ));
+        assert!(matches!(routed_with("POST", "/obtener-ruc", 20), Route::Batch(Ok(_))));
         assert_eq!(status(routed("POST", "/obtener-ruc")), 400, "no body");
     }
 
     #[test]
     fn a_lookup_with_a_body_is_refused() {
-        let Route::Refused(reply) = route(&head("GET", "/obtener-ruc/20131312955", Framing::Length(3))) else {
+        let Route::Refused(reply) = routed_with("GET", "/obtener-ruc/20131312955", 3) else {
             panic!("a lookup with a body is refused")
         };
         assert_eq!(
@@ -144,7 +141,7 @@ pub(crate) mod tests {
             (400, Some("ruc-proxy; detail=request-body"))
         );
         assert_eq!(
-            route(&head("GET", "/health", Framing::Chunked)),
+            routed_with("GET", "/health", 3),
             Route::Health,
             "answered, then the connection closes"
         );

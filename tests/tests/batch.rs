@@ -268,24 +268,16 @@ async fn lines_stream_hits_at_once_and_each_miss_as_it_finishes() {
 async fn a_scraper_failing_halfway_gives_error_items_and_only_records_are_stored() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[("UPSTREAM_GLOBAL_MAX_INFLIGHT", "1")]).await;
-    stub.delay(Duration::from_millis(300));
     let rucs = distinct_rucs(6);
-    let failing = {
-        let stub = Arc::new(stub);
-        let switch = stub.clone();
-        tokio::spawn(async move {
-            wait_until("three lookups", || switch.lookups() >= 3).await;
-            let error = json!({"message": "Error al consultar RUC", "detail": "SUNAT falló", "ruc": "x"});
-            switch.reply(Reply::Status(502, error.to_string()));
-        });
-        stub
-    };
+    // SUNAT starts failing after the third lookup (the batch asks in order).
+    let error = json!({"message": "Error al consultar RUC", "detail": "SUNAT falló", "ruc": "x"});
+    for ruc in &rucs[3..] {
+        stub.reply_for(ruc, Reply::Status(502, error.to_string()));
+    }
 
     let items = items(&proxy.batch(&rucs).await);
     let statuses: Vec<u64> = items.iter().map(|item| item["status"].as_u64().unwrap()).collect();
-    let records = statuses.iter().take_while(|&&status| status == 200).count();
-    assert!((2..=3).contains(&records), "{statuses:?}");
-    assert!(statuses[records..].iter().all(|&status| status == 502), "{statuses:?}");
+    assert_eq!(statuses, [200, 200, 200, 502, 502, 502]);
     for (item, ruc) in items.iter().zip(&rucs) {
         assert_eq!(item["ruc"], json!(ruc), "request order");
         match item["status"].as_u64() {
@@ -296,12 +288,8 @@ async fn a_scraper_failing_halfway_gives_error_items_and_only_records_are_stored
             }
         }
     }
-    assert!(
-        failing.asked().values().all(|&asked| asked == 1),
-        "{:?}",
-        failing.asked()
-    );
-    assert_eq!(failing.lookups(), 6);
+    assert!(stub.asked().values().all(|&asked| asked == 1), "{:?}", stub.asked());
+    assert_eq!(stub.lookups(), 6);
     assert!(proxy.stop().await.success());
 }
 
@@ -475,4 +463,39 @@ async fn two_batches_take_turns() {
         .iter()
         .all(|item| item["status"] == 200));
     assert!(Arc::into_inner(proxy).unwrap().stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_told_to_stop_answers_what_is_missing_and_stores_the_lookup_sent_before_it_exits() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    // A loaded machine must not make the store miss its Redis deadline.
+    let env = [("UPSTREAM_GLOBAL_MAX_INFLIGHT", "1"), ("REDIS_TIMEOUT_MS", "2000")];
+    let proxy = Arc::new(Proxy::start(&redis.url(), &stub.url(), &env).await);
+    stub.delay(Duration::from_secs(3));
+    let rucs = distinct_rucs(4);
+    let batch = tokio::spawn({
+        let (proxy, rucs) = (proxy.clone(), rucs.clone());
+        async move { proxy.batch(&rucs).await }
+    });
+    wait_until("the first lookup sent", || stub.lookups() == 1).await;
+
+    proxy.terminate();
+    let answer = batch.await.unwrap();
+    assert_eq!(answer.header("connection"), "close");
+    let statuses: Vec<u64> = items(&answer)
+        .iter()
+        .map(|item| item["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [504; 4], "answered at the stop, not after the lookups");
+    assert!(
+        redis.get(&key(&rucs[0])).is_none(),
+        "answered before the lookup sent ended"
+    );
+    let exit = Arc::into_inner(proxy).unwrap().stop_after_signal().await;
+    assert!(exit.success());
+    assert!(
+        redis.get(&key(&rucs[0])).is_some(),
+        "the lookup sent was stored before the exit"
+    );
+    assert_eq!(stub.order(), [rucs[0].clone()], "nothing that only waited was sent");
 }

@@ -6,7 +6,6 @@
 use ruc_contract::{InvalidRuc, RouteError, Ruc};
 use serde::Deserialize;
 
-use crate::front::head::Framing;
 use crate::responses::{self, Reply};
 
 /// The most a batch request's body may weigh.
@@ -25,7 +24,16 @@ pub(crate) enum Format {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ask {
     pub(crate) format: Format,
-    pub(crate) framing: Framing,
+}
+
+/// The body a request's head announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Announced {
+    Nothing,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// Chunks, of a length known once read.
+    Chunked,
 }
 
 /// One distinct RUC of a batch, as sent.
@@ -59,7 +67,7 @@ struct Body {
 /// Judges a batch request's head: JSON sent (else 415), an answer format
 /// the client accepts (else 406), a body announced (else 400) and not
 /// over [`MAX_BODY_BYTES`] (else 413).
-pub(crate) fn judge(content_type: Option<&str>, accept: Option<&str>, framing: Framing) -> Result<Ask, Reply> {
+pub(crate) fn judge(content_type: Option<&str>, accept: Option<&str>, body: Announced) -> Result<Ask, Reply> {
     if !content_type.is_some_and(is_json) {
         let detail = "El cuerpo debe ser JSON (Content-Type: application/json).";
         return Err(responses::route_error(
@@ -71,10 +79,10 @@ pub(crate) fn judge(content_type: Option<&str>, accept: Option<&str>, framing: F
         let detail = "La respuesta es application/json o application/x-ndjson (Accept).";
         return Err(responses::route_error(406, &RouteError::new("Not Acceptable", detail)));
     };
-    match framing {
-        Framing::None => Err(bad_request("Falta el cuerpo: {\"rucs\": [\"20131312955\", …]}.")),
-        Framing::Length(length) if length > MAX_BODY_BYTES as u64 => Err(too_large()),
-        framing => Ok(Ask { format, framing }),
+    match body {
+        Announced::Nothing => Err(bad_request("Falta el cuerpo: {\"rucs\": [\"20131312955\", …]}.")),
+        Announced::Length(length) if length > MAX_BODY_BYTES as u64 => Err(too_large()),
+        _ => Ok(Ask { format }),
     }
 }
 
@@ -183,20 +191,15 @@ mod tests {
     #[test]
     fn a_head_is_judged_before_its_body_is_read() {
         let json = Some("application/json; charset=utf-8");
-        let status = |content_type, accept, framing| judge(content_type, accept, framing).map_err(|reply| reply.status);
-        assert_eq!(
-            status(json, None, Framing::Length(10)),
-            Ok(Ask {
-                format: Format::Array,
-                framing: Framing::Length(10)
-            })
-        );
-        assert_eq!(status(Some("text/plain"), None, Framing::Length(10)), Err(415));
-        assert_eq!(status(None, None, Framing::Length(10)), Err(415));
-        assert_eq!(status(json, Some("text/csv"), Framing::Length(10)), Err(406));
-        assert_eq!(status(json, None, Framing::None), Err(400));
-        assert_eq!(status(json, None, Framing::Length(64 * 1024 + 1)), Err(413));
-        assert!(status(json, None, Framing::Chunked).is_ok());
+        let status = |content_type, accept, body| judge(content_type, accept, body).map_err(|reply| reply.status);
+        let ten = Announced::Length(10);
+        assert_eq!(status(json, None, ten), Ok(Ask { format: Format::Array }));
+        assert_eq!(status(Some("text/plain"), None, ten), Err(415));
+        assert_eq!(status(None, None, ten), Err(415));
+        assert_eq!(status(json, Some("text/csv"), ten), Err(406));
+        assert_eq!(status(json, None, Announced::Nothing), Err(400));
+        assert_eq!(status(json, None, Announced::Length(64 * 1024 + 1)), Err(413));
+        assert!(status(json, None, Announced::Chunked).is_ok());
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl Run {
                 biased;
                 finished = self.pending.next() => finished,
                 _ = tokio::time::sleep_until(self.deadline) => None,
-                _ = self.closing.wait_for(|closing| *closing) => None,
+                () = stopping(&mut self.closing) => None,
             };
             if let Some((index, answered)) = finished {
                 return Some(self.item(index, &answered, None));
@@ -168,6 +168,13 @@ impl Drop for Run {
             (false, false) => "complete",
         };
         self.metrics.batch_request(outcome);
+    }
+}
+
+/// Resolves once the process begins to stop (never if it cannot tell).
+async fn stopping(closing: &mut watch::Receiver<bool>) {
+    if closing.wait_for(|closing| *closing).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

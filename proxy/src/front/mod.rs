@@ -37,12 +37,13 @@ use tokio::sync::watch;
 use tracing::{debug, info};
 
 use crate::api::{Answer, Api};
+use crate::batch::ask::{self, Announced};
 use crate::drain::Drain;
 use crate::metrics::{CacheResult, Metrics};
 use crate::responses::{self, Reply};
 use crate::routes::{self, Route};
 use connection::{ClientTimeouts, Connection, Stop, FLUSH_BYTES};
-use head::{Head, Parsed};
+use head::{Framing, Head, Parsed};
 use streamed::{Framed, Served};
 
 /// The API listener's application.
@@ -62,6 +63,8 @@ struct Request {
     persistent: bool,
     /// HTTP/1.1 (else 1.0).
     http_1_1: bool,
+    /// How its body is framed, if it has one.
+    body: Framing,
     /// The head's length.
     len: usize,
 }
@@ -73,7 +76,14 @@ impl Request {
     fn of(head: &Head<'_>, stopping: bool) -> Request {
         let route = match &head.host {
             Err(malformed) => Route::Refused(responses::route_error(400, malformed)),
-            Ok(()) => routes::route(head),
+            Ok(()) => routes::route(head.method, head.path, head.announces_body(), || {
+                let announced = match head.body {
+                    Framing::None => Announced::Nothing,
+                    Framing::Length(length) => Announced::Length(length),
+                    Framing::Chunked => Announced::Chunked,
+                };
+                ask::judge(head.content_type, head.accept.as_deref(), announced)
+            }),
         };
         let body_read = matches!(route, Route::Batch(Ok(_)));
         Request {
@@ -81,6 +91,7 @@ impl Request {
             head_only: head.method == "HEAD",
             persistent: head.persistent && (body_read || !head.announces_body()) && !stopping,
             http_1_1: head.http_1_1,
+            body: head.body,
             len: head.len,
         }
     }
@@ -127,9 +138,11 @@ impl Front {
             let (started, ruc) = (Instant::now(), request.route.ruc());
             let persists = match self.answer(&mut connection, request.route).await {
                 Answer::Whole(answered) => {
-                    connection.write(&answered.reply, request.head_only, request.persistent);
+                    // The process may have begun to stop meanwhile.
+                    let persistent = request.persistent && !self.drain.is_stopping();
+                    connection.write(&answered.reply, request.head_only, persistent);
                     self.log(ruc.as_ref(), answered.reply.status, answered.cache, started);
-                    request.persistent
+                    persistent
                 }
                 Answer::Batch(ask) => {
                     let framed = Framed {
@@ -138,9 +151,10 @@ impl Front {
                     };
                     let batches = self.api.batches();
                     let metrics = self.metrics;
-                    match streamed::serve(&mut connection, ask, framed, batches, closing.clone(), metrics).await {
+                    let body = request.body;
+                    match streamed::serve(&mut connection, ask, body, framed, batches, closing.clone(), metrics).await {
                         Served::Answered { status, persists } => {
-                            self.log(None, status, CacheResult::None, started);
+                            self.log(None, status, CacheResult::Batch, started);
                             persists
                         }
                         Served::Gone => return,

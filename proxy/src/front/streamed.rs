@@ -7,6 +7,7 @@
 use tokio::sync::watch;
 
 use super::connection::{BodyError, Connection};
+use super::head::Framing;
 use crate::batch::ask::{self, Ask, Format};
 use crate::batch::{Batches, Run};
 use crate::metrics::Metrics;
@@ -35,12 +36,13 @@ pub(crate) struct Framed {
 pub(crate) async fn serve(
     connection: &mut Connection,
     ask: Ask,
+    body: Framing,
     framed: Framed,
     batches: &Batches,
     closing: watch::Receiver<bool>,
     metrics: &'static Metrics,
 ) -> Served {
-    let body = match connection.read_body(ask.framing, ask::MAX_BODY_BYTES).await {
+    let body = match connection.read_body(body, ask::MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(BodyError::Closed) => return Served::Gone,
         Err(why) => {
@@ -53,7 +55,7 @@ pub(crate) async fn serve(
             };
         }
     };
-    let run = match batches.start(&body, closing) {
+    let run = match batches.start(&body, closing.clone()) {
         Ok(run) => run,
         Err(reply) => {
             connection.write(&reply, false, framed.persistent);
@@ -65,8 +67,8 @@ pub(crate) async fn serve(
     };
     drop(body);
     let persists = match ask.format {
-        Format::Array => array(connection, run, framed).await,
-        Format::Lines => lines(connection, run, framed).await,
+        Format::Array => array(connection, run, framed, &closing).await,
+        Format::Lines => lines(connection, run, framed, &closing).await,
     };
     match persists {
         Some(persists) => Served::Answered { status: 200, persists },
@@ -90,8 +92,14 @@ fn unreadable(why: BodyError) -> Reply {
 }
 
 /// Every item, then one array in request order; whether the connection
-/// persists, `None` if the client hung up first.
-async fn array(connection: &mut Connection, mut run: Run, framed: Framed) -> Option<bool> {
+/// persists (not once the process stops), `None` if the client hung up
+/// first.
+async fn array(
+    connection: &mut Connection,
+    mut run: Run,
+    framed: Framed,
+    closing: &watch::Receiver<bool>,
+) -> Option<bool> {
     let mut items = vec![Vec::new(); run.len()];
     loop {
         tokio::select! {
@@ -112,14 +120,21 @@ async fn array(connection: &mut Connection, mut run: Run, framed: Framed) -> Opt
         body.extend_from_slice(item);
     }
     body.push(b']');
-    connection.write(&Reply::json(200, body.into()), false, framed.persistent);
-    Some(framed.persistent)
+    let persists = framed.persistent && !*closing.borrow();
+    connection.write(&Reply::json(200, body.into()), false, persists);
+    Some(persists)
 }
 
 /// Each item as a line as it comes, those ready together in one write;
 /// whether the connection persists (an HTTP/1.0 client's answer ends with
-/// it), `None` if the client hung up, or did not take what was written.
-async fn lines(connection: &mut Connection, mut run: Run, framed: Framed) -> Option<bool> {
+/// it; none once the process stops), `None` if the client hung up, or did
+/// not take what was written.
+async fn lines(
+    connection: &mut Connection,
+    mut run: Run,
+    framed: Framed,
+    closing: &watch::Receiver<bool>,
+) -> Option<bool> {
     let chunked = framed.http_1_1;
     let persists = framed.persistent && chunked;
     connection.write_streamed_head(&responses::lines_head(), chunked, persists);
@@ -146,5 +161,5 @@ async fn lines(connection: &mut Connection, mut run: Run, framed: Framed) -> Opt
     if chunked {
         connection.write_part(b"", chunked);
     }
-    Some(persists)
+    Some(persists && !*closing.borrow())
 }

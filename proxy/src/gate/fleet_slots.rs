@@ -17,7 +17,7 @@ use std::time::Duration;
 use redis::Script;
 use tokio::time::Instant;
 
-use super::Asker;
+use super::asker::Asker;
 use crate::fleet::keys::{BATCH_SLOTS_KEY, SINGLES_WAITING_KEY, SLOTS_KEY, SLOT_FREED_CHANNEL};
 use crate::fleet::{owner_token, Fleet, Renewal};
 use crate::metrics::Counted;

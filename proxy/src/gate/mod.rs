@@ -17,6 +17,7 @@
 //! decides and its slots alone bound the lookups (counted in
 //! `ruc_proxy_fleet_fallbacks_total`), until Redis answers again.
 
+pub(crate) mod asker;
 pub(crate) mod breaker;
 pub(crate) mod fleet_breaker;
 pub(crate) mod fleet_slots;
@@ -27,30 +28,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub(crate) use asker::{Asker, BatchItem};
+
 use crate::fleet::Fleet;
 use crate::metrics::Metrics;
 use breaker::{Breaker, Verdict};
 use fleet_breaker::FleetBreaker;
 use fleet_slots::{Acquired, FleetSlot, FleetSlots};
 use slots::{Slot, Slots};
-
-/// Who a lookup is for, which decides its place in the queues for slots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Asker {
-    /// A request for one record: someone waits for it.
-    Single,
-    /// An item of a batch request.
-    Batch(BatchItem),
-}
-
-/// The batch an item belongs to, and how long it may wait for slots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BatchItem {
-    /// Names the batch within this process: batches take turns.
-    pub(crate) batch: u64,
-    /// The batch's deadline.
-    pub(crate) until: Instant,
-}
 
 /// The breakers and slots, this process's and the fleet's.
 pub(crate) struct Gate {

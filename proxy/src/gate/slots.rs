@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::Asker;
+use super::asker::Asker;
 #[cfg(test)]
-use super::BatchItem;
+use super::asker::BatchItem;
 use crate::metrics::{Counted, Metrics};
 
 /// The slots of this process.

@@ -5,9 +5,8 @@
 use proptest::prelude::*;
 use ruc_contract::Ruc;
 
-use super::tests::head;
-use super::{route, Route};
-use crate::front::head::Framing;
+use super::tests::routed_with;
+use super::Route;
 
 fn method() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -22,7 +21,7 @@ fn method() -> impl Strategy<Value = String> {
 proptest! {
     #[test]
     fn any_path_is_routed_without_panicking(method in method(), path in "/\\PC{0,200}") {
-        match route(&head(&method, &path, Framing::None)) {
+        match routed_with(&method, &path, 0) {
             Route::Record(ruc) => {
                 prop_assert!(method == "GET" || method == "HEAD");
                 prop_assert_eq!(path, format!("/obtener-ruc/{ruc}"));
@@ -40,7 +39,7 @@ proptest! {
         digits in "[0-9]{0,11}",
     ) {
         let path = format!("/obtener-ruc/{junk}{digits}");
-        prop_assert!(!matches!(route(&head("GET", &path, Framing::None)), Route::Record(_)), "{}", path);
+        prop_assert!(!matches!(routed_with("GET", &path, 0), Route::Record(_)), "{}", path);
         let text = format!("{junk}{digits}");
         prop_assert!(Ruc::parse(&text).is_err(), "{}", text);
     }
