@@ -213,7 +213,7 @@ impl OwnError {
             OwnError::AnswerTooLarge => "La respuesta del servicio de consulta (scraper) es demasiado grande.",
             OwnError::LeaderTimeout => "La consulta en curso para este RUC no terminó a tiempo.",
             OwnError::BatchTimeout => {
-                "La consulta por lotes no terminó a tiempo; si ya se había enviado, sigue y se guardará."
+                "La consulta por lotes no terminó a tiempo; este RUC se sigue consultando y quedará guardado."
             }
         }
     }

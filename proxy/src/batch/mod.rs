@@ -5,10 +5,13 @@
 //! misses are batch items there: they let single lookups go first and
 //! take turns with the other batches' items ([`crate::gate`]).
 //!
-//! A batch is answered by its deadline (`BATCH_TIMEOUT_SECS`), or when the
-//! process begins to stop: what is missing then is a 504 item. Lookups
-//! already sent carry on and are stored; what only waited for a slot is
-//! dropped, as it is when the client hangs up ([`Run`] dropped).
+//! A batch is answered by its deadline (`BATCH_TIMEOUT_SECS`): what is
+//! missing then is a 504 item, and its lookup carries on in the background
+//! (what waits for a slot waits up to [`CARRY_ON`] more) and is stored for
+//! the next time. A client that hangs up before cancels what
+//! only waited for a slot ([`Run`] dropped), and so does a process that
+//! begins to stop (its items missing then are 504s too); lookups already
+//! sent always carry on and are stored.
 
 pub(crate) mod ask;
 pub(crate) mod item;
@@ -21,6 +24,7 @@ use futures_util::future::{self, BoxFuture};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use crate::gate::{Asker, BatchItem};
 use crate::lookup::outcome::Answered;
@@ -29,6 +33,10 @@ use crate::metrics::{CacheResult, Metrics};
 use crate::responses::{self, OwnError, Reply};
 use ask::Asked;
 use item::ItemOutcome;
+
+/// How much longer than its batch's deadline an item may wait for a slot
+/// when it carries on in the background.
+const CARRY_ON: Duration = Duration::from_secs(3600);
 
 /// What every batch needs, built once at start-up.
 pub(crate) struct Batches {
@@ -42,11 +50,14 @@ pub(crate) struct Batches {
     metrics: &'static Metrics,
 }
 
+/// The items of a batch not answered yet.
+type Pending = FuturesUnordered<BoxFuture<'static, (usize, Answered)>>;
+
 /// A batch being answered: its RUCs in request order and the items not
 /// out yet. Dropped, it cancels what only waited for a slot.
 pub(crate) struct Run {
     asked: Vec<Asked>,
-    pending: FuturesUnordered<BoxFuture<'static, (usize, Answered)>>,
+    pending: Pending,
     out: Vec<bool>,
     deadline: Instant,
     /// Turns true when the process begins to stop.
@@ -56,6 +67,8 @@ pub(crate) struct Run {
     late_from: Option<usize>,
     /// Some items were not answered by the deadline (or the stop).
     cut_short: bool,
+    /// Where what is missing at the deadline carries on.
+    background: TaskTracker,
     metrics: &'static Metrics,
 }
 
@@ -81,10 +94,9 @@ impl Batches {
         let asked = ask::read(body, self.max_rucs).inspect_err(|_| self.refused())?;
         let deadline = Instant::now() + self.timeout;
         let batch = self.next_id.fetch_add(1, Ordering::Relaxed);
-        // An item waits for slots until the batch ends (it is dropped
-        // then); the bound of its own is a moment later, so that the
-        // batch's deadline, not the wait's, answers it.
-        let until = deadline + Duration::from_secs(1);
+        // An item waits for slots through the batch, then through the
+        // time it may carry on after the deadline.
+        let until = deadline + CARRY_ON;
         let asker = Asker::Batch(BatchItem { batch, until });
         let pending = asked
             .iter()
@@ -110,6 +122,7 @@ impl Batches {
             closing,
             late_from: None,
             cut_short: false,
+            background: self.lookups.background.clone(),
             metrics: self.metrics,
         })
     }
@@ -129,14 +142,18 @@ impl Run {
             let finished = tokio::select! {
                 biased;
                 finished = self.pending.next() => finished,
-                _ = tokio::time::sleep_until(self.deadline) => None,
+                () = tokio::time::sleep_until(self.deadline) => {
+                    self.carry_on();
+                    None
+                }
                 () = stopping(&mut self.closing) => None,
             };
             if let Some((index, answered)) = finished {
                 return Some(self.item(index, &answered, None));
             }
-            // All done, or late: what is pending now only waits (dropped)
-            // or carries on (in its own task).
+            // All done, late or stopping: what is still pending was
+            // handed on, or only waits and is dropped (a lookup sent
+            // carries on in a task of its own).
             self.pending.clear();
             self.late_from = Some(0);
             self.cut_short = self.out.contains(&false);
@@ -147,6 +164,19 @@ impl Run {
         let text = self.asked[index].text().to_string();
         let late = responses::own_error(OwnError::BatchTimeout, &text, None);
         Some(self.item(index, &answered(late), Some(ItemOutcome::TimedOut)))
+    }
+
+    /// Hands what is missing at the deadline to a background task, which
+    /// sees it through unless the process begins to stop.
+    fn carry_on(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending);
+        let mut closing = self.closing.clone();
+        self.background.spawn(async move {
+            tokio::select! {
+                () = async { while pending.next().await.is_some() {} } => {}
+                () = stopping(&mut closing) => {}
+            }
+        });
     }
 
     /// Encodes and counts the item of `index`.
