@@ -23,17 +23,20 @@ COPY proxy/Cargo.toml proxy/
 COPY scraper/Cargo.toml scraper/
 COPY startup/Cargo.toml startup/
 COPY tests/Cargo.toml tests/
-RUN for crate in bench contract proxy scraper startup tests; do \
+COPY warm/Cargo.toml warm/
+RUN for crate in bench contract proxy scraper startup tests warm; do \
       mkdir -p $crate/src && touch $crate/src/lib.rs && echo 'fn main() {}' > $crate/src/main.rs; \
     done \
- && cargo build --release --locked --bin proxy --bin scraper
+ && cargo build --release --locked --bin proxy --bin scraper --bin ruc-warm
 
 COPY contract contract
 COPY startup startup
 COPY proxy proxy
 COPY scraper scraper
+COPY warm warm
 RUN touch contract/src/lib.rs startup/src/lib.rs proxy/src/lib.rs proxy/src/main.rs scraper/src/lib.rs scraper/src/main.rs \
- && cargo build --release --locked --bin proxy --bin scraper
+    warm/src/lib.rs warm/src/main.rs \
+ && cargo build --release --locked --bin proxy --bin scraper --bin ruc-warm
 
 FROM debian:bookworm-slim
 # uid/gid 10001 and the name `ruc` are free in Debian's base-passwd (a test
@@ -44,6 +47,9 @@ RUN apt-get update \
  && groupadd --system --gid 10001 ruc \
  && useradd --system --uid 10001 --gid ruc --no-create-home --shell /usr/sbin/nologin ruc
 COPY --from=builder /src/target/release/proxy /usr/local/bin/proxy
+# ruc-warm, to warm the cache from inside the container:
+# docker compose exec -T proxy ruc-warm - < rucs.txt
+COPY --from=builder /src/target/release/ruc-warm /usr/local/bin/ruc-warm
 COPY conf/proxy.yaml /etc/ruc/proxy.yaml
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001

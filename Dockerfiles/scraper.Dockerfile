@@ -24,17 +24,20 @@ COPY proxy/Cargo.toml proxy/
 COPY scraper/Cargo.toml scraper/
 COPY startup/Cargo.toml startup/
 COPY tests/Cargo.toml tests/
-RUN for crate in bench contract proxy scraper startup tests; do \
+COPY warm/Cargo.toml warm/
+RUN for crate in bench contract proxy scraper startup tests warm; do \
       mkdir -p $crate/src && touch $crate/src/lib.rs && echo 'fn main() {}' > $crate/src/main.rs; \
     done \
- && cargo build --release --locked --bin proxy --bin scraper
+ && cargo build --release --locked --bin proxy --bin scraper --bin ruc-warm
 
 COPY contract contract
 COPY startup startup
 COPY proxy proxy
 COPY scraper scraper
+COPY warm warm
 RUN touch contract/src/lib.rs startup/src/lib.rs proxy/src/lib.rs proxy/src/main.rs scraper/src/lib.rs scraper/src/main.rs \
- && cargo build --release --locked --bin proxy --bin scraper
+    warm/src/lib.rs warm/src/main.rs \
+ && cargo build --release --locked --bin proxy --bin scraper --bin ruc-warm
 
 # The small scraper for SCRAPER_MODE=http (`--target http`, `make images`
 # tags it ruc-scraper-http): no browser, so nothing but the binary and the

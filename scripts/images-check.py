@@ -276,6 +276,17 @@ def check_lookups(stack, report, proxy, redis_get):
     report.check("an invalid RUC gets 400", status == 400 and json.loads(body).get("ruc") == RUC_INVALID, str(status))
 
 
+def check_warm(stack, report):
+    """ruc-warm inside the proxy's image, through the proxy's batch
+    endpoint: the RUC looked up before is a record."""
+    done = subprocess.run([stack.engine, "exec", "-i", stack.container("proxy"), "ruc-warm",
+                           "--proxy", "http://127.0.0.1:8000", "-"],
+                          input=f"{RUC_HIT}\n{RUC_INVALID}\n", capture_output=True, text=True, timeout=120)
+    report.check("ruc-warm in the proxy's image warms through the batch endpoint",
+                 done.returncode == 1 and done.stdout.startswith("2 RUCs: 1 records, 0 not found, 1 invalid"),
+                 f"exit {done.returncode}: {done.stdout.strip()} {done.stderr.strip()[-200:]}")
+
+
 def check_small_image(engine, stack, report):
     """The http-mode scraper from scratch: its own healthcheck, a lookup on
     the replica, nothing running as root (read from the host's /proc: the
@@ -342,6 +353,7 @@ def main():
         replica = f"http://127.0.0.1:{stack.port('replica', 8002)}"
         redis_get = lambda key: run(engine, "exec", stack.container("redis"), "redis-cli", "--raw", "GET", key)
         check_lookups(stack, report, proxy, redis_get)
+        check_warm(stack, report)
         check_small_image(engine, stack, report)
         stop_with_lookup_in_flight(stack, report, "proxy", f"{proxy}/obtener-ruc/{RUC_PROXY_STOP}", replica, 1000)
         stop_with_lookup_in_flight(stack, report, "scraper", f"{scraper}/obtener-ruc/{RUC_SCRAPER_STOP}", replica, 4000)
