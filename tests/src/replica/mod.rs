@@ -2,7 +2,8 @@
 //! the tests and the offline demo. No test ever talks to the real site.
 //!
 //! - [`pages`]: the HTML, with the real site's quirks;
-//! - [`dataset`]: the taxpayers it knows;
+//! - [`dataset`]: the taxpayers it knows; [`secondary`]: the pages behind
+//!   their result page's buttons;
 //! - [`server`]: the routes, the switchable failure modes ([`Behaviour`])
 //!   and the per-RUC request counts tests assert on;
 //! - [`checks`]: what a post must carry (fields, session, browser check).
@@ -10,6 +11,7 @@
 pub mod checks;
 pub mod dataset;
 pub mod pages;
+pub mod secondary;
 pub mod server;
 
 pub use checks::BrowserCheck;

@@ -5,6 +5,7 @@
 //! around the data is SUNAT's own markup.
 
 use super::dataset::{Domicilio, Source, Taxpayer};
+use super::secondary;
 
 const FIXTURE: &str = include_str!("../../../scraper/tests/pages/result.html");
 const FIXTURE_RUC: &str = "20987654326";
@@ -102,22 +103,29 @@ pub fn list_page(entries: &[(&str, &str)]) -> String {
     ))
 }
 
-/// The simple table the secondary queries (`getRepLeg`, `getinfHis`, …) show.
-pub fn secondary_page(action: &str) -> String {
-    crlf(&format!(
-        "\n<!DOCTYPE html>\n<html lang=\"es\"><head><meta charset=\"utf-8\"><title>SUNAT - Consulta RUC</title></head><body>\n\
-         <div class=\"panel panel-primary\"><div class=\"panel-heading\">{action}</div>\n\
-         <table class=\"table\"><tbody><tr><td>No hay Informaci&oacute;n</td></tr></tbody></table></div></body></html>\n"
-    ))
-}
-
 fn rendered_result(t: &Taxpayer) -> String {
     let start = FIXTURE.find(LIST_START).expect("fixture list start") + LIST_START.len();
     let end = FIXTURE.find(LIST_END).expect("fixture list end");
     let tail = FIXTURE[end..]
         .replace(FIXTURE_RUC, t.ruc)
         .replace(FIXTURE_NAME, &escape(t.razon_social));
-    format!("{}\r\n{}\t\t\t\t  {}", &FIXTURE[..start], rows(t), tail)
+    let page = format!("{}\r\n{}\t\t\t\t  {}", &FIXTURE[..start], rows(t), tail);
+    without_unused_buttons(page, t.ruc)
+}
+
+/// The result page without the annexes' button (its form) for a taxpayer
+/// that has none, as on the real site.
+fn without_unused_buttons(page: String, ruc: &str) -> String {
+    if secondary::has_button(ruc, "getLocAnex") {
+        return page;
+    }
+    let Some(start) = page.find("<form name=\"formLocAnex\"") else {
+        return page;
+    };
+    let end = page[start..]
+        .find("</form>")
+        .map_or(page.len(), |end| start + end + "</form>".len());
+    format!("{}{}", &page[..start], &page[end..])
 }
 
 fn rows(t: &Taxpayer) -> String {
@@ -311,7 +319,7 @@ fn escape(text: &str) -> String {
 }
 
 /// Converts bare LF line endings to CRLF, as SUNAT's servers send.
-fn crlf(text: &str) -> String {
+pub(super) fn crlf(text: &str) -> String {
     text.replace("\r\n", "\n").replace('\n', "\r\n")
 }
 

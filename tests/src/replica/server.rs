@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use tracing::debug;
 
 use super::checks::{self, BrowserCheck, SESSION_COOKIE};
-use super::{dataset, pages};
+use super::{dataset, pages, secondary};
 
 const FORM_PATH: &str = "/cl-ti-itmrconsruc/FrameCriterioBusquedaWeb.jsp";
 const SERVLET_PATH: &str = "/cl-ti-itmrconsruc/jcrS00Alias";
@@ -123,6 +123,9 @@ pub enum Charset {
 struct State {
     behaviour: Mutex<Behaviour>,
     searches: Mutex<HashMap<String, u64>>,
+    /// Posts to the pages behind the result page's buttons, by RUC and
+    /// `accion`.
+    secondary_visits: Mutex<HashMap<(String, String), u64>>,
     form_loads: AtomicU64,
     support_ids: AtomicU64,
     /// Session cookies issued and not expired.
@@ -206,6 +209,12 @@ impl Replica {
     }
 
     /// How many searches reached the replica in all.
+    /// Posts for `ruc`'s page of `action` (`getRepLeg`, …) so far.
+    pub fn secondary_visits(&self, ruc: &str, action: &str) -> u64 {
+        let visits = self.state.secondary_visits.lock().expect("replica lock");
+        visits.get(&(ruc.to_string(), action.to_string())).copied().unwrap_or(0)
+    }
+
     pub fn searches(&self) -> u64 {
         self.state.searches.lock().expect("replica lock").values().sum()
     }
@@ -409,8 +418,24 @@ async fn servlet(state: &State, behaviour: &Behaviour, form: &HashMap<String, St
                 .collect();
             Ok(html(pages::list_page(&entries), behaviour.charset))
         }
-        action if action.starts_with("get") => Ok(html(pages::secondary_page(action), behaviour.charset)),
+        action if action.starts_with("get") => Ok(secondary(state, behaviour, action, &field("nroRuc"))),
         _ => Ok(html(pages::error_page(), Charset::Latin1)),
+    }
+}
+
+/// A page behind one of the result page's buttons (`accion` = `action`),
+/// counted; SUNAT's error page for a taxpayer or page it does not have.
+fn secondary(state: &State, behaviour: &Behaviour, action: &str, ruc: &str) -> Response<Full<Bytes>> {
+    *state
+        .secondary_visits
+        .lock()
+        .expect("replica lock")
+        .entry((ruc.to_string(), action.to_string()))
+        .or_default() += 1;
+    let name = dataset::names().into_iter().find(|(known, _)| *known == ruc);
+    match name.and_then(|(_, name)| secondary::page(action, ruc, name)) {
+        Some(page) => html(page, behaviour.charset),
+        None => html(pages::error_page(), Charset::Latin1),
     }
 }
 
