@@ -85,8 +85,10 @@ async fn each_page_in_both_charsets_with_its_empty_state_and_every_visit_counted
             "SUNAT's error page for {action} {ruc}"
         );
     }
+    let (_, no_annexes) = button(&replica, "getLocAnex", "10401510465").await;
+    assert!(no_annexes.contains("para locales anexos"), "{no_annexes}");
     assert_eq!(replica.secondary_visits("20440374248", "getRepLeg"), 2);
-    assert_eq!(replica.secondary_visits("10401510465", "getLocAnex"), 1);
+    assert_eq!(replica.secondary_visits("10401510465", "getLocAnex"), 2);
     assert_eq!(replica.searches(), 0, "a button's page is not a search");
 }
 

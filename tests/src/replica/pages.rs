@@ -60,10 +60,15 @@ pub fn not_found_page(ruc: &str) -> String {
 
 /// SUNAT's server error page (also for a missing `token`).
 pub fn error_page() -> String {
-    crlf(
+    error_page_saying("Surgieron problemas al procesar la consulta por n&uacute;mero de ruc.")
+}
+
+/// SUNAT's error page with its `message` (HTML).
+pub fn error_page_saying(message: &str) -> String {
+    crlf(&format!(
         "<HTML>\n<HEAD>\n<TITLE>.:: Pagina de Error ::.</TITLE>\n<META http-equiv=\"Content-Type\" content=\"text/html; charset=ISO-8859-1\">\n</HEAD>\n\
-         <BODY>\n<p class=\"error\">Surgieron problemas al procesar la consulta por n&uacute;mero de ruc.</p>\n</BODY>\n</HTML>\n",
-    )
+         <BODY>\n<p class=\"error\">{message}</p>\n</BODY>\n</HTML>\n",
+    ))
 }
 
 /// A page no client knows: what a changed site or a bot challenge looks

@@ -108,19 +108,23 @@ pub fn has_button(ruc: &str, action: &str) -> bool {
     action != "getLocAnex" || !of(ruc).anexos.is_empty()
 }
 
-/// The page of `action` for `ruc` (named `razon_social`), or `None` when
-/// SUNAT answers it with its error page (no annexes, or a page the replica
-/// does not render).
-pub fn page(action: &str, ruc: &str, razon_social: &str) -> Option<String> {
+/// SUNAT's error page's message for the annexes of a taxpayer without any.
+pub const NO_ANNEXES: &str = "No se encontr&oacute; informaci&oacute;n para locales anexos.";
+
+/// The page of `action` for `ruc` (named `razon_social`), or the message
+/// of the error page SUNAT answers it with (no annexes), `None` for a page
+/// the replica does not render.
+pub fn page(action: &str, ruc: &str, razon_social: &str) -> Option<Result<String, &'static str>> {
     let data = of(ruc);
     let body = match action {
         "getRepLeg" => representantes(ruc, razon_social, data.representantes),
         "getCantTrab" => trabajadores(ruc, razon_social, data.periodos),
-        "getLocAnex" if !data.anexos.is_empty() => anexos(ruc, razon_social, data.anexos),
+        "getLocAnex" if data.anexos.is_empty() => return Some(Err(NO_ANNEXES)),
+        "getLocAnex" => anexos(ruc, razon_social, data.anexos),
         "getInfoDC" => deudas(ruc, razon_social, data.deudas),
         _ => return None,
     };
-    Some(body)
+    Some(Ok(body))
 }
 
 fn document(title: &str, body: &str) -> String {
@@ -297,6 +301,7 @@ mod tests {
     #[test]
     fn each_kind_has_its_page_and_its_empty_state() {
         let name = "GOBIERNO REGIONAL LA LIBERTAD";
+        let page = |action, ruc, name| page(action, ruc, name).map(|page| page.unwrap_or_else(str::to_string));
         let people = page("getRepLeg", "20440374248", name).unwrap();
         assert!(people.contains("<h1>REPRESENTANTES LEGALES DE 20440374248 - GOBIERNO REGIONAL LA LIBERTAD</h1>"));
         assert!(people.contains("VEGA CHAVEZ ANA LUCIA") && people.contains("15/03/2023"));
@@ -311,9 +316,9 @@ mod tests {
         let annexes = page("getLocAnex", "20440374248", name).unwrap();
         assert!(annexes.contains("<td>SU.SUCURSAL</td>") && annexes.contains("AV. ESPA&Ntilde;A NRO. 1800"));
         assert_eq!(
-            page("getLocAnex", "10471234562", "X"),
-            None,
-            "no annexes: SUNAT's error page"
+            page("getLocAnex", "10471234562", "X").unwrap(),
+            NO_ANNEXES,
+            "SUNAT's error page"
         );
         let debts = page("getInfoDC", "20987654326", "X").unwrap();
         assert!(debts.contains("<td align=\"right\">15,482.30</td>"));

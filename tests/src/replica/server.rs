@@ -434,7 +434,8 @@ fn secondary(state: &State, behaviour: &Behaviour, action: &str, ruc: &str) -> R
         .or_default() += 1;
     let name = dataset::names().into_iter().find(|(known, _)| *known == ruc);
     match name.and_then(|(_, name)| secondary::page(action, ruc, name)) {
-        Some(page) => html(page, behaviour.charset),
+        Some(Ok(page)) => html(page, behaviour.charset),
+        Some(Err(message)) => html(pages::error_page_saying(message), Charset::Latin1),
         None => html(pages::error_page(), Charset::Latin1),
     }
 }
