@@ -3,6 +3,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /obtener-ruc/<ruc>` | the record, or the error body with its status |
+//! | `GET /obtener-ruc/<ruc>/<kind>` | a page behind the record (`representantes`, `trabajadores`, `establecimientos`, `deuda-coactiva`), or the error body |
 //! | `GET /health` | service, mode, direct path, WebDriver and pool status; 200, or 503 (unhealthy or stopping) |
 //! | `GET /livez` | 200 while the process serves, stopping or not |
 //! | `GET /metrics` | Prometheus text |
@@ -18,7 +19,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, HOST, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode, Version};
-use ruc_contract::{check_host, ErrorBody, RouteError, Ruc, LOOKUP_PREFIX};
+use ruc_contract::{check_host, ErrorBody, Kind, RouteError, Ruc, LOOKUP_PREFIX};
 use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -94,7 +95,17 @@ async fn route(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
     }
 }
 
-async fn lookup(app: Arc<App>, requested: &str) -> HttpResponse {
+async fn lookup(app: Arc<App>, path: &str) -> HttpResponse {
+    let (requested, kind) = match path.split_once('/') {
+        None => (path, None),
+        Some((ruc, segment)) => match Kind::parse(segment) {
+            Some(kind) => (ruc, Some(kind)),
+            None => {
+                let full = format!("{LOOKUP_PREFIX}{path}");
+                return json(StatusCode::NOT_FOUND, &RouteError::no_route(&full));
+            }
+        },
+    };
     let ruc = match Ruc::parse(requested) {
         Ok(ruc) => ruc,
         Err(invalid) => {
@@ -104,10 +115,12 @@ async fn lookup(app: Arc<App>, requested: &str) -> HttpResponse {
     };
     let task = {
         let app = app.clone();
-        app.tasks.clone().spawn(async move { app.lookups.lookup(ruc).await })
+        app.tasks
+            .clone()
+            .spawn(async move { app.lookups.lookup(ruc, kind).await })
     };
     match task.await {
-        Ok(Ok(record)) => json(StatusCode::OK, &record),
+        Ok(Ok(found)) => json(StatusCode::OK, &found.to_json()),
         Ok(Err(failure)) => {
             let status = StatusCode::from_u16(failure.status()).expect("valid status");
             error(status, &failure.detail(), requested)

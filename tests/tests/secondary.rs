@@ -1,13 +1,17 @@
 //! The pages behind the result page's buttons (representantes, trabajadores,
-//! establecimientos anexos, deuda coactiva) as the SUNAT replica serves
-//! them over HTTP: in both charsets with CRLF line endings, their empty
-//! states, SUNAT's error page where a taxpayer has no such page, the
-//! annexes' button only where it applies, and every visit counted.
+//! establecimientos anexos, deuda coactiva): as the SUNAT replica serves
+//! them over HTTP (both charsets, CRLF, empty states, SUNAT's error page
+//! where a taxpayer has no such page, the annexes' button only where it
+//! applies, every visit counted), and as the scraper reads them from it
+//! in both modes (`GET /obtener-ruc/<ruc>/<kind>`): records, empty states,
+//! an unknown RUC, SUNAT's error page, the firewall, what SUNAT saw.
 
 mod support;
 
 use ruc_tests::replica::{Behaviour, Charset, Replica};
+use serde_json::{json, Value};
 use support::replica;
+use support::scraper::Scraper;
 
 const SERVLET: &str = "/cl-ti-itmrconsruc/jcrS00Alias";
 
@@ -118,4 +122,108 @@ async fn the_annexes_button_shows_only_for_a_taxpayer_with_annexes() {
             "{ruc}: every taxpayer has the others"
         );
     }
+}
+
+/// Every page of two taxpayers, the empty states, an unknown RUC, SUNAT's
+/// error page and the firewall, through `scraper`; SUNAT (the replica)
+/// sees the search and the page, once each per lookup.
+async fn the_scraper_reads_every_page(scraper: &Scraper, replica: &Replica) {
+    let (status, people) = scraper.get("/obtener-ruc/20440374248/representantes").await;
+    assert_eq!(status, 200, "{people}");
+    assert_eq!(people["ruc"], "20440374248");
+    assert_eq!(
+        people["representantes"][1],
+        json!({"tipoDocumento": "DNI", "numeroDocumento": "18123456", "nombre": "VEGA CHAVEZ ANA LUCIA",
+               "cargo": "GERENTE GENERAL", "desde": "2023-03-15"})
+    );
+    assert!(people["consultadoEn"].as_str().unwrap().ends_with('Z'));
+    let (_, workers) = scraper.get("/obtener-ruc/20440374248/trabajadores").await;
+    assert_eq!(
+        workers["periodos"][2],
+        json!({"periodo": "2025-09", "trabajadores": 1248, "pensionistas": 11, "prestadores": null})
+    );
+    let (_, annexes) = scraper.get("/obtener-ruc/20440374248/establecimientos").await;
+    assert_eq!(
+        annexes["establecimientos"][0],
+        json!({"codigo": "0001", "tipo": "SUCURSAL",
+               "direccion": "AV. ESPAÑA NRO. 1800 LA LIBERTAD - TRUJILLO - TRUJILLO",
+               "actividadEconomica": "8411 - ACTIVIDADES DE LA ADMINISTRACIÓN PÚBLICA EN GENERAL"})
+    );
+    assert_eq!(annexes["establecimientos"][1]["actividadEconomica"], Value::Null);
+    let (_, debts) = scraper.get("/obtener-ruc/20987654326/deuda-coactiva").await;
+    assert_eq!(
+        debts["deudas"],
+        json!([{"monto": "15482.30", "periodo": "2023-08", "inicioCobranza": "2024-01-12", "entidad": "SUNAT"},
+               {"monto": "980.00", "periodo": "2024-02", "inicioCobranza": "2024-06-05", "entidad": "SUNAT"}])
+    );
+    for (path, list) in [
+        ("/obtener-ruc/20440374248/deuda-coactiva", "deudas"),
+        ("/obtener-ruc/20987654326/trabajadores", "periodos"),
+        ("/obtener-ruc/10401510465/representantes", "representantes"),
+        ("/obtener-ruc/10401510465/establecimientos", "establecimientos"),
+    ] {
+        let (status, empty) = scraper.get(path).await;
+        assert_eq!((status, empty[list].clone()), (200, json!([])), "{path}: {empty}");
+    }
+    assert_eq!(
+        replica.secondary_visits("10401510465", "getLocAnex"),
+        1,
+        "asked once all the same"
+    );
+    let (status, unknown) = scraper.get("/obtener-ruc/20000000001/representantes").await;
+    assert_eq!(status, 404, "{unknown}");
+    assert_eq!(
+        replica.secondary_visits("20000000001", "getRepLeg"),
+        0,
+        "no page without a taxpayer"
+    );
+    let (status, _) = scraper.get("/obtener-ruc/20440374248/historico").await;
+    assert_eq!(status, 404, "no such page");
+    let (status, invalid) = scraper.get("/obtener-ruc/2044037424/representantes").await;
+    assert_eq!((status, invalid["ruc"].as_str()), (400, Some("2044037424")));
+    assert_eq!(
+        replica.secondary_visits("20440374248", "getRepLeg"),
+        1,
+        "one page per lookup"
+    );
+    assert_eq!(replica.searches_for("20440374248"), 4, "and the search each needs");
+}
+
+/// SUNAT's error page and the firewall on a page behind the result: 502,
+/// after the scraper's retries.
+async fn failures_of_the_page_are_502s(scraper: &Scraper, replica: &Replica) {
+    replica.set_behaviour(Behaviour {
+        firewall: true,
+        ..Behaviour::default()
+    });
+    let (status, body) = scraper.get("/obtener-ruc/20987654326/representantes").await;
+    assert_eq!(status, 502, "{body}");
+    replica.set_behaviour(Behaviour::default());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_direct_scraper_reads_the_pages_behind_the_result() {
+    let replica = replica().await;
+    let scraper = Scraper::start_without_browser(&replica, &[("SCRAPER_MAX_ATTEMPTS", "1")]).await;
+    the_scraper_reads_every_page(&scraper, &replica).await;
+    failures_of_the_page_are_502s(&scraper, &replica).await;
+    replica.set_behaviour(Behaviour {
+        charset: Charset::Latin1,
+        ..Behaviour::default()
+    });
+    let (_, annexes) = scraper.get("/obtener-ruc/20440374248/establecimientos").await;
+    assert_eq!(
+        annexes["establecimientos"][0]["direccion"],
+        "AV. ESPAÑA NRO. 1800 LA LIBERTAD - TRUJILLO - TRUJILLO"
+    );
+    scraper.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_browser_scraper_reads_the_pages_behind_the_result() {
+    let replica = replica().await;
+    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1"), ("SCRAPER_MAX_ATTEMPTS", "1")]).await;
+    the_scraper_reads_every_page(&scraper, &replica).await;
+    failures_of_the_page_are_502s(&scraper, &replica).await;
+    scraper.stop().await;
 }

@@ -26,7 +26,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use ruc_contract::Ruc;
+use ruc_contract::{Kind, Ruc};
 use tracing::debug;
 
 use crate::failure::Failure;
@@ -104,9 +104,16 @@ impl DirectFault {
 }
 
 /// A page, or SUNAT sending the post back to the form.
-enum Posted {
-    Answer(Answer),
+enum Posted<T> {
+    Answer(T),
     SessionDropped,
+}
+
+/// What a search gave: the search's answer and, when a page behind the
+/// result was asked for and the search found the RUC, that page.
+pub(crate) struct Searched {
+    pub(crate) answer: Answer,
+    pub(crate) page: Option<Snapshot>,
 }
 
 impl Direct {
@@ -144,10 +151,11 @@ impl Direct {
         }))
     }
 
-    /// Searches `ruc` on an idle session (or a new one) and returns it after.
-    pub(crate) async fn search(&self, ruc: Ruc) -> Result<Answer, DirectFault> {
+    /// Searches `ruc` on an idle session (or a new one), then opens its
+    /// `then` page if asked, and returns the session after.
+    pub(crate) async fn search(&self, ruc: Ruc, then: Option<Kind>) -> Result<Searched, DirectFault> {
         let mut session = self.sessions.lock().expect("sessions lock").pop().unwrap_or_default();
-        let result = self.search_on(&mut session, ruc).await;
+        let result = self.search_on(&mut session, ruc, then).await;
         if result.is_ok() {
             self.sessions.lock().expect("sessions lock").push(session);
         }
@@ -155,9 +163,10 @@ impl Direct {
     }
 
     /// Posts the search on the session (loading the form first when the
-    /// session has no cookie yet); when SUNAT drops the session, once more
-    /// on a fresh one.
-    async fn search_on(&self, session: &mut Session, ruc: Ruc) -> Result<Answer, DirectFault> {
+    /// session has no cookie yet), then the `then` page's form when the
+    /// search found the RUC; when SUNAT drops the session, once more on a
+    /// fresh one.
+    async fn search_on(&self, session: &mut Session, ruc: Ruc, then: Option<Kind>) -> Result<Searched, DirectFault> {
         if session.lookups >= self.config.recycle_after {
             *session = Session::default();
         }
@@ -169,11 +178,24 @@ impl Direct {
             }
             if !session.form_loaded {
                 if let Some(not_the_form) = self.load_form(session).await? {
-                    return Ok(not_the_form);
+                    return Ok(Searched {
+                        answer: not_the_form,
+                        page: None,
+                    });
                 }
             }
-            if let Posted::Answer(answer) = self.post_search(session, ruc).await? {
-                return Ok(answer);
+            let Posted::Answer(answer) = self.post_search(session, ruc).await? else {
+                continue;
+            };
+            let (razon_social, kind) = match (&answer, then) {
+                (Answer::Page(Page::Result(pairs)), Some(kind)) => (page::razon_social(pairs), kind),
+                _ => return Ok(Searched { answer, page: None }),
+            };
+            if let Posted::Answer(page) = self.post_secondary(session, ruc, kind, &razon_social).await? {
+                return Ok(Searched {
+                    answer,
+                    page: Some(page),
+                });
             }
         }
         Err(DirectFault::SessionDropped)
@@ -191,15 +213,51 @@ impl Direct {
         Ok(Some(classify(&self.form_url, &response, &text)))
     }
 
-    async fn post_search(&self, session: &mut Session, ruc: Ruc) -> Result<Posted, DirectFault> {
+    async fn post_search(&self, session: &mut Session, ruc: Ruc) -> Result<Posted<Answer>, DirectFault> {
         let body = Bytes::from(post::search_body(ruc));
-        let request = self.request(Method::POST, &self.servlet_url, Some(&self.form_url), session, body);
+        let posted = self.post(session, &self.form_url, body).await?;
+        Ok(match posted {
+            Posted::Answer((response, text)) => Posted::Answer(classify(&self.servlet_url, &response, &text)),
+            Posted::SessionDropped => Posted::SessionDropped,
+        })
+    }
+
+    /// Posts the result page's form of `kind`, as its button does (the
+    /// result page is the `Referer`).
+    async fn post_secondary(
+        &self,
+        session: &mut Session,
+        ruc: Ruc,
+        kind: Kind,
+        razon_social: &str,
+    ) -> Result<Posted<Snapshot>, DirectFault> {
+        let body = Bytes::from(post::secondary_body(kind, ruc, razon_social));
+        let posted = self.post(session, &self.servlet_url, body).await?;
+        Ok(match posted {
+            Posted::Answer((_, text)) => Posted::Answer(Snapshot {
+                url: self.servlet_url.clone(),
+                ready_state: "complete".into(),
+                html: text,
+            }),
+            Posted::SessionDropped => Posted::SessionDropped,
+        })
+    }
+
+    /// Posts a form to the servlet from `referer`; SUNAT sending it back to
+    /// the form means it dropped the session.
+    async fn post(
+        &self,
+        session: &mut Session,
+        referer: &str,
+        body: Bytes,
+    ) -> Result<Posted<(Response<()>, String)>, DirectFault> {
+        let request = self.request(Method::POST, &self.servlet_url, Some(referer), session, body);
         let (response, text) = self.send(request, session).await?;
         let location = response.headers().get(LOCATION).and_then(|l| l.to_str().ok());
         if response.status().is_redirection() && location.is_some_and(|l| l.contains(FORM_PATH)) {
             return Ok(Posted::SessionDropped);
         }
-        Ok(Posted::Answer(classify(&self.servlet_url, &response, &text)))
+        Ok(Posted::Answer((response, text)))
     }
 
     fn request(

@@ -15,16 +15,17 @@ pub(crate) mod slots;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ruc_contract::{Record, Ruc};
+use ruc_contract::{Kind, Record, Ruc, Secondary};
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::browser::{Fault, Lease, Pool};
-use crate::direct::{Direct, DirectFault};
+use crate::direct::{Direct, DirectFault, Searched};
 use crate::failure::Failure;
 use crate::metrics::{Method, Metrics};
 use crate::sunat::answer;
 use crate::sunat::form::{self, Answer, FormConfig};
-use crate::sunat::page::Page;
+use crate::sunat::page::{self, Page, Snapshot};
+use crate::sunat::secondary;
 use mode::{Mode, Suspension};
 use slots::Slots;
 
@@ -56,6 +57,23 @@ pub(crate) struct Lookups {
     readers: Readers,
     config: LookupConfig,
     metrics: Metrics,
+}
+
+/// What a lookup found: the record, or the page behind it that was asked
+/// for (`GET /obtener-ruc/<ruc>/<kind>`).
+pub(crate) enum Found {
+    Record(Box<Record>),
+    Page(Secondary),
+}
+
+impl Found {
+    /// The 200 body.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        match self {
+            Found::Record(record) => serde_json::to_value(record).expect("a record serialises"),
+            Found::Page(page) => page.to_json(),
+        }
+    }
 }
 
 /// A direct attempt that gave no record: the failure, and why it calls for
@@ -94,11 +112,14 @@ impl Lookups {
         self.metrics.lookups.with_label_values(&[method, "invalid"]).inc();
     }
 
-    pub(crate) async fn lookup(&self, ruc: Ruc) -> Result<Record, Failure> {
+    /// Looks `ruc` up: its record, or (`kind`) the page behind its result
+    /// page, which costs SUNAT the search it needs and that page.
+    pub(crate) async fn lookup(&self, ruc: Ruc, kind: Option<Kind>) -> Result<Found, Failure> {
         let started = Instant::now();
-        let span = info_span!("lookup", %ruc);
+        let page = kind.map_or("record", Kind::segment);
+        let span = info_span!("lookup", %ruc, page);
         let (result, method) = self
-            .run(ruc, started + self.config.lookup_timeout)
+            .run(ruc, kind, started + self.config.lookup_timeout)
             .instrument(span.clone())
             .await;
         let outcome = result.as_ref().err().map_or("ok", Failure::outcome);
@@ -113,7 +134,7 @@ impl Lookups {
     }
 
     /// The lookup's result and the method that gave it.
-    async fn run(&self, ruc: Ruc, deadline: Instant) -> (Result<Record, Failure>, Method) {
+    async fn run(&self, ruc: Ruc, kind: Option<Kind>, deadline: Instant) -> (Result<Found, Failure>, Method) {
         let mut method = self.first_method();
         let queue_wait = self.config.queue_timeout.min(remaining(deadline));
         let Some(_slot) = self.slots.acquire(queue_wait).await else {
@@ -125,8 +146,8 @@ impl Lookups {
             self.metrics.attempts.inc();
             let span = info_span!("attempt", attempt, method = method.label());
             let failure = match method {
-                Method::Browser => self.by_browser(&mut lease, ruc, deadline).instrument(span).await,
-                Method::Http => match self.by_http(ruc, deadline).instrument(span).await {
+                Method::Browser => self.by_browser(&mut lease, ruc, kind, deadline).instrument(span).await,
+                Method::Http => match self.by_http(ruc, kind, deadline).instrument(span).await {
                     Err(miss) if self.falls_back(&miss) => {
                         method = Method::Browser;
                         continue;
@@ -135,7 +156,7 @@ impl Lookups {
                 },
             };
             let failure = match failure {
-                Ok(record) => return (Ok(record), method),
+                Ok(found) => return (Ok(found), method),
                 Err(failure) => failure,
             };
             let pause = backoff(self.config.retry_backoff, attempt);
@@ -171,7 +192,7 @@ impl Lookups {
         true
     }
 
-    async fn by_http(&self, ruc: Ruc, deadline: Instant) -> Result<Record, DirectMiss> {
+    async fn by_http(&self, ruc: Ruc, kind: Option<Kind>, deadline: Instant) -> Result<Found, DirectMiss> {
         let Some(direct) = &self.readers.direct else {
             let failure = Failure::SunatError("el modo no incluye consultas directas".into());
             return Err(DirectMiss {
@@ -179,12 +200,12 @@ impl Lookups {
                 reason: "unknown_page",
             });
         };
-        let searched = tokio::time::timeout(remaining(deadline), direct.search(ruc))
+        let searched = tokio::time::timeout(remaining(deadline), direct.search(ruc, kind))
             .await
             .unwrap_or(Err(DirectFault::Timeout));
         let reason = fallback_reason(&searched);
         let read = match searched {
-            Ok(answer) => answer::read(answer, ruc),
+            Ok(searched) => found(searched.answer, searched.page, ruc, kind),
             Err(fault) => Err(fault.failure()),
         };
         if matches!(read, Ok(_) | Err(Failure::NotFound(_))) {
@@ -195,7 +216,13 @@ impl Lookups {
 
     /// One attempt in a browser; the slot's browser lease is taken on the
     /// first browser attempt and kept for the lookup's others.
-    async fn by_browser(&self, lease: &mut Option<Lease>, ruc: Ruc, deadline: Instant) -> Result<Record, Failure> {
+    async fn by_browser(
+        &self,
+        lease: &mut Option<Lease>,
+        ruc: Ruc,
+        kind: Option<Kind>,
+        deadline: Instant,
+    ) -> Result<Found, Failure> {
         let Some(pool) = &self.readers.browser else {
             return Err(Failure::BrowserUnavailable("el modo http no usa navegador".into()));
         };
@@ -206,8 +233,8 @@ impl Lookups {
             return Err(Failure::Overloaded);
         };
         let within = remaining(deadline);
-        match tokio::time::timeout(within, search(lease, ruc, &self.config.form)).await {
-            Ok(Ok(answer)) => answer::read(answer, ruc),
+        match tokio::time::timeout(within, search(lease, ruc, kind, &self.config.form)).await {
+            Ok(Ok(searched)) => found(searched.answer, searched.page, ruc, kind),
             Ok(Err(fault)) => {
                 lease.recover(&fault).await;
                 Err(failure_from(fault))
@@ -224,22 +251,60 @@ impl Lookups {
     }
 }
 
+/// What the search's answer and, if one was asked for, the page behind
+/// it say: the record, that page, or the failure either shows.
+fn found(answer: Answer, page: Option<Snapshot>, ruc: Ruc, kind: Option<Kind>) -> Result<Found, Failure> {
+    let record = answer::read(answer, ruc)?;
+    let Some(kind) = kind else {
+        return Ok(Found::Record(Box::new(record)));
+    };
+    let page = page.ok_or_else(|| Failure::SunatError(format!("la página de {} no llegó", kind.segment())))?;
+    let rows = secondary::read(kind, &page, ruc)?;
+    Ok(Found::Page(Secondary {
+        ruc: record.ruc,
+        rows,
+        consultado_en: record.consultado_en,
+    }))
+}
+
 /// Why a direct answer that gave no record calls for the browser: the
-/// `reason` label of `ruc_scraper_fallbacks_total`.
-fn fallback_reason(searched: &Result<Answer, DirectFault>) -> &'static str {
-    match searched {
-        Err(DirectFault::Timeout) => "timeout",
-        Err(DirectFault::Network(_)) => "network",
-        Err(DirectFault::SessionDropped) => "session",
-        Ok(Answer::Page(Page::Rejected(_))) => "firewall",
-        Ok(Answer::Page(Page::Error(_))) => "error_page",
-        Ok(_) => "unknown_page",
+/// `reason` label of `ruc_scraper_fallbacks_total`; for a page behind the
+/// result, what that page was.
+fn fallback_reason(searched: &Result<Searched, DirectFault>) -> &'static str {
+    let shown = match searched {
+        Err(DirectFault::Timeout) => return "timeout",
+        Err(DirectFault::Network(_)) => return "network",
+        Err(DirectFault::SessionDropped) => return "session",
+        Ok(Searched {
+            answer: Answer::Page(Page::Result(_)),
+            page: Some(page),
+        }) => page::classify(page),
+        Ok(Searched {
+            answer: Answer::Page(shown),
+            ..
+        }) => shown.clone(),
+        Ok(_) => Page::Pending,
+    };
+    match shown {
+        Page::Rejected(_) => "firewall",
+        Page::Error(_) => "error_page",
+        _ => "unknown_page",
     }
 }
 
-async fn search(lease: &mut Lease, ruc: Ruc, config: &FormConfig) -> Result<Answer, Fault> {
+/// The search in the lease's browser, then the page behind the result
+/// when one is asked for and the search found the RUC.
+async fn search(lease: &mut Lease, ruc: Ruc, kind: Option<Kind>, config: &FormConfig) -> Result<Searched, Fault> {
     let session = lease.session().await?;
-    form::search(session.client(), ruc, config).await
+    let answer = form::search(session.client(), ruc, config).await?;
+    let page = match (&answer, kind) {
+        (Answer::Page(Page::Result(pairs)), Some(kind)) => {
+            let razon_social = page::razon_social(pairs);
+            Some(form::open(session.client(), kind, ruc, &razon_social, config).await?)
+        }
+        _ => None,
+    };
+    Ok(Searched { answer, page })
 }
 
 fn failure_from(fault: Fault) -> Failure {

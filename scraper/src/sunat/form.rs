@@ -7,11 +7,12 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};
-use ruc_contract::Ruc;
+use ruc_contract::{Kind, Ruc};
 use serde_json::Value;
 use tracing::debug;
 
 use super::page::{self, Page, Snapshot};
+use super::secondary;
 use crate::browser::Fault;
 
 /// Path of the search form under `SUNAT_URL`.
@@ -61,6 +62,58 @@ pub(crate) async fn search(client: &Client, ruc: Ruc, config: &FormConfig) -> Re
     command(config, button.click()).await?;
     debug!("search submitted");
     wait_for_answer(client, config, config.result_timeout).await
+}
+
+/// Submits the result page's form of a page behind it, as its button
+/// does; where the page has no such form (SUNAT shows the buttons that
+/// apply), the same POST, built in the page. Arguments: the form's name,
+/// `accion`, the RUC, the razón social.
+const OPEN_SCRIPT: &str = "var f = document.forms[arguments[0]];
+if (!f) {
+  f = document.createElement('form');
+  f.method = 'post';
+  f.action = '/cl-ti-itmrconsruc/jcrS00Alias';
+  [['accion', arguments[1]], ['contexto', 'ti-it'], ['modo', '1'], ['nroRuc', arguments[2]], ['desRuc', arguments[3]]]
+    .forEach(function (field) {
+      var input = document.createElement('input');
+      input.type = 'hidden'; input.name = field[0]; input.value = field[1];
+      f.appendChild(input);
+    });
+  document.body.appendChild(f);
+}
+f.submit();
+return true;";
+
+/// Opens the `kind` page of `ruc` (named `razon_social`) from the result
+/// page in the tab, and returns the tab once that page (or what SUNAT
+/// answers instead) shows, within the result wait.
+pub(crate) async fn open(
+    client: &Client,
+    kind: Kind,
+    ruc: Ruc,
+    razon_social: &str,
+    config: &FormConfig,
+) -> Result<Snapshot, Fault> {
+    let arguments = vec![
+        Value::from(kind.form()),
+        Value::from(kind.accion()),
+        Value::from(ruc.as_str()),
+        Value::from(razon_social),
+    ];
+    command(config, client.execute(OPEN_SCRIPT, arguments)).await?;
+    debug!(page = kind.segment(), "secondary page requested");
+    let until = Instant::now() + config.result_timeout;
+    loop {
+        match snapshot(client, config).await {
+            Ok(look) if secondary::arrived(kind, &look) => return Ok(look),
+            Ok(_) | Err(Fault::Navigating) => {}
+            Err(fault) => return Err(fault),
+        }
+        if Instant::now() >= until {
+            return Err(Fault::PageTimeout);
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
 }
 
 /// Reads the tab until the page is recognisable or `wait` has passed.

@@ -19,6 +19,7 @@ pub(crate) mod form;
 pub(crate) mod page;
 pub(crate) mod post;
 pub(crate) mod record;
+pub(crate) mod secondary;
 pub(crate) mod text;
 
 #[cfg(test)]

@@ -130,6 +130,16 @@ fn result_if_whole(document: &Html, pairs: Vec<Pair>, snapshot: &Snapshot) -> Pa
     }
 }
 
+/// The razón social of a result page (`Número de RUC: <ruc> - <name>`),
+/// as the page's buttons send it; empty when the page does not show it.
+pub(crate) fn razon_social(pairs: &[Pair]) -> String {
+    pairs
+        .iter()
+        .find(|pair| label_key(&pair.label) == "numero de ruc")
+        .and_then(|pair| pair.value.text().split_once(" - ").map(|(_, name)| name.to_string()))
+        .unwrap_or_default()
+}
+
 /// The page title, for messages about pages nobody expected.
 pub(crate) fn title(html: &str) -> String {
     Html::parse_document(html)

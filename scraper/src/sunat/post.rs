@@ -6,7 +6,7 @@
 //! SUNAT sees the same request whichever way we read it.
 
 use rand::Rng;
-use ruc_contract::Ruc;
+use ruc_contract::{Kind, Ruc};
 
 use super::client_hints::ClientHints;
 use super::form::FORM_PATH;
@@ -61,6 +61,21 @@ fn token() -> String {
     (0..TOKEN_LENGTH)
         .map(|_| char::from(DIGITS[rng.random_range(0..DIGITS.len())]))
         .collect()
+}
+
+/// The body a result page's button posts for the `kind` page of `ruc`
+/// (`razon_social` as that page shows it), its fields in the form's order:
+/// the representantes' form sends `desRuc` before `nroRuc`.
+pub(crate) fn secondary_body(kind: Kind, ruc: Ruc, razon_social: &str) -> String {
+    let ruc = ruc.as_str();
+    let mut fields = vec![("accion", kind.accion()), ("contexto", "ti-it"), ("modo", "1")];
+    match kind {
+        Kind::Representantes => fields.extend([("desRuc", razon_social), ("nroRuc", ruc)]),
+        _ => fields.extend([("nroRuc", ruc), ("desRuc", razon_social)]),
+    }
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
 }
 
 /// The headers Chrome sends with a navigation, in its order, except `Host`,
