@@ -6,30 +6,18 @@
 
 use ruc_contract::Deuda;
 
-use super::required;
+use super::{each_row, required};
 use crate::sunat::text::iso_date;
 
 pub(super) fn read(rows: &[Vec<String>], text: &str) -> Result<Vec<Deuda>, String> {
-    if rows.is_empty() {
-        return if text.contains("no se ha remitido deuda") {
-            Ok(Vec::new())
-        } else {
-            Err("ni tabla ni aviso de que no hay deuda".into())
-        };
-    }
-    rows.iter()
-        .map(|cells| {
-            if cells.len() != 4 {
-                return Err(format!("una fila de {} celdas en lugar de 4", cells.len()));
-            }
-            Ok(Deuda {
-                monto: amount(&required(cells, 0, "monto")?)?,
-                periodo: period(&required(cells, 1, "período")?)?,
-                inicio_cobranza: iso_date(&cells[2]),
-                entidad: required(cells, 3, "entidad")?,
-            })
+    each_row(rows, 4, (text, Some("no se ha remitido deuda")), |cells| {
+        Ok(Deuda {
+            monto: amount(&required(cells, 0, "monto")?)?,
+            periodo: period(&required(cells, 1, "período")?)?,
+            inicio_cobranza: iso_date(&cells[2]),
+            entidad: required(cells, 3, "entidad")?,
         })
-        .collect()
+    })
 }
 
 /// `15,482.30` (or `S/ 15,482.30`) as `15482.30`.

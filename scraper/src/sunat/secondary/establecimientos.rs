@@ -7,31 +7,23 @@
 
 use ruc_contract::Establecimiento;
 
-use super::required;
+use super::{each_row, required};
 use crate::sunat::text::non_empty;
 
-pub(super) fn read(rows: &[Vec<String>]) -> Result<Vec<Establecimiento>, String> {
-    if rows.is_empty() {
-        return Err("sin tabla de establecimientos".into());
-    }
-    rows.iter()
-        .map(|cells| {
-            if cells.len() != 4 {
-                return Err(format!("una fila de {} celdas en lugar de 4", cells.len()));
-            }
-            let tipo = required(cells, 1, "tipo")?;
-            Ok(Establecimiento {
-                codigo: required(cells, 0, "código")?,
-                tipo: tipo
-                    .split_once('.')
-                    .map_or(tipo.as_str(), |(_, name)| name)
-                    .trim()
-                    .to_string(),
-                direccion: non_empty(&cells[2]),
-                actividad_economica: non_empty(&cells[3]),
-            })
+pub(super) fn read(rows: &[Vec<String>], text: &str) -> Result<Vec<Establecimiento>, String> {
+    each_row(rows, 4, (text, None), |cells| {
+        let tipo = required(cells, 1, "tipo")?;
+        Ok(Establecimiento {
+            codigo: required(cells, 0, "código")?,
+            tipo: tipo
+                .split_once('.')
+                .map_or(tipo.as_str(), |(_, name)| name)
+                .trim()
+                .to_string(),
+            direccion: non_empty(&cells[2]),
+            actividad_economica: non_empty(&cells[3]),
         })
-        .collect()
+    })
 }
 
 #[cfg(test)]

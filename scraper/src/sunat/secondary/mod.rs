@@ -54,7 +54,7 @@ pub(crate) fn read(kind: Kind, snapshot: &Snapshot, ruc: Ruc) -> Result<Rows, Fa
     let read = match kind {
         Kind::Representantes => representantes::read(&rows, &text).map(Rows::Representantes),
         Kind::Trabajadores => trabajadores::read(&rows, &text).map(Rows::Periodos),
-        Kind::Establecimientos => establecimientos::read(&rows).map(Rows::Establecimientos),
+        Kind::Establecimientos => establecimientos::read(&rows, &text).map(Rows::Establecimientos),
         Kind::DeudaCoactiva => deuda::read(&rows, &text).map(Rows::Deudas),
     };
     read.map_err(|why| unreadable(&why))
@@ -107,6 +107,29 @@ fn table_rows(document: &Html) -> Vec<Vec<String>> {
 
 fn cell_text(cell: ElementRef) -> String {
     collapse(&cell.text().collect::<String>())
+}
+
+/// Reads a page's table rows, each of exactly `width` cells, with `row`.
+/// Without a table the page must say it has nothing: `empty`, a phrase of
+/// its folded `text`, gives an empty list (no phrase: unreadable).
+fn each_row<T>(
+    rows: &[Vec<String>],
+    width: usize,
+    (text, empty): (&str, Option<&str>),
+    row: impl Fn(&[String]) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    if rows.is_empty() {
+        return match empty {
+            Some(phrase) if text.contains(phrase) => Ok(Vec::new()),
+            _ => Err("ni tabla ni aviso de que no hay nada".into()),
+        };
+    }
+    rows.iter()
+        .map(|cells| match cells.len() {
+            len if len == width => row(cells),
+            len => Err(format!("una fila de {len} celdas en lugar de {width}")),
+        })
+        .collect()
 }
 
 /// A cell that must hold a value.

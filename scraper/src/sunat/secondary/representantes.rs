@@ -4,31 +4,19 @@
 
 use ruc_contract::Representante;
 
-use super::required;
+use super::{each_row, required};
 use crate::sunat::text::{iso_date, non_empty};
 
 pub(super) fn read(rows: &[Vec<String>], text: &str) -> Result<Vec<Representante>, String> {
-    if rows.is_empty() {
-        return if text.contains("no se encontro informacion") {
-            Ok(Vec::new())
-        } else {
-            Err("ni tabla ni aviso de que no hay representantes".into())
-        };
-    }
-    rows.iter()
-        .map(|cells| {
-            if cells.len() != 5 {
-                return Err(format!("una fila de {} celdas en lugar de 5", cells.len()));
-            }
-            Ok(Representante {
-                tipo_documento: required(cells, 0, "documento")?,
-                numero_documento: required(cells, 1, "número de documento")?,
-                nombre: required(cells, 2, "nombre")?,
-                cargo: required(cells, 3, "cargo")?,
-                desde: non_empty(&cells[4]).and_then(|date| iso_date(&date)),
-            })
+    each_row(rows, 5, (text, Some("no se encontro informacion")), |cells| {
+        Ok(Representante {
+            tipo_documento: required(cells, 0, "documento")?,
+            numero_documento: required(cells, 1, "número de documento")?,
+            nombre: required(cells, 2, "nombre")?,
+            cargo: required(cells, 3, "cargo")?,
+            desde: non_empty(&cells[4]).and_then(|date| iso_date(&date)),
         })
-        .collect()
+    })
 }
 
 #[cfg(test)]

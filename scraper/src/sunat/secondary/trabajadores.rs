@@ -4,33 +4,21 @@
 
 use ruc_contract::Periodo;
 
-use super::required;
+use super::{each_row, required};
 
 pub(super) fn read(rows: &[Vec<String>], text: &str) -> Result<Vec<Periodo>, String> {
-    if rows.is_empty() {
-        return if text.contains("no existen declaraciones") {
-            Ok(Vec::new())
-        } else {
-            Err("ni tabla ni aviso de que no hay declaraciones".into())
-        };
-    }
-    rows.iter()
-        .map(|cells| {
-            if cells.len() != 4 {
-                return Err(format!("una fila de {} celdas en lugar de 4", cells.len()));
-            }
-            let periodo = required(cells, 0, "período")?;
-            if !is_period(&periodo) {
-                return Err(format!("el período {periodo:?} no es AAAA-MM"));
-            }
-            Ok(Periodo {
-                periodo,
-                trabajadores: count(&cells[1])?,
-                pensionistas: count(&cells[2])?,
-                prestadores: count(&cells[3])?,
-            })
+    each_row(rows, 4, (text, Some("no existen declaraciones")), |cells| {
+        let periodo = required(cells, 0, "período")?;
+        if !is_period(&periodo) {
+            return Err(format!("el período {periodo:?} no es AAAA-MM"));
+        }
+        Ok(Periodo {
+            periodo,
+            trabajadores: count(&cells[1])?,
+            pensionistas: count(&cells[2])?,
+            prestadores: count(&cells[3])?,
         })
-        .collect()
+    })
 }
 
 /// `YYYY-MM`.
