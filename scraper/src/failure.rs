@@ -55,6 +55,19 @@ impl Failure {
         }
     }
 
+    /// What a network error (Chrome's `ERR_…` code) means: a reset or
+    /// refused connection is how SUNAT's firewall throttles; a timeout is a
+    /// timeout; anything else means SUNAT could not be reached.
+    pub(crate) fn network(code: &str) -> Failure {
+        match code {
+            "ERR_CONNECTION_RESET" | "ERR_CONNECTION_CLOSED" | "ERR_CONNECTION_REFUSED" | "ERR_EMPTY_RESPONSE" => {
+                Failure::Rejected(format!("SUNAT cortó la conexión ({code})"))
+            }
+            "ERR_TIMED_OUT" | "ERR_CONNECTION_TIMED_OUT" => Failure::Timeout(code.to_string()),
+            _ => Failure::SunatError(format!("no se pudo conectar con SUNAT ({code})")),
+        }
+    }
+
     pub(crate) fn retryable(&self) -> bool {
         !matches!(self, Failure::NotFound(_) | Failure::Overloaded)
     }
@@ -69,6 +82,13 @@ impl std::fmt::Display for Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_errors_are_classified() {
+        assert_eq!(Failure::network("ERR_CONNECTION_RESET").outcome(), "rejected");
+        assert_eq!(Failure::network("ERR_TIMED_OUT").outcome(), "timeout");
+        assert_eq!(Failure::network("ERR_NAME_NOT_RESOLVED").outcome(), "error");
+    }
 
     #[test]
     fn statuses_and_outcomes_follow_the_contract() {

@@ -30,7 +30,6 @@ use ruc_contract::{Kind, Ruc};
 use tracing::debug;
 
 use crate::failure::Failure;
-use crate::sunat::answer;
 use crate::sunat::client_hints::ClientHints;
 use crate::sunat::form::{Answer, FORM_PATH};
 use crate::sunat::page::{self, Page, Snapshot};
@@ -97,7 +96,7 @@ impl DirectFault {
     pub(crate) fn failure(&self) -> Failure {
         match self {
             DirectFault::Timeout => Failure::Timeout("la página no cargó a tiempo".into()),
-            DirectFault::Network(code) => answer::network_failure(code),
+            DirectFault::Network(code) => Failure::network(code),
             DirectFault::SessionDropped => Failure::SunatError("SUNAT descartó la sesión recién abierta".into()),
         }
     }

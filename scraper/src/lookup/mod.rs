@@ -310,7 +310,7 @@ async fn search(lease: &mut Lease, ruc: Ruc, kind: Option<Kind>, config: &FormCo
 fn failure_from(fault: Fault) -> Failure {
     match fault {
         Fault::PageTimeout | Fault::Hung => Failure::Timeout(fault.to_string()),
-        Fault::Network(code) => answer::network_failure(&code),
+        Fault::Network(code) => Failure::network(&code),
         Fault::Alert(text) => Failure::SunatError(format!("el formulario rechazó el RUC ({text})")),
         Fault::NoSuchElement | Fault::Navigating => Failure::SunatError(fault.to_string()),
         Fault::SessionLost(_) | Fault::NotCreated(_) | Fault::DriverLost(_) => {

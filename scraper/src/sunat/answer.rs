@@ -33,25 +33,13 @@ pub(crate) fn read(answer: Answer, ruc: Ruc) -> Result<Record, Failure> {
         Answer::Page(Page::Rejected(support_id)) => Err(Failure::Rejected(format!(
             "página 'Request Rejected' del firewall (support ID {support_id})"
         ))),
-        Answer::Page(Page::NetworkError(code)) => Err(network_failure(&code)),
+        Answer::Page(Page::NetworkError(code)) => Err(Failure::network(&code)),
         Answer::Page(Page::Pending) | Answer::NoAnswer { loading: true, .. } => {
             Err(Failure::Timeout("la página de resultado no llegó".into()))
         }
         Answer::NoAnswer { loading: false, title } => {
             Err(Failure::SunatError(format!("página inesperada (título {title:?})")))
         }
-    }
-}
-
-/// A reset or refused connection is how SUNAT's firewall throttles; a
-/// timeout is a timeout; anything else means SUNAT could not be reached.
-pub(crate) fn network_failure(code: &str) -> Failure {
-    match code {
-        "ERR_CONNECTION_RESET" | "ERR_CONNECTION_CLOSED" | "ERR_CONNECTION_REFUSED" | "ERR_EMPTY_RESPONSE" => {
-            Failure::Rejected(format!("SUNAT cortó la conexión ({code})"))
-        }
-        "ERR_TIMED_OUT" | "ERR_CONNECTION_TIMED_OUT" => Failure::Timeout(code.to_string()),
-        _ => Failure::SunatError(format!("no se pudo conectar con SUNAT ({code})")),
     }
 }
 
@@ -81,13 +69,6 @@ mod tests {
         };
         let answer = Answer::Page(crate::sunat::page::classify(&snapshot));
         assert!(matches!(read(answer, ruc()), Err(Failure::SunatError(_))));
-    }
-
-    #[test]
-    fn network_errors_are_classified() {
-        assert_eq!(network_failure("ERR_CONNECTION_RESET").outcome(), "rejected");
-        assert_eq!(network_failure("ERR_TIMED_OUT").outcome(), "timeout");
-        assert_eq!(network_failure("ERR_NAME_NOT_RESOLVED").outcome(), "error");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use ruc_contract::Deuda;
 
-use super::{each_row, required};
+use super::table::{each_row, required};
 use crate::sunat::text::iso_date;
 
 pub(super) fn read(rows: &[Vec<String>], text: &str) -> Result<Vec<Deuda>, String> {

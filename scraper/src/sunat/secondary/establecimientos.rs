@@ -7,7 +7,7 @@
 
 use ruc_contract::Establecimiento;
 
-use super::{each_row, required};
+use super::table::{each_row, required};
 use crate::sunat::text::non_empty;
 
 pub(super) fn read(rows: &[Vec<String>], text: &str) -> Result<Vec<Establecimiento>, String> {

@@ -7,11 +7,12 @@
 mod deuda;
 mod establecimientos;
 mod representantes;
+mod table;
 mod trabajadores;
 
 use std::sync::LazyLock;
 
-use html::{ElementRef, Html, Selector};
+use html::{Html, Selector};
 use ruc_contract::{Kind, Rows, Ruc};
 
 use super::page::{self, Page, Snapshot};
@@ -23,8 +24,6 @@ fn selector(css: &str) -> Selector {
 }
 
 static HEADINGS: LazyLock<Selector> = LazyLock::new(|| selector("h1, h3"));
-static ROWS: LazyLock<Selector> = LazyLock::new(|| selector("table.table tr"));
-static CELLS: LazyLock<Selector> = LazyLock::new(|| selector("td"));
 
 /// The rows of the `kind` page SUNAT showed for `ruc`, or the failure it
 /// showed instead.
@@ -36,7 +35,7 @@ pub(crate) fn read(kind: Kind, snapshot: &Snapshot, ruc: Ruc) -> Result<Rows, Fa
         }
         Page::Error(message) => return Err(Failure::SunatError(message)),
         Page::Rejected(_) => return Err(Failure::Rejected("página 'Request Rejected' del firewall".into())),
-        Page::NetworkError(code) => return Err(super::answer::network_failure(&code)),
+        Page::NetworkError(code) => return Err(Failure::network(&code)),
         Page::NotFound(sentence) => return Err(Failure::NotFound(sentence)),
         Page::Result(_) | Page::Pending => {}
     }
@@ -49,7 +48,7 @@ pub(crate) fn read(kind: Kind, snapshot: &Snapshot, ruc: Ruc) -> Result<Rows, Fa
             "la página muestra el RUC {shown} en lugar de {ruc}"
         )));
     }
-    let rows = table_rows(&document);
+    let rows = table::rows(&document);
     let text = fold(&document.root_element().text().collect::<String>());
     let read = match kind {
         Kind::Representantes => representantes::read(&rows, &text).map(Rows::Representantes),
@@ -93,51 +92,6 @@ fn heading_ruc(document: &Html) -> Option<String> {
         .split(|c: char| !c.is_ascii_digit())
         .find(|word| word.len() == 11)
         .map(str::to_string)
-}
-
-/// The cells of every row of the page's tables that has cells (header
-/// rows have none), each cell's text collapsed.
-fn table_rows(document: &Html) -> Vec<Vec<String>> {
-    document
-        .select(&ROWS)
-        .map(|row| row.select(&CELLS).map(cell_text).collect::<Vec<_>>())
-        .filter(|cells| !cells.is_empty())
-        .collect()
-}
-
-fn cell_text(cell: ElementRef) -> String {
-    collapse(&cell.text().collect::<String>())
-}
-
-/// Reads a page's table rows, each of exactly `width` cells, with `row`.
-/// Without a table the page must say it has nothing: `empty`, a phrase of
-/// its folded `text`, gives an empty list (no phrase: unreadable).
-fn each_row<T>(
-    rows: &[Vec<String>],
-    width: usize,
-    (text, empty): (&str, Option<&str>),
-    row: impl Fn(&[String]) -> Result<T, String>,
-) -> Result<Vec<T>, String> {
-    if rows.is_empty() {
-        return match empty {
-            Some(phrase) if text.contains(phrase) => Ok(Vec::new()),
-            _ => Err("ni tabla ni aviso de que no hay nada".into()),
-        };
-    }
-    rows.iter()
-        .map(|cells| match cells.len() {
-            len if len == width => row(cells),
-            len => Err(format!("una fila de {len} celdas en lugar de {width}")),
-        })
-        .collect()
-}
-
-/// A cell that must hold a value.
-fn required(cells: &[String], index: usize, what: &str) -> Result<String, String> {
-    match cells.get(index) {
-        Some(cell) if !cell.is_empty() => Ok(cell.clone()),
-        _ => Err(format!("una fila sin {what}")),
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use ruc_contract::Representante;
 
-use super::{each_row, required};
+use super::table::{each_row, required};
 use crate::sunat::text::{iso_date, non_empty};
 
 pub(super) fn read(rows: &[Vec<String>], text: &str) -> Result<Vec<Representante>, String> {

@@ -4,7 +4,7 @@
 
 use ruc_contract::Periodo;
 
-use super::{each_row, required};
+use super::table::{each_row, required};
 
 pub(super) fn read(rows: &[Vec<String>], text: &str) -> Result<Vec<Periodo>, String> {
     each_row(rows, 4, (text, Some("no existen declaraciones")), |cells| {
