@@ -49,7 +49,7 @@ impl Api {
     /// The answer to a request for `route`, or the batch to stream.
     pub(crate) async fn answer(&self, route: Route) -> Answer {
         let reply = match route {
-            Route::Record(ruc) => return Answer::Whole(self.lookups.answer(ruc, Asker::Single).await),
+            Route::Record(subject) => return Answer::Whole(self.lookups.answer(subject, Asker::Single).await),
             Route::Batch(Ok(ask)) => return Answer::Batch(ask),
             Route::Batch(Err(reply)) => {
                 self.batches.refused();

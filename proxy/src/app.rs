@@ -131,6 +131,7 @@ pub fn main() -> ExitCode {
 fn build_store(config: &Config, redis: Arc<RedisConn>, l1: Option<Arc<L1>>, metrics: &'static Metrics) -> Arc<Store> {
     let lifetimes = Lifetimes {
         fresh: config.cache_ttl,
+        fresh_pages: config.cache_ttl_pages,
         stale: config.stale_if_error,
         not_found: config.negative_ttl,
     };

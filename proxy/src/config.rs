@@ -41,6 +41,11 @@ pub struct Config {
     pub(crate) scraper_intervals: Intervals,
     /// `CACHE_TTL_SECONDS`, default 604800 (7 days).
     pub(crate) cache_ttl: Duration,
+    /// `CACHE_TTL_SECONDS_REPRESENTANTES`, `_TRABAJADORES`,
+    /// `_ESTABLECIMIENTOS` (default 7 days each) and `_DEUDA_COACTIVA`
+    /// (default 1 day): how long each page behind a record is fresh, in the
+    /// order of `Kind::ALL`.
+    pub(crate) cache_ttl_pages: [Duration; 4],
     /// `REDIS_TIMEOUT_MS`, default 100: bound on every Redis call.
     pub(crate) redis_timeout: Duration,
     /// `UPSTREAM_TIMEOUT_SECS`, default 50: how long the scraper may take to
@@ -149,6 +154,12 @@ impl Config {
                 resolve: env.seconds("SCRAPER_RESOLVE_INTERVAL_SECS", 10, 1..=3600)?,
             },
             cache_ttl: env.seconds("CACHE_TTL_SECONDS", 604_800, 1..=31_536_000)?,
+            cache_ttl_pages: [
+                env.seconds("CACHE_TTL_SECONDS_REPRESENTANTES", 604_800, 1..=31_536_000)?,
+                env.seconds("CACHE_TTL_SECONDS_TRABAJADORES", 604_800, 1..=31_536_000)?,
+                env.seconds("CACHE_TTL_SECONDS_ESTABLECIMIENTOS", 604_800, 1..=31_536_000)?,
+                env.seconds("CACHE_TTL_SECONDS_DEUDA_COACTIVA", 86_400, 1..=31_536_000)?,
+            ],
             redis_timeout,
             upstream_timeout: env.seconds("UPSTREAM_TIMEOUT_SECS", 50, 1..=600)?,
             max_body_bytes: env.number("CACHE_MAX_BODY_BYTES", 65_536, 256..=16_777_216)? as usize,
@@ -296,6 +307,8 @@ mod tests {
             }
         );
         assert_eq!(config.cache_ttl, Duration::from_secs(604_800));
+        let week = Duration::from_secs(604_800);
+        assert_eq!(config.cache_ttl_pages, [week, week, week, Duration::from_secs(86_400)]);
         assert_eq!(config.redis_timeout, Duration::from_millis(100));
         assert_eq!(config.upstream_timeout, Duration::from_secs(50));
         assert_eq!(config.max_body_bytes, 65_536);
@@ -341,6 +354,8 @@ mod tests {
             ("SCRAPER_HEALTH_INTERVAL_SECS", "0"),
             ("SCRAPER_RESOLVE_INTERVAL_SECS", "0"),
             ("CACHE_TTL_SECONDS", "0"),
+            ("CACHE_TTL_SECONDS_DEUDA_COACTIVA", "0"),
+            ("CACHE_TTL_SECONDS_REPRESENTANTES", "a week"),
             ("REDIS_TIMEOUT_MS", "fast"),
             ("UPSTREAM_TIMEOUT_SECS", "-5"),
             ("CACHE_MAX_BODY_BYTES", "10"),

@@ -44,3 +44,4 @@ pub(crate) mod redis_conn;
 pub(crate) mod responses;
 pub(crate) mod routes;
 pub(crate) mod scrapers;
+pub(crate) mod subject;

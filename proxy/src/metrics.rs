@@ -27,6 +27,7 @@ pub struct Metrics {
     pub(crate) breaker_state: IntGauge,
     pub(crate) breaker_opened: IntCounter,
     pub(crate) misses: IntCounter,
+    lookups: IntCounterVec,
     pub(crate) batch_requests: IntCounterVec,
     pub(crate) batch_items: IntCounterVec,
     pub(crate) coalesced: IntCounter,
@@ -36,6 +37,8 @@ pub struct Metrics {
     /// [`CacheResult`], looked up once: the hit path must not hash labels.
     requests_by_status: Vec<IntCounter>,
     duration_by_cache: Vec<Histogram>,
+    /// `lookups` by page, then cache result.
+    lookups_by_page: Vec<IntCounter>,
     pub(crate) upstream_errors: IntCounter,
     pub(crate) redis_errors: IntCounter,
     pub(crate) redis_up: IntGauge,
@@ -115,6 +118,14 @@ const STATUSES: [&str; 13] = [
 ];
 const STATUS_CODES: [u16; 13] = [200, 400, 404, 405, 406, 408, 413, 415, 431, 500, 502, 503, 504];
 
+/// `ruc_proxy_lookups_total`'s pages.
+const PAGES: [&str; 5] = [
+    "record",
+    "representantes",
+    "trabajadores",
+    "establecimientos",
+    "deuda-coactiva",
+];
 /// `ruc_proxy_batch_requests_total`'s outcomes.
 pub(crate) const BATCH_OUTCOMES: [&str; 4] = ["complete", "timed_out", "cancelled", "refused"];
 /// `ruc_proxy_batch_items_total`'s outcomes.
@@ -200,6 +211,12 @@ impl Metrics {
             unstored: register_int_gauge!(
                 "ruc_proxy_cache_unstored",
                 "Answers fetched while Redis could not store them, held in memory until it can"
+            )
+            .unwrap(),
+            lookups: register_int_counter_vec!(
+                "ruc_proxy_lookups_total",
+                "Answers to GET/HEAD /obtener-ruc/<ruc>[/<kind>], by page (record, representantes, trabajadores, establecimientos, deuda-coactiva) and cache result",
+                &["page", "cache"]
             )
             .unwrap(),
             batch_requests: register_int_counter_vec!(
@@ -300,6 +317,7 @@ impl Metrics {
             .unwrap(),
             requests_by_status: Vec::new(),
             duration_by_cache: Vec::new(),
+            lookups_by_page: Vec::new(),
         };
         for outcome in ["stored", "not_stored", "failed"] {
             metrics.refreshes.with_label_values(&[outcome]);
@@ -310,6 +328,11 @@ impl Metrics {
         for part in ["coalescing", "limit", "breaker"] {
             metrics.fleet_fallbacks.with_label_values(&[part]);
         }
+        metrics.lookups_by_page = PAGES
+            .iter()
+            .flat_map(|page| CacheResult::ALL.map(|cache| (page, cache)))
+            .map(|(page, cache)| metrics.lookups.with_label_values(&[page, cache.label()]))
+            .collect();
         for outcome in BATCH_OUTCOMES {
             metrics.batch_requests.with_label_values(&[outcome]);
         }
@@ -336,6 +359,14 @@ impl Metrics {
         self.hits.inc();
         if not_found {
             self.not_found_hits.inc();
+        }
+    }
+
+    /// Counts an answer to a lookup of `page` (`record` or a kind) with
+    /// its cache result.
+    pub(crate) fn looked_up(&self, page: &str, cache: CacheResult) {
+        if let Some(index) = PAGES.iter().position(|known| *known == page) {
+            self.lookups_by_page[index * CacheResult::ALL.len() + cache as usize].inc();
         }
     }
 

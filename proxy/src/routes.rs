@@ -3,10 +3,11 @@
 //! route does not take, a body on a lookup, an invalid RUC, a batch
 //! request whose head already says it cannot be taken.
 
-use ruc_contract::{RouteError, Ruc, LOOKUP_PREFIX};
+use ruc_contract::{Kind, RouteError, Ruc, LOOKUP_PREFIX};
 
 use crate::batch::ask::Ask;
 use crate::responses::{self, OwnError, Reply};
+use crate::subject::Subject;
 
 /// The batch route's path.
 pub(crate) const BATCH_PATH: &str = "/obtener-ruc";
@@ -14,8 +15,9 @@ pub(crate) const BATCH_PATH: &str = "/obtener-ruc";
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Route {
-    /// `GET`/`HEAD /obtener-ruc/<valid RUC>`.
-    Record(Ruc),
+    /// `GET`/`HEAD /obtener-ruc/<valid RUC>`, or a page behind the record:
+    /// `/obtener-ruc/<valid RUC>/<kind>`.
+    Record(Subject),
     /// `POST /obtener-ruc`: a batch, its body still to read; or the whole
     /// request's error, judged from its head.
     Batch(Result<Ask, Reply>),
@@ -29,10 +31,10 @@ pub(crate) enum Route {
 }
 
 impl Route {
-    /// The RUC a record's route asks for.
-    pub(crate) fn ruc(&self) -> Option<Ruc> {
+    /// What a record's route asks for.
+    pub(crate) fn subject(&self) -> Option<Subject> {
         match self {
-            Route::Record(ruc) => Some(*ruc),
+            Route::Record(subject) => Some(*subject),
             _ => None,
         }
     }
@@ -66,8 +68,15 @@ pub(crate) fn route(
     if announces_body {
         return Route::Refused(responses::own_error(OwnError::RequestBody, text, None));
     }
+    let (text, kind) = match text.split_once('/') {
+        None => (text, None),
+        Some((ruc, segment)) => match Kind::parse(segment) {
+            Some(kind) => (ruc, Some(kind)),
+            None => return Route::Refused(responses::route_error(404, &RouteError::no_route(path))),
+        },
+    };
     match Ruc::parse(text) {
-        Ok(ruc) => Route::Record(ruc),
+        Ok(ruc) => Route::Record(Subject { ruc, kind }),
         Err(invalid) => Route::Refused(responses::own_error(OwnError::InvalidRuc, text, Some(invalid.detail()))),
     }
 }
@@ -106,8 +115,20 @@ pub(crate) mod tests {
     #[test]
     fn routes_by_path_then_method() {
         let ruc = Ruc::parse("20131312955").unwrap();
-        assert_eq!(routed("GET", "/obtener-ruc/20131312955"), Route::Record(ruc));
-        assert_eq!(routed("HEAD", "/obtener-ruc/20131312955"), Route::Record(ruc));
+        let record = Subject::record(ruc);
+        assert_eq!(routed("GET", "/obtener-ruc/20131312955"), Route::Record(record));
+        assert_eq!(routed("HEAD", "/obtener-ruc/20131312955"), Route::Record(record));
+        let page = Subject {
+            ruc,
+            kind: Some(Kind::Trabajadores),
+        };
+        assert_eq!(
+            routed("HEAD", "/obtener-ruc/20131312955/trabajadores"),
+            Route::Record(page)
+        );
+        assert_eq!(status(routed("GET", "/obtener-ruc/20131312955/historico")), 404);
+        assert_eq!(status(routed("GET", "/obtener-ruc/2013131295/trabajadores")), 400);
+        assert_eq!(status(routed("POST", "/obtener-ruc/20131312955/trabajadores")), 405);
         assert_eq!(routed("GET", "/health"), Route::Health);
         assert_eq!(routed("HEAD", "/livez"), Route::Live);
         assert_eq!(status(routed("POST", "/livez")), 405);

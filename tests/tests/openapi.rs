@@ -51,6 +51,10 @@ async fn real_answers_match_the_openapi_description() {
     assert_eq!((not_found_hit.status, not_found_hit.header("x-cache")), (404, "HIT"));
     conforms(&spec, "ErrorBody", &not_found_hit.json());
     header_conforms(&spec, "Cache-Status", not_found_hit.header("cache-status"));
+    let page = proxy.get("/obtener-ruc/20440374248/establecimientos").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    conforms(&spec, "SecondaryPage", &page.json());
+    header_conforms(&spec, "Cache-Status", page.header("cache-status"));
     let batch = proxy
         .batch(&["20550263948".into(), "20000000001".into(), "123".into()])
         .await;
@@ -130,8 +134,7 @@ async fn schemathesis(url: &str, paths: &str, extra: &[&str]) {
 async fn schemathesis_finds_nothing_on_any_listener() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[("ADMIN_TOKEN", TOKEN)]).await;
-    // The pages behind the record are the scraper's alone for now.
-    schemathesis(&proxy.base, "^/(obtener-ruc$|obtener-ruc/\\{ruc\\}$|health|livez)", &[]).await;
+    schemathesis(&proxy.base, "^/(obtener-ruc|health|livez)", &[]).await;
     let bearer = format!("Authorization: Bearer {TOKEN}");
     schemathesis(&proxy.metrics_base, "^/(metrics|cache)/?", &["-H", &bearer]).await;
     assert!(proxy.stop().await.success());

@@ -87,6 +87,7 @@ async fn the_dashboard_queries_only_metrics_the_services_export() {
         "ruc_proxy_scraper_backend_failures_total",
         "ruc_proxy_batch_requests_total",
         "ruc_proxy_batch_items_total",
+        "ruc_proxy_lookups_total",
     ] {
         assert!(queried.contains(wanted), "the dashboard shows {wanted}");
     }

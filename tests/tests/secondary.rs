@@ -227,3 +227,151 @@ async fn the_browser_scraper_reads_the_pages_behind_the_result() {
     failures_of_the_page_are_502s(&scraper, &replica).await;
     scraper.stop().await;
 }
+
+/// The proxy's path of a page.
+fn page_path(ruc: &str, kind: &str) -> String {
+    format!("/obtener-ruc/{ruc}/{kind}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_proxies_serve_each_page_cached_and_coalesced_with_one_sunat_visit() {
+    let replica = replica().await;
+    let scraper = Scraper::start_without_browser(&replica, &[("SCRAPER_SESSIONS", "4")]).await;
+    replica.set_behaviour(Behaviour {
+        delay_ms: 500,
+        ..Behaviour::default()
+    });
+    let redis = support::redis::RedisServer::start();
+    let env = [("UPSTREAM_MAX_INFLIGHT", "4"), ("UPSTREAM_GLOBAL_MAX_INFLIGHT", "4")];
+    let replicas = [
+        std::sync::Arc::new(support::proxy::Proxy::start(&redis.url(), &scraper.base, &env).await),
+        std::sync::Arc::new(support::proxy::Proxy::start(&redis.url(), &scraper.base, &env).await),
+    ];
+    let kinds = [
+        ("representantes", "getRepLeg", "representantes"),
+        ("trabajadores", "getCantTrab", "periodos"),
+        ("establecimientos", "getLocAnex", "establecimientos"),
+        ("deuda-coactiva", "getInfoDC", "deudas"),
+    ];
+    let mut asked = Vec::new();
+    for (kind, _, _) in kinds {
+        for client in 0..6 {
+            let proxy = replicas[client % 2].clone();
+            asked.push(tokio::spawn(async move {
+                (kind, proxy.get(&page_path("20440374248", kind)).await)
+            }));
+        }
+    }
+    let mut first_body = std::collections::BTreeMap::new();
+    for answer in asked {
+        let (kind, answer) = answer.await.unwrap();
+        assert_eq!(answer.status, 200, "{kind}: {}", answer.body);
+        let body = first_body.entry(kind).or_insert_with(|| answer.body.clone());
+        assert_eq!(&answer.body, body, "{kind}: every client the same page");
+    }
+    for (kind, accion, list) in kinds {
+        assert_eq!(
+            replica.secondary_visits("20440374248", accion),
+            1,
+            "{kind}: one SUNAT visit for 12 clients"
+        );
+        let hit = replicas[1].get(&page_path("20440374248", kind)).await;
+        assert_eq!(hit.header("x-cache"), "HIT", "{kind}");
+        assert!(hit.json()[list].is_array(), "{kind}: {}", hit.body);
+        let key = format!("sunat:ruc:20440374248:{kind}");
+        let stored: Value = serde_json::from_str(&redis.get(&key).expect("stored")).unwrap();
+        assert_eq!(stored, hit.json(), "{key} holds the readable page");
+        let fresh_days = if kind == "deuda-coactiva" { 1 } else { 7 };
+        let ttl = redis.ttl(&key);
+        assert!(
+            ttl > (fresh_days + 7 - 1) * 86_400 && ttl <= (fresh_days + 7) * 86_400,
+            "{key}: {ttl}"
+        );
+        let head = replicas[0].head(&page_path("20440374248", kind)).await;
+        assert_eq!((head.status, head.body.as_str()), (200, ""), "{kind}: HEAD");
+    }
+    assert!(
+        redis.get("sunat:ruc:20440374248").is_none(),
+        "the record is its own key, not looked up here"
+    );
+
+    // An unregistered RUC: one search, then its 404 answers every page.
+    let unknown = replicas[0].get(&page_path("20000000001", "representantes")).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    let searches = replica.searches_for("20000000001");
+    for (kind, _, _) in kinds {
+        let again = replicas[1].get(&page_path("20000000001", kind)).await;
+        assert_eq!((again.status, again.header("x-cache")), (404, "HIT"), "{kind}");
+    }
+    assert_eq!(
+        replica.searches_for("20000000001"),
+        searches,
+        "no SUNAT visit for a remembered 404"
+    );
+    let bad = replicas[0].get(&page_path("20440374248", "historico")).await;
+    assert_eq!(bad.status, 404);
+    let metrics = replicas[1].metrics_page().await;
+    let hits = support::sum_samples(
+        &metrics,
+        "ruc_proxy_lookups_total",
+        &["page=\"trabajadores\"", "cache=\"hit\""],
+    );
+    assert!(hits >= 1.0, "hits counted by page");
+    for proxy in replicas {
+        assert!(std::sync::Arc::into_inner(proxy).unwrap().stop().await.success());
+    }
+    scraper.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_purges_one_page_or_everything_of_a_ruc() {
+    const TOKEN: &str = "5d0c8a7e3f19b246e8a1c07d94f3b62a";
+    let replica = replica().await;
+    let scraper = Scraper::start_without_browser(&replica, &[]).await;
+    let redis = support::redis::RedisServer::start();
+    let proxy = support::proxy::Proxy::start(&redis.url(), &scraper.base, &[("ADMIN_TOKEN", TOKEN)]).await;
+    for path in [
+        "/obtener-ruc/20987654326",
+        "/obtener-ruc/20987654326/deuda-coactiva",
+        "/obtener-ruc/20987654326/representantes",
+    ] {
+        assert_eq!(proxy.get(path).await.status, 200, "{path}");
+    }
+    let delete = reqwest::Method::DELETE;
+    let one = proxy
+        .admin(delete.clone(), "/cache/20987654326/deuda-coactiva", Some(TOKEN))
+        .await;
+    assert_eq!(
+        one.json(),
+        json!({"ruc": "20987654326", "page": "deuda-coactiva", "deleted": 1})
+    );
+    assert!(redis.get("sunat:ruc:20987654326:deuda-coactiva").is_none());
+    assert!(
+        redis.get("sunat:ruc:20987654326:representantes").is_some(),
+        "the other pages stay"
+    );
+    let refresh = proxy
+        .admin(
+            reqwest::Method::POST,
+            "/cache/20987654326/trabajadores/refresh",
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(
+        (refresh.status, refresh.json()["page"].clone()),
+        (202, json!("trabajadores"))
+    );
+    support::wait_until("the refreshed page stored", || {
+        redis.get("sunat:ruc:20987654326:trabajadores").is_some()
+    })
+    .await;
+    let all = proxy.admin(delete, "/cache/20987654326", Some(TOKEN)).await;
+    assert_eq!(all.json()["deleted"], 3, "the record and every page: {}", all.body);
+    assert!(
+        redis.cache_keys().iter().all(|key| !key.contains("20987654326")),
+        "{:?}",
+        redis.cache_keys()
+    );
+    assert!(proxy.stop().await.success());
+    scraper.stop().await;
+}

@@ -21,13 +21,14 @@ use pingora::apps::http_app::{HttpServer, ServeHttp};
 use pingora::modules::http::compression::ResponseCompressionBuilder;
 use pingora::protocols::http::ServerSession;
 use pingora_prometheus::PrometheusHttpApp;
-use ruc_contract::{ErrorBody, RouteError, Ruc};
+use ruc_contract::{ErrorBody, Kind, RouteError, Ruc};
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use crate::cache::store::Store;
 use crate::lookup::Lookups;
 use crate::metrics::Metrics;
+use crate::subject::Subject;
 use token::AdminToken;
 
 /// The admin listener's HTTP app: metrics, and the cache operations
@@ -69,8 +70,8 @@ impl Admin {
         let (action, text) = match (&request.method, path.strip_suffix("/refresh")) {
             (&Method::POST, Some(text)) => (Action::Refresh, text),
             (&Method::DELETE, None) => (Action::Purge, path),
-            (_, Some(_)) => return method_not_allowed("POST", "POST /cache/<ruc>/refresh"),
-            (_, None) => return method_not_allowed("DELETE", "DELETE /cache/<ruc>"),
+            (_, Some(_)) => return method_not_allowed("POST", "POST /cache/<ruc>[/<kind>]/refresh"),
+            (_, None) => return method_not_allowed("DELETE", "DELETE /cache/<ruc>[/<kind>]"),
         };
         let authorization = request.headers.get("Authorization").map(|value| value.as_bytes());
         if !token.authorizes(authorization) {
@@ -85,34 +86,57 @@ impl Admin {
                 .insert("WWW-Authenticate", http::HeaderValue::from_static("Bearer"));
             return response;
         }
+        let (text, kind) = match text.split_once('/') {
+            None => (text, None),
+            Some((ruc, segment)) => {
+                match Kind::parse(segment) {
+                    Some(kind) => (ruc, Some(kind)),
+                    None => {
+                        let detail = format!("{segment:?} no es una página (representantes, trabajadores, establecimientos, deuda-coactiva)");
+                        return answer(404, json!(RouteError::new("Not Found", detail)));
+                    }
+                }
+            }
+        };
         let ruc = match Ruc::parse(text) {
             Ok(ruc) => ruc,
             Err(invalid) => return answer(400, json!(ErrorBody::new(invalid.detail(), text))),
         };
         match action {
-            Action::Purge => self.purge(ruc).await,
-            Action::Refresh => self.refresh(ruc).await,
+            Action::Purge => self.purge(ruc, kind).await,
+            Action::Refresh => self.refresh(Subject { ruc, kind }).await,
         }
     }
 
-    async fn purge(&self, ruc: Ruc) -> Response<Vec<u8>> {
-        let Some(deleted) = self.store.purge(&ruc).await else {
+    /// Purges `kind` of `ruc`, or (no kind) its record, every page behind
+    /// it and its remembered 404.
+    async fn purge(&self, ruc: Ruc, kind: Option<Kind>) -> Response<Vec<u8>> {
+        let Some(deleted) = self.store.purge(ruc, kind).await else {
             return answer(503, json!(ErrorBody::new("Redis no respondió.", ruc.as_str())));
         };
         self.metrics.admin.with_label_values(&["purged"]).inc();
-        info!(%ruc, deleted, "cache entries purged");
-        answer(200, json!({"ruc": ruc.as_str(), "deleted": deleted}))
+        let page = kind.map_or("all", Kind::segment);
+        info!(%ruc, page, deleted, "cache entries purged");
+        let mut body = json!({"ruc": ruc.as_str(), "deleted": deleted});
+        if let Some(kind) = kind {
+            body["page"] = json!(kind.segment());
+        }
+        answer(200, body)
     }
 
-    async fn refresh(&self, ruc: Ruc) -> Response<Vec<u8>> {
-        let refresh = if self.lookups.refresh_in_background(ruc).await {
+    async fn refresh(&self, subject: Subject) -> Response<Vec<u8>> {
+        let refresh = if self.lookups.refresh_in_background(subject).await {
             "started"
         } else {
             "already_running"
         };
         self.metrics.admin.with_label_values(&["refresh"]).inc();
-        info!(%ruc, refresh, "refresh requested");
-        answer(202, json!({"ruc": ruc.as_str(), "refresh": refresh}))
+        info!(ruc = %subject.ruc, page = subject.label(), refresh, "refresh requested");
+        let mut body = json!({"ruc": subject.ruc.as_str(), "refresh": refresh});
+        if let Some(kind) = subject.kind {
+            body["page"] = json!(kind.segment());
+        }
+        answer(202, body)
     }
 }
 

@@ -31,6 +31,7 @@ use crate::lookup::outcome::Answered;
 use crate::lookup::Lookups;
 use crate::metrics::{CacheResult, Metrics};
 use crate::responses::{self, OwnError, Reply};
+use crate::subject::Subject;
 use ask::Asked;
 use item::ItemOutcome;
 
@@ -105,7 +106,7 @@ impl Batches {
                 match asked {
                     Asked::Valid(ruc) => {
                         let (lookups, ruc) = (self.lookups.clone(), *ruc);
-                        Box::pin(async move { (index, lookups.answer(ruc, asker).await) })
+                        Box::pin(async move { (index, lookups.answer(Subject::record(ruc), asker).await) })
                     }
                     Asked::Invalid { text, why } => {
                         let reply = responses::own_error(OwnError::InvalidRuc, text, Some(why.detail()));

@@ -1,14 +1,17 @@
-//! Which scraper answers are stored: a complete record of the RUC that was
-//! asked for, or SUNAT's "no such RUC" (a 404 with the error body of that
-//! RUC), kept apart and briefly. Anything else (other errors, a body cut
+//! Which scraper answers are stored: a complete record (or page behind it)
+//! of the RUC that was asked for, or SUNAT's "no such RUC" (a 404 with the
+//! error body of that RUC), kept apart and briefly. Anything else (other errors, a body cut
 //! short, another RUC's answer, an oversized body) is passed to the client
 //! but never cached, so a bad answer cannot be served for a week.
 
-use ruc_contract::{ErrorBody, Record, Ruc};
+use ruc_contract::{ErrorBody, Record, Secondary};
+
+use crate::subject::Subject;
 
 /// What an answer may be stored as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Admitted {
+    /// The record, or the page behind it, that was asked for.
     Record,
     NotFound,
 }
@@ -24,7 +27,7 @@ pub(crate) enum NotStored {
     OtherRuc,
 }
 
-pub(crate) fn check(ruc: &Ruc, status: u16, body: &[u8], max_bytes: usize) -> Result<Admitted, NotStored> {
+pub(crate) fn check(subject: &Subject, status: u16, body: &[u8], max_bytes: usize) -> Result<Admitted, NotStored> {
     let admitted = match status {
         200 => Admitted::Record,
         404 => Admitted::NotFound,
@@ -34,18 +37,18 @@ pub(crate) fn check(ruc: &Ruc, status: u16, body: &[u8], max_bytes: usize) -> Re
         return Err(NotStored::TooLarge);
     }
     let about = match admitted {
-        Admitted::Record => {
-            serde_json::from_slice::<Record>(body)
-                .map_err(|_| NotStored::NotARecord)?
-                .ruc
+        Admitted::Record => match subject.kind {
+            None => serde_json::from_slice::<Record>(body).map(|record| record.ruc).ok(),
+            Some(kind) => Secondary::parse(kind, body).map(|page| page.ruc).ok(),
         }
+        .ok_or(NotStored::NotARecord)?,
         Admitted::NotFound => {
             serde_json::from_slice::<ErrorBody>(body)
                 .map_err(|_| NotStored::NotAnErrorBody)?
                 .ruc
         }
     };
-    if about != ruc.as_str() {
+    if about != subject.ruc.as_str() {
         return Err(NotStored::OtherRuc);
     }
     Ok(admitted)
@@ -62,8 +65,8 @@ mod tests {
         "cpPago":[],"sistElectronica":[],"fechaEmisorFe":null,"cpeElectronico":[],"fechaPle":null,
         "padrones":[],"consultadoEn":"2026-11-26T13:00:00Z"}"#;
 
-    fn ruc() -> Ruc {
-        Ruc::parse("20131312955").unwrap()
+    fn ruc() -> Subject {
+        Subject::record(ruc_contract::Ruc::parse("20131312955").unwrap())
     }
 
     #[test]

@@ -26,8 +26,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::subject::Subject;
 use arc_swap::ArcSwap;
-use ruc_contract::Ruc;
 use tinyufo::TinyUfo;
 
 use super::cached::Cached;
@@ -35,7 +35,7 @@ use super::cached::Cached;
 /// The in-process copy and what Redis tells it.
 pub(crate) struct L1 {
     /// Replaced whole when tracking stops.
-    entries: ArcSwap<TinyUfo<Ruc, Entry>>,
+    entries: ArcSwap<TinyUfo<Subject, Entry>>,
     limits: Limits,
     /// `L1_TTL_MS`: an entry's longest life while nothing tracks.
     untracked_ttl: Duration,
@@ -69,7 +69,7 @@ impl Limits {
         (slots <= self.entries).then_some(u16::try_from(slots).ok()?)
     }
 
-    fn new_store(&self) -> TinyUfo<Ruc, Entry> {
+    fn new_store(&self) -> TinyUfo<Subject, Entry> {
         TinyUfo::new(self.entries, self.entries)
     }
 }
@@ -87,7 +87,7 @@ pub(crate) struct Ticket {
 #[derive(Clone)]
 struct Entry {
     /// Checked on every read: the cache indexes entries by a 64-bit hash.
-    ruc: Ruc,
+    subject: Subject,
     cached: Cached,
     read_started: Instant,
     expires: Instant,
@@ -110,19 +110,19 @@ impl L1 {
     }
 
     /// The record, while it may be served as read from Redis.
-    pub(crate) fn get(&self, ruc: &Ruc) -> Option<Cached> {
+    pub(crate) fn get(&self, subject: &Subject) -> Option<Cached> {
         let now = Instant::now();
-        let entry = self.entries.load().get(ruc)?;
+        let entry = self.entries.load().get(subject)?;
         let losses = self.losses.load(Ordering::SeqCst);
         let servable = entry.expires > now && entry.tracked_in.is_none_or(|tracking| tracking == losses);
-        (entry.ruc == *ruc && servable).then(|| entry.cached.aged(now - entry.read_started))
+        (entry.subject == *subject && servable).then(|| entry.cached.aged(now - entry.read_started))
     }
 
     /// The record as last read, however long ago: for when Redis cannot
     /// be read.
-    pub(crate) fn kept(&self, ruc: &Ruc) -> Option<Cached> {
-        let entry = self.entries.load().get(ruc)?;
-        (entry.ruc == *ruc).then(|| entry.cached.aged(entry.read_started.elapsed()))
+    pub(crate) fn kept(&self, subject: &Subject) -> Option<Cached> {
+        let entry = self.entries.load().get(subject)?;
+        (entry.subject == *subject).then(|| entry.cached.aged(entry.read_started.elapsed()))
     }
 
     /// Taken just before the Redis read whose result may fill the copy.
@@ -137,7 +137,7 @@ impl L1 {
     /// Keeps a record read from Redis by the read `ticket` was taken for:
     /// until its freshness ends if Redis tracked the key all along, else for
     /// at most `L1_TTL_MS`.
-    pub(crate) fn fill(&self, ruc: &Ruc, cached: &Cached, ticket: Ticket) {
+    pub(crate) fn fill(&self, subject: &Subject, cached: &Cached, ticket: Ticket) {
         let long = ticket.tracked && self.unchanged_since(&ticket);
         let bound = if long {
             cached.fresh_for()
@@ -152,24 +152,24 @@ impl L1 {
             return;
         }
         let entry = Entry {
-            ruc: *ruc,
+            subject: *subject,
             cached: cached.clone(),
             read_started: ticket.read_started,
             expires,
             tracked_in: long.then(|| self.losses.load(Ordering::SeqCst)),
         };
         let entries = self.entries.load();
-        entries.put(*ruc, entry, weight);
+        entries.put(*subject, entry, weight);
         if long && !self.unchanged_since(&ticket) {
             // An invalidation (or the loss of tracking) raced with the put.
-            entries.remove(ruc);
+            entries.remove(subject);
         }
     }
 
-    /// Redis said `ruc`'s record changed (or was deleted, or expired).
-    pub(crate) fn invalidate(&self, ruc: &Ruc) {
+    /// Redis said `subject`'s answer changed (or was deleted, or expired).
+    pub(crate) fn invalidate(&self, subject: &Subject) {
         self.invalidations.fetch_add(1, Ordering::SeqCst);
-        self.entries.load().remove(ruc);
+        self.entries.load().remove(subject);
     }
 
     /// Redis said every key changed (`FLUSHALL`, `FLUSHDB`): everything goes.
@@ -206,8 +206,8 @@ mod tests {
     use super::*;
     use bytes::Bytes;
 
-    fn ruc() -> Ruc {
-        Ruc::parse("20131312955").unwrap()
+    fn subject() -> Subject {
+        Subject::record(ruc_contract::Ruc::parse("20131312955").unwrap())
     }
 
     fn cached(fresh_for: Duration) -> Cached {
@@ -239,11 +239,11 @@ mod tests {
     fn serves_what_was_filled_with_the_time_left_counted_down() {
         let l1 = l1();
         l1.fill(
-            &ruc(),
+            &subject(),
             &cached(Duration::from_secs(100)),
             ticket_from(&l1, Duration::from_millis(300)),
         );
-        let served = l1.get(&ruc()).expect("filled 300 ms into a 1 s lifetime");
+        let served = l1.get(&subject()).expect("filled 300 ms into a 1 s lifetime");
         assert_eq!(served.body, Bytes::from_static(b"{}"));
         assert!(served.ttl_ms <= 99_700 && served.age >= Duration::from_millis(300));
     }
@@ -252,11 +252,11 @@ mod tests {
     fn untracked_an_entry_never_outlives_one_lifetime_from_the_start_of_its_read() {
         let l1 = l1();
         l1.fill(
-            &ruc(),
+            &subject(),
             &cached(Duration::from_secs(100)),
             ticket_from(&l1, Duration::from_secs(1)),
         );
-        assert_eq!(l1.get(&ruc()), None);
+        assert_eq!(l1.get(&subject()), None);
     }
 
     #[test]
@@ -264,13 +264,13 @@ mod tests {
         let l1 = l1();
         l1.tracking_started();
         l1.fill(
-            &ruc(),
+            &subject(),
             &cached(Duration::from_secs(100)),
             ticket_from(&l1, Duration::from_secs(5)),
         );
-        assert!(l1.get(&ruc()).is_some(), "past L1_TTL_MS while tracked");
-        l1.invalidate(&ruc());
-        assert_eq!(l1.get(&ruc()), None);
+        assert!(l1.get(&subject()).is_some(), "past L1_TTL_MS while tracked");
+        l1.invalidate(&subject());
+        assert_eq!(l1.get(&subject()), None);
     }
 
     #[test]
@@ -278,53 +278,56 @@ mod tests {
         let l1 = l1();
         l1.tracking_started();
         let ticket = ticket_from(&l1, Duration::from_secs(2));
-        l1.invalidate(&Ruc::parse("20100070970").unwrap());
-        l1.fill(&ruc(), &cached(Duration::from_secs(100)), ticket);
-        assert_eq!(l1.get(&ruc()), None, "2 s old: past the 1 s bound");
+        l1.invalidate(&Subject::record(ruc_contract::Ruc::parse("20100070970").unwrap()));
+        l1.fill(&subject(), &cached(Duration::from_secs(100)), ticket);
+        assert_eq!(l1.get(&subject()), None, "2 s old: past the 1 s bound");
     }
 
     #[test]
     fn losing_tracking_ends_serving_what_lived_on_it_and_brings_back_the_bound() {
         let l1 = l1();
         l1.tracking_started();
-        l1.fill(&ruc(), &cached(Duration::from_secs(100)), l1.ticket());
+        l1.fill(&subject(), &cached(Duration::from_secs(100)), l1.ticket());
         l1.tracking_lost();
         assert!(!l1.is_tracked());
-        assert_eq!(l1.get(&ruc()), None);
-        assert!(l1.kept(&ruc()).is_some(), "still known, for when Redis cannot be read");
+        assert_eq!(l1.get(&subject()), None);
+        assert!(
+            l1.kept(&subject()).is_some(),
+            "still known, for when Redis cannot be read"
+        );
         l1.fill(
-            &ruc(),
+            &subject(),
             &cached(Duration::from_secs(100)),
             ticket_from(&l1, Duration::from_secs(2)),
         );
-        assert_eq!(l1.get(&ruc()), None);
+        assert_eq!(l1.get(&subject()), None);
         l1.tracking_started();
-        assert_eq!(l1.get(&ruc()), None, "not the tracking it was filled under");
+        assert_eq!(l1.get(&subject()), None, "not the tracking it was filled under");
     }
 
     #[test]
     fn an_entry_past_its_bound_is_kept_with_its_age_until_invalidated() {
         let l1 = l1();
         l1.fill(
-            &ruc(),
+            &subject(),
             &cached(Duration::from_secs(100)),
             ticket_from(&l1, Duration::from_millis(950)),
         );
         std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(l1.get(&ruc()), None, "past the 1 s bound");
-        let kept = l1.kept(&ruc()).expect("kept past the bound");
+        assert_eq!(l1.get(&subject()), None, "past the 1 s bound");
+        let kept = l1.kept(&subject()).expect("kept past the bound");
         assert!(kept.age >= Duration::from_secs(1) && kept.ttl_ms <= 99_000);
-        l1.invalidate(&ruc());
-        assert_eq!(l1.kept(&ruc()), None);
+        l1.invalidate(&subject());
+        assert_eq!(l1.kept(&subject()), None);
     }
 
     #[test]
     fn a_flush_drops_everything() {
         let l1 = l1();
         l1.tracking_started();
-        l1.fill(&ruc(), &cached(Duration::from_secs(100)), l1.ticket());
+        l1.fill(&subject(), &cached(Duration::from_secs(100)), l1.ticket());
         l1.invalidate_all();
-        assert_eq!((l1.get(&ruc()), l1.kept(&ruc())), (None, None));
+        assert_eq!((l1.get(&subject()), l1.kept(&subject())), (None, None));
         assert!(l1.is_tracked(), "a flush is not a loss of tracking");
     }
 
@@ -333,18 +336,21 @@ mod tests {
         let l1 = l1();
         l1.tracking_started();
         l1.fill(
-            &ruc(),
+            &subject(),
             &cached(Duration::from_millis(50)),
             ticket_from(&l1, Duration::from_millis(60)),
         );
-        assert_eq!(l1.get(&ruc()), None);
+        assert_eq!(l1.get(&subject()), None);
     }
 
     #[test]
     fn another_ruc_is_not_served() {
         let l1 = l1();
-        l1.fill(&ruc(), &cached(Duration::from_secs(100)), l1.ticket());
-        assert_eq!(l1.get(&Ruc::parse("20100070970").unwrap()), None);
+        l1.fill(&subject(), &cached(Duration::from_secs(100)), l1.ticket());
+        assert_eq!(
+            l1.get(&Subject::record(ruc_contract::Ruc::parse("20100070970").unwrap())),
+            None
+        );
     }
 
     #[test]
@@ -374,14 +380,14 @@ mod tests {
             body: Bytes::from(vec![b' '; 400]),
             ..cached(Duration::from_secs(100 + n))
         };
-        let rucs: Vec<Ruc> = ["20131312955", "20100070970", "20100047218", "20100017491"]
+        let subjects: Vec<Subject> = ["20131312955", "20100070970", "20100047218", "20100017491"]
             .iter()
-            .map(|text| Ruc::parse(text).unwrap())
+            .map(|text| Subject::record(ruc_contract::Ruc::parse(text).unwrap()))
             .collect();
-        for (n, ruc) in rucs.iter().enumerate() {
-            l1.fill(ruc, &large(n as u64), l1.ticket());
+        for (n, subject) in subjects.iter().enumerate() {
+            l1.fill(subject, &large(n as u64), l1.ticket());
         }
-        let kept: usize = rucs.iter().filter(|ruc| l1.get(ruc).is_some()).count();
+        let kept: usize = subjects.iter().filter(|subject| l1.get(subject).is_some()).count();
         assert!(kept <= 2, "4 slots each, 10 in all: {kept} kept");
     }
 }

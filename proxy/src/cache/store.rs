@@ -1,6 +1,7 @@
 //! Records in Redis: `sunat:ruc:<ruc>` holds exactly the JSON body, for
 //! `CACHE_TTL_SECONDS` fresh plus `STALE_IF_ERROR_SECONDS` stale, so
-//! `redis-cli GET` shows the record and `TTL` the time left.
+//! `redis-cli GET` shows the record and `TTL` the time left; a page behind
+//! it, `sunat:ruc:<ruc>:<kind>`, is fresh for `CACHE_TTL_SECONDS_<KIND>`.
 //!
 //! Redis must never make a lookup slow or fail: calls go through
 //! [`RedisConn`] (bounded, skipped while its health check finds Redis
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ruc_contract::Ruc;
+use ruc_contract::{Kind, Ruc};
 
 use super::admission::Admitted;
 use super::cached::Cached;
@@ -27,6 +28,7 @@ use super::l1::L1;
 use super::unstored::{self, Unstored};
 use crate::metrics::Metrics;
 use crate::redis_conn::RedisConn;
+use crate::subject::Subject;
 
 /// What the cache holds for a RUC, as a read found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,9 @@ pub(crate) enum Held {
 pub(crate) struct Lifetimes {
     /// A record is fresh this long (`CACHE_TTL_SECONDS`)…
     pub(crate) fresh: Duration,
+    /// …and each page behind it this long (`CACHE_TTL_SECONDS_<KIND>`, in
+    /// the order of [`Kind::ALL`])…
+    pub(crate) fresh_pages: [Duration; 4],
     /// …then stays this much longer, stale (`STALE_IF_ERROR_SECONDS`).
     pub(crate) stale: Duration,
     /// SUNAT's "no such RUC" (`NEGATIVE_TTL_SECONDS`); zero: not kept.
@@ -67,6 +72,19 @@ pub(crate) struct Store {
     l1: Option<Arc<L1>>,
     unstored: Unstored,
     metrics: &'static Metrics,
+}
+
+impl Lifetimes {
+    /// How long `subject`'s answer is fresh.
+    fn fresh(&self, subject: &Subject) -> Duration {
+        match subject.kind {
+            None => self.fresh,
+            Some(kind) => {
+                let index = Kind::ALL.iter().position(|known| *known == kind).unwrap_or_default();
+                self.fresh_pages[index]
+            }
+        }
+    }
 }
 
 impl Store {
@@ -88,15 +106,15 @@ impl Store {
     /// From the L1, or from Redis; what this replica holds when Redis
     /// cannot be read; an answer it could not store, written now, when
     /// Redis has none.
-    pub(crate) async fn get(&self, ruc: &Ruc) -> Held {
-        if let Some(cached) = self.l1.as_ref().and_then(|l1| l1.get(ruc)) {
+    pub(crate) async fn get(&self, subject: &Subject) -> Held {
+        if let Some(cached) = self.l1.as_ref().and_then(|l1| l1.get(subject)) {
             self.metrics.l1_hits.inc();
             return Held::Fresh(cached);
         }
-        match self.read_redis(ruc).await {
-            Held::Unavailable => self.kept(ruc).unwrap_or(Held::Unavailable),
-            Held::Absent => match self.unstored.get(ruc) {
-                Some(answer) => self.write_back(ruc, answer).await.unwrap_or(Held::Absent),
+        match self.read_redis(subject).await {
+            Held::Unavailable => self.kept(subject).unwrap_or(Held::Unavailable),
+            Held::Absent => match self.unstored.get(subject) {
+                Some(answer) => self.write_back(subject, answer).await.unwrap_or(Held::Absent),
                 None => Held::Absent,
             },
             held => held,
@@ -105,23 +123,22 @@ impl Store {
 
     /// `GET` and `PTTL` in one round trip; without a record, a second one
     /// for a remembered "not found".
-    async fn read_redis(&self, ruc: &Ruc) -> Held {
+    async fn read_redis(&self, subject: &Subject) -> Held {
         let ticket = self.l1.as_deref().map(L1::ticket);
-        let Lifetimes {
-            fresh,
-            stale,
-            not_found,
-        } = self.lifetimes;
-        match self.read(redis_key(ruc), fresh, stale).await {
+        let Lifetimes { stale, not_found, .. } = self.lifetimes;
+        match self
+            .read(redis_key(subject), self.lifetimes.fresh(subject), stale)
+            .await
+        {
             Some(Some(cached)) if cached.ttl_ms > 0 => {
                 if let (Some(l1), Some(ticket)) = (&self.l1, ticket) {
-                    l1.fill(ruc, &cached, ticket);
+                    l1.fill(subject, &cached, ticket);
                 }
                 Held::Fresh(cached)
             }
             Some(Some(cached)) => Held::Stale(cached),
             Some(None) if not_found.is_zero() => Held::Absent,
-            Some(None) => match self.read(not_found_key(ruc), not_found, Duration::ZERO).await {
+            Some(None) => match self.read(not_found_key(&subject.ruc), not_found, Duration::ZERO).await {
                 Some(Some(cached)) if cached.ttl_ms > 0 => Held::NotFound(cached),
                 Some(_) => Held::Absent,
                 None => Held::Unavailable,
@@ -130,23 +147,23 @@ impl Store {
         }
     }
 
-    /// Whether this replica holds an answer for `ruc` to serve while Redis
+    /// Whether this replica holds an answer for `subject` to serve while Redis
     /// cannot be read.
-    pub(crate) fn holds(&self, ruc: &Ruc) -> bool {
-        self.kept(ruc).is_some()
+    pub(crate) fn holds(&self, subject: &Subject) -> bool {
+        self.kept(subject).is_some()
     }
 
-    /// What this replica holds for `ruc` while Redis cannot be read: the
+    /// What this replica holds for `subject` while Redis cannot be read: the
     /// answer it could not store, else its last copy of the record, while
     /// that could still be served stale.
-    fn kept(&self, ruc: &Ruc) -> Option<Held> {
-        if let Some(answer) = self.unstored.get(ruc) {
-            if let Some((cached, _)) = self.held_as_cached(&answer) {
+    fn kept(&self, subject: &Subject) -> Option<Held> {
+        if let Some(answer) = self.unstored.get(subject) {
+            if let Some((cached, _)) = self.held_as_cached(subject, &answer) {
                 let not_found = answer.admitted == Admitted::NotFound;
                 return Some(Held::Kept { cached, not_found });
             }
         }
-        let cached = self.l1.as_ref()?.kept(ruc)?;
+        let cached = self.l1.as_ref()?.kept(subject)?;
         let servable = cached.ttl_ms + (self.lifetimes.stale.as_millis() as i64) > 0;
         servable.then_some(Held::Kept {
             cached,
@@ -173,37 +190,37 @@ impl Store {
     /// Stores an answer as what the admission check found it to be (a
     /// "no such RUC" only when `NEGATIVE_TTL_SECONDS` is not 0); one Redis
     /// did not take is held until it does.
-    pub(crate) async fn keep(&self, ruc: &Ruc, admitted: Admitted, body: Bytes) -> bool {
+    pub(crate) async fn keep(&self, subject: &Subject, admitted: Admitted, body: Bytes) -> bool {
         let (key, ttl) = match admitted {
-            Admitted::Record => (redis_key(ruc), self.lifetimes.fresh + self.lifetimes.stale),
+            Admitted::Record => (redis_key(subject), self.lifetimes.fresh(subject) + self.lifetimes.stale),
             Admitted::NotFound if self.lifetimes.not_found.is_zero() => return false,
-            Admitted::NotFound => (not_found_key(ruc), self.lifetimes.not_found),
+            Admitted::NotFound => (not_found_key(&subject.ruc), self.lifetimes.not_found),
         };
         let stored = self.set(key, body.clone(), ttl, false).await.is_some();
         if !stored {
-            self.unstored.hold(*ruc, admitted, body);
+            self.unstored.hold(*subject, admitted, body);
         }
         stored
     }
 
     /// Writes every answer held for want of Redis, until Redis fails again.
     pub(crate) async fn flush_unstored(&self) {
-        for (ruc, answer) in self.unstored.all() {
-            if self.write_back(&ruc, answer).await.is_none() {
+        for (subject, answer) in self.unstored.all() {
+            if self.write_back(&subject, answer).await.is_none() {
                 return;
             }
         }
     }
 
     /// Writes an answer held for want of Redis, unless Redis has one by now
-    /// (`SET … NX`), and lets go of it; what the cache holds for `ruc`
+    /// (`SET … NX`), and lets go of it; what the cache holds for `subject`
     /// then, `None` when Redis failed again.
-    async fn write_back(&self, ruc: &Ruc, answer: unstored::Answer) -> Option<Held> {
-        let held = match self.held_as_cached(&answer) {
+    async fn write_back(&self, subject: &Subject, answer: unstored::Answer) -> Option<Held> {
+        let held = match self.held_as_cached(subject, &answer) {
             Some((cached, left)) => {
                 let key = match answer.admitted {
-                    Admitted::Record => redis_key(ruc),
-                    Admitted::NotFound => not_found_key(ruc),
+                    Admitted::Record => redis_key(subject),
+                    Admitted::NotFound => not_found_key(&subject.ruc),
                 };
                 self.set(key, answer.body.clone(), left, true).await?;
                 match answer.admitted {
@@ -214,19 +231,16 @@ impl Store {
             }
             None => Held::Absent,
         };
-        self.unstored.release(ruc, &answer);
+        self.unstored.release(subject, &answer);
         Some(held)
     }
 
     /// An answer held since it was fetched, as a read of Redis would have
     /// found it had it been stored then, and the time it still has in
     /// Redis; `None` once that is over.
-    fn held_as_cached(&self, answer: &unstored::Answer) -> Option<(Cached, Duration)> {
-        let Lifetimes {
-            fresh,
-            stale,
-            not_found,
-        } = self.lifetimes;
+    fn held_as_cached(&self, subject: &Subject, answer: &unstored::Answer) -> Option<(Cached, Duration)> {
+        let Lifetimes { stale, not_found, .. } = self.lifetimes;
+        let fresh = self.lifetimes.fresh(subject);
         let (fresh, stored_for) = match answer.admitted {
             Admitted::Record => (fresh, fresh + stale),
             Admitted::NotFound => (not_found, not_found),
@@ -241,15 +255,29 @@ impl Store {
         Some((cached, left))
     }
 
-    /// Deletes the record and the remembered "not found" (and this
-    /// process's L1 copy and held answer); how many keys existed, `None`
-    /// when Redis failed.
-    pub(crate) async fn purge(&self, ruc: &Ruc) -> Option<u64> {
-        if let Some(l1) = &self.l1 {
-            l1.invalidate(ruc);
+    /// Deletes what the cache holds of `ruc`: with a `kind`, that page;
+    /// without, the record, every page behind it and the remembered "not
+    /// found" (and this process's L1 copies and held answers of them); how
+    /// many keys existed, `None` when Redis failed.
+    pub(crate) async fn purge(&self, ruc: Ruc, kind: Option<Kind>) -> Option<u64> {
+        let subjects: Vec<Subject> = match kind {
+            Some(kind) => vec![Subject { ruc, kind: Some(kind) }],
+            None => std::iter::once(None)
+                .chain(Kind::ALL.map(Some))
+                .map(|kind| Subject { ruc, kind })
+                .collect(),
+        };
+        let mut keys = Vec::with_capacity(subjects.len() + 1);
+        for subject in &subjects {
+            if let Some(l1) = &self.l1 {
+                l1.invalidate(subject);
+            }
+            self.unstored.forget(subject);
+            keys.push(redis_key(subject));
         }
-        self.unstored.forget(ruc);
-        let keys = [redis_key(ruc), not_found_key(ruc)];
+        if kind.is_none() {
+            keys.push(not_found_key(&ruc));
+        }
         self.redis
             .bounded(
                 |mut connection| async move { redis::cmd("DEL").arg(&keys).query_async::<u64>(&mut connection).await },

@@ -19,7 +19,7 @@ use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tracing::{info, warn};
 
-use super::key::{ruc_of_record_key, RECORD_PREFIX};
+use super::key::{subject_of_key, RECORD_PREFIX};
 use super::l1::L1;
 use crate::metrics::Metrics;
 use crate::redis_conn::RedisConn;
@@ -133,8 +133,8 @@ impl Tracking {
         match push.data.first() {
             Some(Value::Array(keys)) => {
                 for key in keys {
-                    if let Some(ruc) = bulk(key).and_then(ruc_of_record_key) {
-                        self.l1.invalidate(&ruc);
+                    if let Some(subject) = bulk(key).and_then(subject_of_key) {
+                        self.l1.invalidate(&subject);
                     }
                 }
             }

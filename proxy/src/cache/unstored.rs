@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::subject::Subject;
 use bytes::Bytes;
 use pingora_prometheus::prometheus::IntGauge;
-use ruc_contract::Ruc;
 
 use super::admission::Admitted;
 
@@ -29,7 +29,7 @@ pub(crate) struct Unstored {
 
 #[derive(Default)]
 struct Held {
-    answers: HashMap<Ruc, Answer>,
+    answers: HashMap<Subject, Answer>,
     bytes: usize,
 }
 
@@ -55,11 +55,11 @@ impl Unstored {
         }
     }
 
-    /// Holds `ruc`'s answer in place of an older one; `false` when there
+    /// Holds `subject`'s answer in place of an older one; `false` when there
     /// is no room for it.
-    pub(crate) fn hold(&self, ruc: Ruc, admitted: Admitted, body: Bytes) -> bool {
+    pub(crate) fn hold(&self, subject: Subject, admitted: Admitted, body: Bytes) -> bool {
         let mut held = self.held.lock().expect("unstored lock");
-        let replaced = held.answers.get(&ruc).map_or(0, |answer| answer.body.len());
+        let replaced = held.answers.get(&subject).map_or(0, |answer| answer.body.len());
         if held.bytes - replaced + body.len() > MAX_BYTES {
             return false;
         }
@@ -69,39 +69,39 @@ impl Unstored {
             body,
             fetched: Instant::now(),
         };
-        held.answers.insert(ruc, answer);
+        held.answers.insert(subject, answer);
         self.count.set(held.answers.len() as i64);
         true
     }
 
-    pub(crate) fn get(&self, ruc: &Ruc) -> Option<Answer> {
-        self.held.lock().expect("unstored lock").answers.get(ruc).cloned()
+    pub(crate) fn get(&self, subject: &Subject) -> Option<Answer> {
+        self.held.lock().expect("unstored lock").answers.get(subject).cloned()
     }
 
     /// Every answer held, to be written to Redis.
-    pub(crate) fn all(&self) -> Vec<(Ruc, Answer)> {
+    pub(crate) fn all(&self) -> Vec<(Subject, Answer)> {
         let held = self.held.lock().expect("unstored lock");
         held.answers
             .iter()
-            .map(|(ruc, answer)| (*ruc, answer.clone()))
+            .map(|(subject, answer)| (*subject, answer.clone()))
             .collect()
     }
 
     /// Lets go of `answer` once Redis took it (or had one), unless a newer
     /// one was held meanwhile.
-    pub(crate) fn release(&self, ruc: &Ruc, answer: &Answer) {
+    pub(crate) fn release(&self, subject: &Subject, answer: &Answer) {
         let mut held = self.held.lock().expect("unstored lock");
-        if held.answers.get(ruc) == Some(answer) {
-            held.answers.remove(ruc);
+        if held.answers.get(subject) == Some(answer) {
+            held.answers.remove(subject);
             held.bytes -= answer.body.len();
             self.count.set(held.answers.len() as i64);
         }
     }
 
-    /// Drops `ruc`'s answer (an operator purged the RUC).
-    pub(crate) fn forget(&self, ruc: &Ruc) {
+    /// Drops `subject`'s answer (an operator purged the RUC).
+    pub(crate) fn forget(&self, subject: &Subject) {
         let mut held = self.held.lock().expect("unstored lock");
-        if let Some(answer) = held.answers.remove(ruc) {
+        if let Some(answer) = held.answers.remove(subject) {
             held.bytes -= answer.body.len();
             self.count.set(held.answers.len() as i64);
         }
@@ -112,8 +112,8 @@ impl Unstored {
 mod tests {
     use super::*;
 
-    fn ruc(text: &str) -> Ruc {
-        Ruc::parse(text).unwrap()
+    fn subject(text: &str) -> Subject {
+        Subject::record(ruc_contract::Ruc::parse(text).unwrap())
     }
 
     fn unstored() -> Unstored {
@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn holds_until_released_and_a_newer_answer_is_not_released_by_an_older() {
         let unstored = unstored();
-        let one = ruc("20131312955");
+        let one = subject("20131312955");
         assert!(unstored.hold(one, Admitted::Record, Bytes::from_static(b"old")));
         let old = unstored.get(&one).unwrap();
         assert!(unstored.hold(one, Admitted::Record, Bytes::from_static(b"newer")));
@@ -141,11 +141,11 @@ mod tests {
     fn nothing_is_held_past_the_bytes_bound() {
         let unstored = unstored();
         let half = Bytes::from(vec![b' '; MAX_BYTES / 2]);
-        assert!(unstored.hold(ruc("20131312955"), Admitted::Record, half.clone()));
-        assert!(unstored.hold(ruc("20100070970"), Admitted::Record, half.clone()));
-        assert!(!unstored.hold(ruc("20100047218"), Admitted::Record, Bytes::from_static(b"x")));
+        assert!(unstored.hold(subject("20131312955"), Admitted::Record, half.clone()));
+        assert!(unstored.hold(subject("20100070970"), Admitted::Record, half.clone()));
+        assert!(!unstored.hold(subject("20100047218"), Admitted::Record, Bytes::from_static(b"x")));
         assert!(
-            unstored.hold(ruc("20100070970"), Admitted::Record, Bytes::from_static(b"x")),
+            unstored.hold(subject("20100070970"), Admitted::Record, Bytes::from_static(b"x")),
             "a replacement counts what it replaces"
         );
         assert_eq!(unstored.count.get(), 2);

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ruc_contract::Ruc;
+use crate::subject::Subject;
 use tokio::time::Instant;
 
 use super::lease::{self, Found};
@@ -23,17 +23,21 @@ const POLL: Duration = Duration::from_millis(250);
 /// This process's leader of a RUC, waiting for another replica's lookup.
 pub(crate) struct RemoteFollower {
     pub(crate) local: LocalFlight,
-    pub(crate) ruc: Ruc,
+    pub(crate) subject: Subject,
     pub(crate) fleet: Arc<Fleet>,
 }
 
 impl RemoteFollower {
     /// Waits up to `wait` for the other replica's outcome.
     pub(crate) async fn follow(self, wait: Duration) -> Followed {
-        let RemoteFollower { mut local, ruc, fleet } = self;
+        let RemoteFollower {
+            mut local,
+            subject,
+            fleet,
+        } = self;
         let deadline = Instant::now() + wait;
-        let watch = fleet.wakeups.watch(&landed_channel(&ruc)).await;
-        match watch.until(deadline, POLL, || lease::outcome(&fleet, &ruc)).await {
+        let watch = fleet.wakeups.watch(&landed_channel(&subject)).await;
+        match watch.until(deadline, POLL, || lease::outcome(&fleet, &subject)).await {
             Some(Found::Landed(answer)) => {
                 let answer = Arc::new(answer);
                 local.land(answer.clone());

@@ -9,8 +9,8 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use crate::subject::Subject;
 use redis::Script;
-use ruc_contract::Ruc;
 
 use crate::fleet::keys::{landed_channel, lease_key, outcome_key};
 use crate::fleet::{owner_token, Fleet, Renewal};
@@ -81,7 +81,7 @@ pub(crate) enum Found {
 /// dropped unreleased (the lookup was abandoned), it is given up at once
 /// so that a waiting replica can lead.
 pub(crate) struct Lease {
-    ruc: Ruc,
+    subject: Subject,
     token: String,
     fleet: Arc<Fleet>,
     _renewal: Renewal,
@@ -89,11 +89,11 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    /// Takes the lease of `ruc`'s lookup; `None` when Redis could not be
+    /// Takes the lease of `subject`'s lookup; `None` when Redis could not be
     /// reached.
-    pub(crate) async fn take(fleet: &Arc<Fleet>, ruc: &Ruc) -> Option<Taken> {
+    pub(crate) async fn take(fleet: &Arc<Fleet>, subject: &Subject) -> Option<Taken> {
         let token = owner_token();
-        let (lease, outcome, lease_ms) = (lease_key(ruc), outcome_key(ruc), fleet.lease_ms());
+        let (lease, outcome, lease_ms) = (lease_key(subject), outcome_key(subject), fleet.lease_ms());
         let taken = fleet
             .redis
             .call(|mut connection| async move {
@@ -110,14 +110,14 @@ impl Lease {
             return Some(Taken::Elsewhere);
         };
         let renewal = {
-            let (fleet, ruc, token) = (fleet.clone(), *ruc, token.clone());
+            let (fleet, subject, token) = (fleet.clone(), *subject, token.clone());
             Renewal::start(fleet.lease, move || {
                 let (fleet, token) = (fleet.clone(), token.clone());
-                async move { renew(&fleet, &ruc, &token).await }
+                async move { renew(&fleet, &subject, &token).await }
             })
         };
         Some(Taken::Here(Lease {
-            ruc: *ruc,
+            subject: *subject,
             token,
             fleet: fleet.clone(),
             _renewal: renewal,
@@ -129,13 +129,13 @@ impl Lease {
     /// gives the lease up.
     pub(crate) async fn land(mut self, answer: &Answer) {
         self.released = true;
-        release(&self.fleet, &self.ruc, &self.token, Some(answer)).await;
+        release(&self.fleet, &self.subject, &self.token, Some(answer)).await;
     }
 }
 
-/// Extends `token`'s lease of `ruc`, if it still holds it.
-async fn renew(fleet: &Fleet, ruc: &Ruc, token: &str) -> bool {
-    let (lease, lease_ms) = (lease_key(ruc), fleet.lease_ms());
+/// Extends `token`'s lease of `subject`, if it still holds it.
+async fn renew(fleet: &Fleet, subject: &Subject, token: &str) -> bool {
+    let (lease, lease_ms) = (lease_key(subject), fleet.lease_ms());
     fleet
         .redis
         .call(|mut connection| async move {
@@ -152,8 +152,8 @@ async fn renew(fleet: &Fleet, ruc: &Ruc, token: &str) -> bool {
 
 /// Leaves `outcome` (if any), releases the lease if it is `token`'s and
 /// wakes the waiting replicas.
-async fn release(fleet: &Fleet, ruc: &Ruc, token: &str, outcome: Option<&Answer>) {
-    let (lease, outcome_key, channel) = (lease_key(ruc), outcome_key(ruc), landed_channel(ruc));
+async fn release(fleet: &Fleet, subject: &Subject, token: &str, outcome: Option<&Answer>) {
+    let (lease, outcome_key, channel) = (lease_key(subject), outcome_key(subject), landed_channel(subject));
     let outcome = outcome.map(Answer::encode).unwrap_or_default();
     let kept_ms = OUTCOME_KEPT.as_millis() as u64;
     let publish = fleet.redis.publish_command();
@@ -177,10 +177,10 @@ async fn release(fleet: &Fleet, ruc: &Ruc, token: &str, outcome: Option<&Answer>
         .await;
 }
 
-/// The outcome of `ruc`'s lookup, if it landed, or whether its leader
+/// The outcome of `subject`'s lookup, if it landed, or whether its leader
 /// vanished; `None` while it runs.
-pub(crate) async fn outcome(fleet: &Fleet, ruc: &Ruc) -> Option<Found> {
-    let (lease, outcome) = (lease_key(ruc), outcome_key(ruc));
+pub(crate) async fn outcome(fleet: &Fleet, subject: &Subject) -> Option<Found> {
+    let (lease, outcome) = (lease_key(subject), outcome_key(subject));
     let read = fleet
         .redis
         .call(|mut connection| async move {
@@ -204,7 +204,7 @@ impl Drop for Lease {
         if self.released {
             return;
         }
-        let (fleet, ruc, token) = (self.fleet.clone(), self.ruc, std::mem::take(&mut self.token));
-        tokio::spawn(async move { release(&fleet, &ruc, &token, None).await });
+        let (fleet, subject, token) = (self.fleet.clone(), self.subject, std::mem::take(&mut self.token));
+        tokio::spawn(async move { release(&fleet, &subject, &token, None).await });
     }
 }

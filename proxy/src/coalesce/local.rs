@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ruc_contract::Ruc;
+use crate::subject::Subject;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -16,7 +16,7 @@ use crate::scrapers::answer::Answer;
 
 /// The flights of this process, by RUC.
 pub(crate) struct LocalFlights {
-    table: Mutex<HashMap<Ruc, watch::Receiver<State>>>,
+    table: Mutex<HashMap<Subject, watch::Receiver<State>>>,
     metrics: &'static Metrics,
 }
 
@@ -30,7 +30,7 @@ pub(crate) enum LocalRole {
 /// dropped, it leaves the table (and abandons the flight if it never
 /// landed).
 pub(crate) struct LocalFlight {
-    ruc: Ruc,
+    subject: Subject,
     flights: Arc<LocalFlights>,
     sender: watch::Sender<State>,
     landed: bool,
@@ -67,19 +67,19 @@ impl LocalFlights {
         }
     }
 
-    /// Leads the lookup of `ruc` in this process, or follows the one in
+    /// Leads the lookup of `subject` in this process, or follows the one in
     /// flight.
-    pub(crate) fn join(self: &Arc<Self>, ruc: &Ruc) -> LocalRole {
+    pub(crate) fn join(self: &Arc<Self>, subject: &Subject) -> LocalRole {
         let mut table = self.table.lock().expect("flights lock");
-        if let Some(receiver) = table.get(ruc) {
+        if let Some(receiver) = table.get(subject) {
             return LocalRole::Follower(LocalFollower(receiver.clone()));
         }
         let (sender, receiver) = watch::channel(State::Running);
-        table.insert(*ruc, receiver);
+        table.insert(*subject, receiver);
         self.metrics.in_flight.set(table.len() as i64);
         drop(table);
         LocalRole::Leader(LocalFlight {
-            ruc: *ruc,
+            subject: *subject,
             flights: self.clone(),
             sender,
             landed: false,
@@ -100,10 +100,10 @@ impl Drop for LocalFlight {
     fn drop(&mut self) {
         let mut table = self.flights.table.lock().expect("flights lock");
         let ours = table
-            .get(&self.ruc)
+            .get(&self.subject)
             .is_some_and(|r| r.same_channel(&self.sender.subscribe()));
         if ours {
-            table.remove(&self.ruc);
+            table.remove(&self.subject);
         }
         self.flights.metrics.in_flight.set(table.len() as i64);
         drop(table);
@@ -146,8 +146,8 @@ mod tests {
         })
     }
 
-    fn ruc(text: &str) -> Ruc {
-        Ruc::parse(text).unwrap()
+    fn subject(text: &str) -> Subject {
+        Subject::record(ruc_contract::Ruc::parse(text).unwrap())
     }
 
     fn flights() -> Arc<LocalFlights> {
@@ -171,8 +171,8 @@ mod tests {
     #[tokio::test]
     async fn followers_get_the_leaders_outcome() {
         let flights = flights();
-        let mut flight = leader(flights.join(&ruc(RUC)));
-        let waiting = tokio::spawn(follower(flights.join(&ruc(RUC))).follow(Duration::from_secs(5)));
+        let mut flight = leader(flights.join(&subject(RUC)));
+        let waiting = tokio::spawn(follower(flights.join(&subject(RUC))).follow(Duration::from_secs(5)));
         flight.land(answer(200));
         assert_eq!(waiting.await.unwrap(), Followed::Answer(answer(200)));
     }
@@ -180,13 +180,13 @@ mod tests {
     #[tokio::test]
     async fn latecomers_get_the_outcome_until_the_flight_is_dropped() {
         let flights = flights();
-        let mut flight = leader(flights.join(&ruc(RUC)));
+        let mut flight = leader(flights.join(&subject(RUC)));
         flight.land(answer(502));
-        let late = follower(flights.join(&ruc(RUC)));
+        let late = follower(flights.join(&subject(RUC)));
         assert_eq!(late.follow(Duration::from_secs(1)).await, Followed::Answer(answer(502)));
         drop(flight);
         assert!(
-            matches!(flights.join(&ruc(RUC)), LocalRole::Leader(_)),
+            matches!(flights.join(&subject(RUC)), LocalRole::Leader(_)),
             "the next miss leads again"
         );
     }
@@ -194,8 +194,8 @@ mod tests {
     #[tokio::test]
     async fn a_vanished_leader_abandons_its_followers() {
         let flights = flights();
-        let flight = leader(flights.join(&ruc(RUC)));
-        let waiting = tokio::spawn(follower(flights.join(&ruc(RUC))).follow(Duration::from_secs(5)));
+        let flight = leader(flights.join(&subject(RUC)));
+        let waiting = tokio::spawn(follower(flights.join(&subject(RUC))).follow(Duration::from_secs(5)));
         drop(flight);
         assert_eq!(waiting.await.unwrap(), Followed::Abandoned);
     }
@@ -203,15 +203,15 @@ mod tests {
     #[tokio::test]
     async fn different_rucs_fly_separately() {
         let flights = flights();
-        let _a = leader(flights.join(&ruc(RUC)));
-        let _b = leader(flights.join(&ruc("20100070970")));
+        let _a = leader(flights.join(&subject(RUC)));
+        let _b = leader(flights.join(&subject("20100070970")));
     }
 
     #[tokio::test]
     async fn a_wait_that_runs_out_times_out() {
         let flights = flights();
-        let _flight = leader(flights.join(&ruc(RUC)));
-        let waiting = follower(flights.join(&ruc(RUC)));
+        let _flight = leader(flights.join(&subject(RUC)));
+        let waiting = follower(flights.join(&subject(RUC)));
         assert_eq!(waiting.follow(Duration::from_millis(10)).await, Followed::TimedOut);
     }
 }

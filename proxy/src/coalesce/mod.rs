@@ -19,7 +19,7 @@ pub(crate) mod local;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ruc_contract::Ruc;
+use crate::subject::Subject;
 
 use crate::fleet::Fleet;
 use crate::scrapers::answer::Answer;
@@ -66,13 +66,13 @@ impl Flights {
         }
     }
 
-    /// Joins the lookup of `ruc`: leads it, or follows the one in flight.
-    pub(crate) async fn join(&self, ruc: &Ruc) -> Joined {
-        let local = match self.local.join(ruc) {
+    /// Joins the lookup of `subject`: leads it, or follows the one in flight.
+    pub(crate) async fn join(&self, subject: &Subject) -> Joined {
+        let local = match self.local.join(subject) {
             LocalRole::Follower(follower) => return Joined::Follow(Follower::Local(follower)),
             LocalRole::Leader(flight) => flight,
         };
-        let lease = match Lease::take(&self.fleet, ruc).await {
+        let lease = match Lease::take(&self.fleet, subject).await {
             Some(Taken::Here(lease)) => {
                 self.fleet.coordinated();
                 Some(lease)
@@ -83,7 +83,7 @@ impl Flights {
                 let fleet = self.fleet.clone();
                 return Joined::Follow(Follower::Remote(RemoteFollower {
                     local,
-                    ruc: *ruc,
+                    subject: *subject,
                     fleet,
                 }));
             }

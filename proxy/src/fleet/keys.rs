@@ -3,24 +3,24 @@
 //! in the record's slot, so one script can touch them together. The
 //! fleet-wide keys share the tag `{sunat}`.
 
-use ruc_contract::Ruc;
+use crate::subject::Subject;
 
 use crate::cache::key::redis_key;
 
 /// The lease of the replica leading the lookup of a RUC.
-pub(crate) fn lease_key(ruc: &Ruc) -> String {
-    format!("sunat:lease:{{{}}}", redis_key(ruc))
+pub(crate) fn lease_key(subject: &Subject) -> String {
+    format!("sunat:lease:{{{}}}", redis_key(subject))
 }
 
 /// The outcome of the last fleet-wide lookup of a RUC, kept briefly for the
 /// replicas that waited for it.
-pub(crate) fn outcome_key(ruc: &Ruc) -> String {
-    format!("sunat:outcome:{{{}}}", redis_key(ruc))
+pub(crate) fn outcome_key(subject: &Subject) -> String {
+    format!("sunat:outcome:{{{}}}", redis_key(subject))
 }
 
 /// Where the leader announces that the lookup of a RUC ended.
-pub(crate) fn landed_channel(ruc: &Ruc) -> String {
-    format!("sunat:landed:{{{}}}", redis_key(ruc))
+pub(crate) fn landed_channel(subject: &Subject) -> String {
+    format!("sunat:landed:{{{}}}", redis_key(subject))
 }
 
 /// The fleet-wide slots toward the scrapers: a sorted set of holders scored
@@ -49,8 +49,8 @@ mod tests {
 
     #[test]
     fn a_rucs_fleet_keys_share_the_records_hash_slot() {
-        let ruc = Ruc::parse("20131312955").unwrap();
-        for key in [lease_key(&ruc), outcome_key(&ruc), landed_channel(&ruc)] {
+        let subject = Subject::record(ruc_contract::Ruc::parse("20131312955").unwrap());
+        for key in [lease_key(&subject), outcome_key(&subject), landed_channel(&subject)] {
             assert!(key.ends_with("{sunat:ruc:20131312955}"), "{key}");
         }
     }

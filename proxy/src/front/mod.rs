@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
-use ruc_contract::{RouteError, Ruc};
+use ruc_contract::RouteError;
 use tokio::sync::watch;
 use tracing::{debug, info};
 
@@ -42,6 +42,7 @@ use crate::drain::Drain;
 use crate::metrics::{CacheResult, Metrics};
 use crate::responses::{self, Reply};
 use crate::routes::{self, Route};
+use crate::subject::Subject;
 use connection::{ClientTimeouts, Connection, Stop, FLUSH_BYTES};
 use head::{Framing, Head, Parsed};
 use streamed::{Framed, Served};
@@ -135,13 +136,13 @@ impl Front {
                 }
             };
             connection.consume(request.len);
-            let (started, ruc) = (Instant::now(), request.route.ruc());
+            let (started, subject) = (Instant::now(), request.route.subject());
             let persists = match self.answer(&mut connection, request.route).await {
                 Answer::Whole(answered) => {
                     // The process may have begun to stop meanwhile.
                     let persistent = request.persistent && !self.drain.is_stopping();
                     connection.write(&answered.reply, request.head_only, persistent);
-                    self.log(ruc.as_ref(), answered.reply.status, answered.cache, started);
+                    self.log(subject.as_ref(), answered.reply.status, answered.cache, started);
                     persistent
                 }
                 Answer::Batch(ask) => {
@@ -193,15 +194,19 @@ impl Front {
 
     /// Counts an answer and writes its access-log line (hits at debug
     /// level: there are many).
-    fn log(&self, ruc: Option<&Ruc>, status: u16, cache: CacheResult, started: Instant) {
+    fn log(&self, subject: Option<&Subject>, status: u16, cache: CacheResult, started: Instant) {
         let elapsed = started.elapsed();
         self.metrics.answered(status, cache, elapsed);
         let hit = cache == CacheResult::Hit;
-        let (ruc, cache) = (ruc.map(tracing::field::display), cache.label());
+        if let Some(subject) = subject {
+            self.metrics.looked_up(subject.label(), cache);
+        }
+        let ruc = subject.map(|subject| tracing::field::display(subject.ruc));
+        let (page, cache) = (subject.map(Subject::label), cache.label());
         if hit {
-            debug!(ruc, cache, status, ?elapsed, "answered");
+            debug!(ruc, page, cache, status, ?elapsed, "answered");
         } else {
-            info!(ruc, cache, status, ?elapsed, "answered");
+            info!(ruc, page, cache, status, ?elapsed, "answered");
         }
     }
 }

@@ -33,7 +33,7 @@ pub(crate) mod outcome;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ruc_contract::Ruc;
+use crate::subject::Subject;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
@@ -74,7 +74,7 @@ pub(crate) struct LookupSettings {
 /// dropped before it finishes (the process stops), the flight is
 /// abandoned and its followers start over.
 struct Lead {
-    ruc: Ruc,
+    subject: Subject,
     flight: Flight,
     /// A record past its freshness, served if the scraper fails.
     stale: Option<Cached>,
@@ -91,13 +91,13 @@ struct Finished {
 }
 
 impl Lookups {
-    /// The answer to a request for `ruc`'s record: from the cache, from
+    /// The answer to a request for `subject` (a record or a page behind it): from the cache, from
     /// the lookup in flight, or from a new lookup this request leads.
-    pub(crate) async fn answer(self: &Arc<Self>, ruc: Ruc, asker: Asker) -> Answered {
+    pub(crate) async fn answer(self: &Arc<Self>, subject: Subject, asker: Asker) -> Answered {
         // A batch item's leave to go, taken before it joins the flight.
         let mut pass = None;
         loop {
-            let held = self.store.get(&ruc).await;
+            let held = self.store.get(&subject).await;
             let (stale, store_down) = match outcome::after_read(held, self.settings.stale_while_revalidate) {
                 AfterRead::Hit { reply, not_found } => {
                     self.metrics.hit(not_found);
@@ -110,7 +110,7 @@ impl Lookups {
                     if refresh {
                         let lookups = self.clone();
                         self.background
-                            .spawn(async move { lookups.refresh_in_background(ruc).await });
+                            .spawn(async move { lookups.refresh_in_background(subject).await });
                     }
                     self.metrics.stale.inc();
                     return Answered {
@@ -125,19 +125,19 @@ impl Lookups {
                     // Boxed: the wait for a lookup is long and its future
                     // large, and every connection's task would otherwise
                     // carry it.
-                    Box::pin(self.miss(ruc, stale, store_down, None)).await
+                    Box::pin(self.miss(subject, stale, store_down, None)).await
                 }
                 (Asker::Batch(_), None) => {
                     match self.gate.admit(asker).await {
                         // Read again: the record may have come meanwhile.
                         Ok(admitted) => pass = Some(admitted),
-                        Err(refusal) => return self.refused(ruc, refusal, stale, store_down),
+                        Err(refusal) => return self.refused(subject, refusal, stale, store_down),
                     }
                     continue;
                 }
                 (Asker::Batch(_), Some(admitted)) => {
                     let lookups = self.clone();
-                    let task = async move { lookups.miss(ruc, stale, store_down, Some(admitted)).await };
+                    let task = async move { lookups.miss(subject, stale, store_down, Some(admitted)).await };
                     self.background.spawn(task).await.ok().flatten()
                 }
             };
@@ -152,25 +152,25 @@ impl Lookups {
     /// it followed was abandoned (read again).
     async fn miss(
         self: &Arc<Self>,
-        ruc: Ruc,
+        subject: Subject,
         stale: Option<Cached>,
         store_down: bool,
         pass: Option<Pass>,
     ) -> Option<Answered> {
-        match self.flights.join(&ruc).await {
+        match self.flights.join(&subject).await {
             Joined::Follow(follower) => {
                 drop(pass);
                 let followed = follower.follow(self.settings.follow_wait).await;
-                let answered = outcome::for_follower(followed, stale.as_ref(), &ruc)?;
+                let answered = outcome::for_follower(followed, stale.as_ref(), &subject)?;
                 self.count(answered.cache);
                 Some(answered)
             }
             // Redis unreadable and a lookup of this RUC just ended here:
             // its held answer is read again rather than fetched twice.
-            Joined::Lead(_) if store_down && self.store.holds(&ruc) => None,
+            Joined::Lead(_) if store_down && self.store.holds(&subject) => None,
             Joined::Lead(flight) => {
                 let lead = Lead {
-                    ruc,
+                    subject,
                     flight,
                     stale,
                     store_down,
@@ -183,22 +183,28 @@ impl Lookups {
 
     /// The answer to a batch item the gate did not let go; it led no
     /// flight, so nobody else waited for it.
-    fn refused(&self, ruc: Ruc, refusal: Refusal, stale: Option<Cached>, store_down: bool) -> Answered {
+    fn refused(&self, subject: Subject, refusal: Refusal, stale: Option<Cached>, store_down: bool) -> Answered {
         let detail = redis_detail(store_down, false);
         let max_body_bytes = self.settings.max_body_bytes;
-        let decision = outcome::decide(&ruc, Ended::NotSent(refusal), stale.as_ref(), detail, max_body_bytes);
+        let decision = outcome::decide(
+            &subject,
+            Ended::NotSent(refusal),
+            stale.as_ref(),
+            detail,
+            max_body_bytes,
+        );
         self.count(decision.client.cache);
         decision.client
     }
 
-    /// Refreshes `ruc` in the background unless a lookup of it is already
+    /// Refreshes `subject` in the background unless a lookup of it is already
     /// in flight (then `false`); the current record is served meanwhile.
-    pub(crate) async fn refresh_in_background(self: &Arc<Self>, ruc: Ruc) -> bool {
-        let Joined::Lead(flight) = self.flights.join(&ruc).await else {
+    pub(crate) async fn refresh_in_background(self: &Arc<Self>, subject: Subject) -> bool {
+        let Joined::Lead(flight) = self.flights.join(&subject).await else {
             return false;
         };
         let lead = Lead {
-            ruc,
+            subject,
             flight,
             stale: None,
             store_down: false,
@@ -210,7 +216,7 @@ impl Lookups {
             let outcome = finished.refresh_outcome;
             metrics.refreshes.with_label_values(&[outcome]).inc();
             let status = finished.answered.reply.status;
-            info!(%ruc, outcome, status, "background refresh");
+            info!(%subject, outcome, status, "background refresh");
         });
         true
     }
@@ -237,12 +243,12 @@ impl Lead {
         match admitted {
             Ok(pass) => {
                 lookups.metrics.misses.inc();
-                let fetch = lookups.scrapers.fetch(&self.ruc).await;
+                let fetch = lookups.scrapers.fetch(&self.subject).await;
                 self.finish(Ended::Fetched(fetch.fetched), Some((pass, fetch.scraper)))
                     .await
             }
             Err(refusal) => {
-                warn!(ruc = %self.ruc, reason = refusal.reason(), "lookup not sent to the scraper");
+                warn!(subject = %self.subject, reason = refusal.reason(), "lookup not sent to the scraper");
                 self.finish(Ended::NotSent(refusal), None).await
             }
         }
@@ -255,7 +261,7 @@ impl Lead {
         let fell_back = self.flight.fell_back() || asked.as_ref().is_some_and(|(pass, _)| pass.fell_back());
         let detail = redis_detail(self.store_down, fell_back);
         let max_body_bytes = lookups.settings.max_body_bytes;
-        let decision = outcome::decide(&self.ruc, ended, self.stale.as_ref(), detail, max_body_bytes);
+        let decision = outcome::decide(&self.subject, ended, self.stale.as_ref(), detail, max_body_bytes);
         if let (Some((pass, scraper)), Some(ok)) = (asked, decision.breaker) {
             pass.finish(ok).await;
             if let (true, Some(scraper)) = (decision.scraper_failed, &scraper) {
@@ -264,7 +270,7 @@ impl Lead {
         }
         if decision.upstream_error {
             lookups.metrics.upstream_errors.inc();
-            warn!(ruc = %self.ruc, status = decision.followers.status, "scraper gave no answer");
+            warn!(subject = %self.subject, status = decision.followers.status, "scraper gave no answer");
         }
         let stored = self.store(&decision).await;
         self.flight.land(decision.followers.clone()).await;
@@ -279,13 +285,13 @@ impl Lead {
         let admitted = match decision.store {
             Ok(admitted) => admitted,
             Err(why) => {
-                debug!(ruc = %self.ruc, status = decision.followers.status, ?why, "answer not stored");
+                debug!(subject = %self.subject, status = decision.followers.status, ?why, "answer not stored");
                 return false;
             }
         };
         let body = decision.followers.body.clone();
-        let stored = self.lookups.store.keep(&self.ruc, admitted, body).await;
-        debug!(ruc = %self.ruc, ?admitted, stored, "answer stored");
+        let stored = self.lookups.store.keep(&self.subject, admitted, body).await;
+        debug!(subject = %self.subject, ?admitted, stored, "answer stored");
         stored
     }
 }

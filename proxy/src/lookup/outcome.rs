@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use ruc_contract::Ruc;
+use crate::subject::Subject;
 
 use crate::cache::admission::{self, Admitted, NotStored};
 use crate::cache::cached::Cached;
@@ -114,23 +114,23 @@ pub(crate) struct Decision {
     pub(crate) client: Answered,
 }
 
-/// Decides how the lookup of `ruc` ends after `ended`, with `stale` the
+/// Decides how the lookup of `subject` ends after `ended`, with `stale` the
 /// record to serve if it failed and `detail` why Redis was not used, if it
 /// was not.
 pub(crate) fn decide(
-    ruc: &Ruc,
+    subject: &Subject,
     ended: Ended,
     stale: Option<&Cached>,
     detail: Option<&'static str>,
     max_body_bytes: usize,
 ) -> Decision {
-    let own = |why: OwnError| responses::own_answer(why, ruc.as_str());
+    let own = |why: OwnError| responses::own_answer(why, subject.ruc.as_str());
     // What everyone gets, the status the scraper answered with (for the
     // stale rule), what the breaker hears, whether the scraper failed, and
     // whether it gave no answer at all.
     let (answer, answered, breaker, scraper_failed, upstream_error) = match ended {
         Ended::NotSent(refusal) => (
-            responses::refused_answer(refusal, ruc.as_str()),
+            responses::refused_answer(refusal, subject.ruc.as_str()),
             None,
             None,
             false,
@@ -156,7 +156,7 @@ pub(crate) fn decide(
         breaker,
         scraper_failed,
         upstream_error,
-        store: admission::check(ruc, answer.status, &answer.body, max_body_bytes),
+        store: admission::check(subject, answer.status, &answer.body, max_body_bytes),
         client: stale_or(stale, answered, Answered { reply, cache }),
         followers: answer,
     }
@@ -175,7 +175,7 @@ fn stale_or(stale: Option<&Cached>, status: Option<u16>, answered: Answered) -> 
 
 /// What a follower answers; `None` when the leader vanished and the
 /// follower must look up again.
-pub(crate) fn for_follower(followed: Followed, stale: Option<&Cached>, ruc: &Ruc) -> Option<Answered> {
+pub(crate) fn for_follower(followed: Followed, stale: Option<&Cached>, subject: &Subject) -> Option<Answered> {
     let (answered, status) = match followed {
         Followed::Answer(answer) => {
             let reply = responses::shared(&answer, Came::Followed);
@@ -188,7 +188,7 @@ pub(crate) fn for_follower(followed: Followed, stale: Option<&Cached>, ruc: &Ruc
             )
         }
         Followed::TimedOut => {
-            let reply = responses::own_error(OwnError::LeaderTimeout, ruc.as_str(), None);
+            let reply = responses::own_error(OwnError::LeaderTimeout, subject.ruc.as_str(), None);
             (
                 Answered {
                     reply,
@@ -220,13 +220,13 @@ mod tests {
     const SWR: Duration = Duration::from_secs(3600);
     const MAX_BODY: usize = 65_536;
 
-    fn ruc() -> Ruc {
-        Ruc::parse(RUC).unwrap()
+    fn subject() -> Subject {
+        Subject::record(ruc_contract::Ruc::parse(RUC).unwrap())
     }
 
-    fn record(ruc: &str) -> Bytes {
+    fn record(subject: &str) -> Bytes {
         Bytes::from(format!(
-            r#"{{"ruc":"{ruc}","razonSocial":"SUNAT","tipo":null,"tipoDocumento":null,"nombreComercial":null,
+            r#"{{"ruc":"{subject}","razonSocial":"SUNAT","tipo":null,"tipoDocumento":null,"nombreComercial":null,
             "fechaInscripcion":null,"fechaInicioActividades":null,"estado":"ACTIVO","fechaBaja":null,
             "condicion":"HABIDO","direccion":null,"departamento":null,"provincia":null,"distrito":null,
             "sistEmision":null,"actExterior":null,"sistContabilidad":null,"actEconomicas":[],"cpPago":[],
@@ -276,7 +276,7 @@ mod tests {
     }
 
     fn decide(ended: Ended) -> Decision {
-        super::decide(&ruc(), ended, None, None, MAX_BODY)
+        super::decide(&subject(), ended, None, None, MAX_BODY)
     }
 
     /// One row: what the client sees (status, X-Cache, start of
@@ -287,7 +287,7 @@ mod tests {
         let (client, decision) = match after_read(held.held(), SWR) {
             AfterRead::Hit { reply, .. } | AfterRead::Stale { reply, .. } => (reply, decide(ended)),
             AfterRead::Fetch { stale, .. } => {
-                let decision = super::decide(&ruc(), ended, stale.as_ref(), None, MAX_BODY);
+                let decision = super::decide(&subject(), ended, stale.as_ref(), None, MAX_BODY);
                 (decision.client.reply.clone(), decision)
             }
         };
@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn an_answer_above_the_cache_limit_is_passed_on_and_not_stored() {
-        let decision = super::decide(&ruc(), scraper(200, record(RUC)), None, None, 100);
+        let decision = super::decide(&subject(), scraper(200, record(RUC)), None, None, 100);
         assert_eq!(decision.store, Err(NotStored::TooLarge));
         assert_eq!((decision.client.reply.status, decision.followers.status), (200, 200));
         assert_eq!(decision.client.reply.body, record(RUC));
@@ -433,7 +433,7 @@ mod tests {
     #[test]
     fn a_leader_says_why_redis_was_not_used() {
         let decision = super::decide(
-            &ruc(),
+            &subject(),
             scraper(200, record(RUC)),
             None,
             Some("redis-unavailable"),
@@ -449,32 +449,32 @@ mod tests {
     fn followers_get_the_leaders_answer_or_their_stale_record() {
         let stale = cached(-7_200_000);
         let answer = |status| Followed::Answer(Arc::new(answer(status, record(RUC))));
-        let followed = for_follower(answer(200), Some(&stale), &ruc()).unwrap();
+        let followed = for_follower(answer(200), Some(&stale), &subject()).unwrap();
         assert_eq!(
             (followed.reply.status, followed.reply.header("X-Cache"), followed.cache),
             (200, Some("MISS"), CacheResult::Coalesced)
         );
         assert!(followed.reply.header("Cache-Status").unwrap().ends_with("; collapsed"));
-        let followed = for_follower(answer(502), Some(&stale), &ruc()).unwrap();
+        let followed = for_follower(answer(502), Some(&stale), &subject()).unwrap();
         assert_eq!(
             (followed.reply.header("X-Cache"), followed.cache),
             (Some("STALE"), CacheResult::Stale)
         );
-        let followed = for_follower(answer(502), None, &ruc()).unwrap();
+        let followed = for_follower(answer(502), None, &subject()).unwrap();
         assert_eq!((followed.reply.status, followed.cache), (502, CacheResult::Coalesced));
         let failed = Followed::Answer(Arc::new(responses::own_answer(OwnError::ScraperTimeout, RUC)));
-        let followed = for_follower(failed, None, &ruc()).unwrap();
+        let followed = for_follower(failed, None, &subject()).unwrap();
         assert_eq!(
             (followed.reply.status, followed.reply.header("Cache-Status")),
             (504, Some("ruc-proxy; fwd=miss; detail=scraper-timeout; collapsed")),
             "a follower hears why the lookup failed, as its leader's client did"
         );
-        let timed_out = for_follower(Followed::TimedOut, None, &ruc()).unwrap();
+        let timed_out = for_follower(Followed::TimedOut, None, &subject()).unwrap();
         assert_eq!(
             (timed_out.reply.status, timed_out.reply.header("Cache-Status")),
             (504, Some("ruc-proxy; fwd=miss; collapsed; detail=leader-timeout"))
         );
-        assert_eq!(for_follower(Followed::Abandoned, Some(&stale), &ruc()), None);
+        assert_eq!(for_follower(Followed::Abandoned, Some(&stale), &subject()), None);
     }
 
     #[test]

@@ -22,9 +22,9 @@ proptest! {
     #[test]
     fn any_path_is_routed_without_panicking(method in method(), path in "/\\PC{0,200}") {
         match routed_with(&method, &path, 0) {
-            Route::Record(ruc) => {
+            Route::Record(subject) => {
                 prop_assert!(method == "GET" || method == "HEAD");
-                prop_assert_eq!(path, format!("/obtener-ruc/{ruc}"));
+                prop_assert_eq!(path, subject.path());
             }
             Route::Health => prop_assert_eq!(path.as_str(), "/health"),
             Route::Live => prop_assert_eq!(path.as_str(), "/livez"),

@@ -17,11 +17,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::subject::Subject;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use ruc_contract::{Ruc, LOOKUP_PREFIX};
 use tracing::warn;
 
 use super::answer::{shared_headers, Answer};
@@ -90,12 +90,12 @@ impl ScraperClient {
         }
     }
 
-    /// `GET /obtener-ruc/<ruc>` on the healthy scraper with the fewest
+    /// `GET /obtener-ruc/<ruc>[/<kind>]` on the healthy scraper with the fewest
     /// lookups in flight (another one, once, if it refuses the connection),
     /// within the upstream timeout.
-    pub(crate) async fn fetch(&self, ruc: &Ruc) -> Fetch {
+    pub(crate) async fn fetch(&self, subject: &Subject) -> Fetch {
         let mut scraper = None;
-        let asked = tokio::time::timeout(self.timeout, self.ask(ruc, &mut scraper)).await;
+        let asked = tokio::time::timeout(self.timeout, self.ask(subject, &mut scraper)).await;
         Fetch {
             fetched: asked.unwrap_or(Fetched::TimedOut),
             scraper,
@@ -104,7 +104,7 @@ impl ScraperClient {
 
     /// Asks a scraper, and a second one when the first refuses the
     /// connection (counted against it); `scraper` is the one asked last.
-    async fn ask(&self, ruc: &Ruc, scraper: &mut Option<Picked>) -> Fetched {
+    async fn ask(&self, subject: &Subject, scraper: &mut Option<Picked>) -> Fetched {
         let mut refused_by = None;
         for _ in 0..2 {
             let Some(picked) = self.scrapers.pick(refused_by) else {
@@ -112,10 +112,10 @@ impl ScraperClient {
             };
             let address = picked.address();
             *scraper = Some(picked);
-            match self.exchange(address, ruc).await {
+            match self.exchange(address, subject).await {
                 Exchange::Ended(fetched) => return fetched,
                 Exchange::Refused(error) => {
-                    warn!(%ruc, %address, %error, "scraper refused the connection");
+                    warn!(%subject, %address, %error, "scraper refused the connection");
                     if let Some(refusing) = scraper.take() {
                         refusing.failed();
                     }
@@ -124,20 +124,20 @@ impl ScraperClient {
             }
         }
         if refused_by.is_none() {
-            warn!(%ruc, "no healthy scraper");
+            warn!(%subject, "no healthy scraper");
         }
         Fetched::Refused
     }
 
-    async fn exchange(&self, scraper: SocketAddr, ruc: &Ruc) -> Exchange {
-        let uri = format!("http://{scraper}{LOOKUP_PREFIX}{ruc}")
+    async fn exchange(&self, scraper: SocketAddr, subject: &Subject) -> Exchange {
+        let uri = format!("http://{scraper}{}", subject.path())
             .parse()
-            .expect("an address and a RUC make a valid URI");
+            .expect("an address and a RUC's path make a valid URI");
         let response = match self.http.get(uri).await {
             Ok(response) => response,
             Err(error) if error.is_connect() => return Exchange::Refused(error),
             Err(error) => {
-                warn!(%ruc, %scraper, %error, "the connection to the scraper broke");
+                warn!(%subject, %scraper, %error, "the connection to the scraper broke");
                 return Exchange::Ended(Fetched::Reset);
             }
         };
@@ -151,7 +151,7 @@ impl ScraperClient {
             }),
             Err(error) if error.is::<LengthLimitError>() => Fetched::TooLarge(status),
             Err(error) => {
-                warn!(%ruc, %scraper, %error, "the scraper's answer was cut short");
+                warn!(%subject, %scraper, %error, "the scraper's answer was cut short");
                 Fetched::Reset
             }
         };

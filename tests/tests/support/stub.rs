@@ -152,6 +152,17 @@ pub fn record(ruc: &str) -> Value {
     record
 }
 
+/// The page behind `ruc`'s record the stub gives for `kind`
+/// (`/obtener-ruc/<ruc>/<kind>`): its list empty.
+pub fn page(ruc: &str, kind: &str) -> Value {
+    let list = match kind {
+        "trabajadores" => "periodos",
+        "deuda-coactiva" => "deudas",
+        other => other,
+    };
+    serde_json::json!({"ruc": ruc, list: [], "consultadoEn": "2026-11-26T13:00:00Z"})
+}
+
 async fn accept(listener: TcpListener, state: Arc<State>) {
     let mut connections = tokio::task::JoinSet::new();
     while let Ok((stream, _)) = listener.accept().await {
@@ -192,7 +203,10 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
         };
         let written = match reply {
             Reply::Record => {
-                let body = record(ruc).to_string();
+                let body = match ruc.split_once('/') {
+                    None => record(ruc).to_string(),
+                    Some((ruc, kind)) => page(ruc, kind).to_string(),
+                };
                 write(&mut stream, 200, &body, body.len()).await
             }
             Reply::Status(status, body) => write(&mut stream, status, &body, body.len()).await,
