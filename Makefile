@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps run demo test check bench bench-batch bench-scraper bench-scrapers bench-fleet images images-check replica scraper proxy
+.PHONY: deps run demo test check bench bench-batch bench-pages bench-scraper bench-scrapers bench-fleet images images-check replica scraper proxy
 
 ## Install the missing system packages (Debian/Ubuntu).
 deps:
@@ -35,6 +35,13 @@ bench:
 	python3 bench/fleet.py
 	python3 bench/scrapers.py
 	python3 bench/batch.py
+	python3 bench/pages.py
+
+## The pages behind the record alone: hits against the record's, and what
+## one lookup costs SUNAT in each scraper mode (target/bench/pages.md).
+bench-pages: deps
+	$(CARGO) build --release --bin proxy --bin scraper --bin sunat-replica
+	python3 bench/pages.py
 
 ## Batches alone: 1,000 cached RUCs in one request, new RUCs at the fleet
 ## limit, ruc-warm of 10,000 RUCs (target/bench/batch.md).

@@ -375,3 +375,34 @@ async fn an_operator_purges_one_page_or_everything_of_a_ruc() {
     assert!(proxy.stop().await.success());
     scraper.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_proxy_and_a_browser_a_page_is_stored_and_a_failure_never() {
+    let replica = replica().await;
+    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1"), ("SCRAPER_MAX_ATTEMPTS", "1")]).await;
+    let redis = support::redis::RedisServer::start();
+    let proxy = support::proxy::Proxy::start(&redis.url(), &scraper.base, &[]).await;
+    let miss = proxy.get(&page_path("20987654326", "deuda-coactiva")).await;
+    assert_eq!((miss.status, miss.header("x-cache")), (200, "MISS"), "{}", miss.body);
+    assert_eq!(miss.json()["deudas"][0]["monto"], "15482.30");
+    let hit = proxy.get(&page_path("20987654326", "deuda-coactiva")).await;
+    assert_eq!((hit.header("x-cache"), hit.body.as_str()), ("HIT", miss.body.as_str()));
+    assert_eq!(replica.secondary_visits("20987654326", "getInfoDC"), 1);
+
+    // SUNAT's firewall on the page: a 502, passed on, never stored.
+    replica.set_behaviour(Behaviour {
+        firewall: true,
+        ..Behaviour::default()
+    });
+    let failed = proxy.get(&page_path("20987654326", "trabajadores")).await;
+    assert_eq!(failed.status, 502, "{}", failed.body);
+    assert!(
+        redis.get("sunat:ruc:20987654326:trabajadores").is_none(),
+        "a failure is never cached"
+    );
+    replica.set_behaviour(Behaviour::default());
+    let recovered = proxy.get(&page_path("20987654326", "trabajadores")).await;
+    assert_eq!((recovered.status, recovered.header("x-cache")), (200, "MISS"));
+    assert!(proxy.stop().await.success());
+    scraper.stop().await;
+}

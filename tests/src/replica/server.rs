@@ -566,6 +566,7 @@ async fn admin(state: &State, method: &Method, path: &str, request: Request<Inco
             "formLoads": state.form_loads.load(Ordering::SeqCst),
             "checkRejections": state.check_rejections.load(Ordering::SeqCst),
             "expiredSessionPosts": state.expired_session_posts.load(Ordering::SeqCst),
+            "secondaryVisits": state.secondary_visits.lock().expect("replica lock").values().sum::<u64>(),
         })),
         (&Method::POST, "/__replica/expire-sessions") => {
             state.expire_sessions();
