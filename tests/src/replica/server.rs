@@ -52,7 +52,7 @@ pub struct Behaviour {
     pub hang: bool,
     /// Reset the connection of every search (TCP RST, no answer).
     pub reset: bool,
-    /// Wait this long before answering a search.
+    /// Wait this long before answering a search, or a page behind a result.
     pub delay_ms: u64,
     /// Insert the result rows with JavaScript this long after page load.
     pub late_insert_ms: Option<u64>,
@@ -418,14 +418,17 @@ async fn servlet(state: &State, behaviour: &Behaviour, form: &HashMap<String, St
                 .collect();
             Ok(html(pages::list_page(&entries), behaviour.charset))
         }
-        action if action.starts_with("get") => Ok(secondary(state, behaviour, action, &field("nroRuc"))),
+        action if action.starts_with("get") => Ok(secondary(state, behaviour, action, &field("nroRuc")).await),
         _ => Ok(html(pages::error_page(), Charset::Latin1)),
     }
 }
 
 /// A page behind one of the result page's buttons (`accion` = `action`),
 /// counted; SUNAT's error page for a taxpayer or page it does not have.
-fn secondary(state: &State, behaviour: &Behaviour, action: &str, ruc: &str) -> Response<Full<Bytes>> {
+async fn secondary(state: &State, behaviour: &Behaviour, action: &str, ruc: &str) -> Response<Full<Bytes>> {
+    if behaviour.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(behaviour.delay_ms)).await;
+    }
     *state
         .secondary_visits
         .lock()
