@@ -189,9 +189,18 @@ async fn the_scraper_reads_every_page(scraper: &Scraper, replica: &Replica) {
     assert_eq!(replica.searches_for("20440374248"), 4, "and the search each needs");
 }
 
-/// SUNAT's error page and the firewall on a page behind the result: 502,
-/// after the scraper's retries.
+/// SUNAT's error page and the firewall on a page behind the result: 502s.
 async fn failures_of_the_page_are_502s(scraper: &Scraper, replica: &Replica) {
+    replica.set_behaviour(Behaviour {
+        page_error_pages: 1,
+        ..Behaviour::default()
+    });
+    let (status, body) = scraper.get("/obtener-ruc/20987654326/representantes").await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("Surgieron problemas"),
+        "{body}"
+    );
     replica.set_behaviour(Behaviour {
         firewall: true,
         ..Behaviour::default()
@@ -389,17 +398,24 @@ async fn through_the_proxy_and_a_browser_a_page_is_stored_and_a_failure_never() 
     assert_eq!((hit.header("x-cache"), hit.body.as_str()), ("HIT", miss.body.as_str()));
     assert_eq!(replica.secondary_visits("20987654326", "getInfoDC"), 1);
 
-    // SUNAT's firewall on the page: a 502, passed on, never stored.
-    replica.set_behaviour(Behaviour {
-        firewall: true,
-        ..Behaviour::default()
-    });
-    let failed = proxy.get(&page_path("20987654326", "trabajadores")).await;
-    assert_eq!(failed.status, 502, "{}", failed.body);
-    assert!(
-        redis.get("sunat:ruc:20987654326:trabajadores").is_none(),
-        "a failure is never cached"
-    );
+    // SUNAT's error page, then its firewall, on the page: 502s, passed on,
+    // never stored.
+    for behaviour in [
+        Behaviour {
+            page_error_pages: 1,
+            ..Behaviour::default()
+        },
+        Behaviour {
+            firewall: true,
+            ..Behaviour::default()
+        },
+    ] {
+        replica.set_behaviour(behaviour);
+        let failed = proxy.get(&page_path("20987654326", "trabajadores")).await;
+        assert_eq!(failed.status, 502, "{}", failed.body);
+        let key = "sunat:ruc:20987654326:trabajadores";
+        assert!(redis.get(key).is_none(), "a failure is never cached");
+    }
     replica.set_behaviour(Behaviour::default());
     let recovered = proxy.get(&page_path("20987654326", "trabajadores")).await;
     assert_eq!((recovered.status, recovered.header("x-cache")), (200, "MISS"));

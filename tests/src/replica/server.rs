@@ -46,6 +46,9 @@ const SERVLET_PATH: &str = "/cl-ti-itmrconsruc/jcrS00Alias";
 pub struct Behaviour {
     /// Answer the next N searches with SUNAT's error page.
     pub error_pages: u32,
+    /// Answer the next N posts of a result page's buttons with SUNAT's
+    /// error page.
+    pub page_error_pages: u32,
     /// Answer every request with the firewall's "Request Rejected" page.
     pub firewall: bool,
     /// Never answer searches; the connection stays open.
@@ -429,12 +432,21 @@ async fn secondary(state: &State, behaviour: &Behaviour, action: &str, ruc: &str
     if behaviour.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(behaviour.delay_ms)).await;
     }
+    let error_page = {
+        let mut current = state.behaviour.lock().expect("replica lock");
+        let due = current.page_error_pages > 0;
+        current.page_error_pages = current.page_error_pages.saturating_sub(1);
+        due
+    };
     *state
         .secondary_visits
         .lock()
         .expect("replica lock")
         .entry((ruc.to_string(), action.to_string()))
         .or_default() += 1;
+    if error_page {
+        return html(pages::error_page(), Charset::Latin1);
+    }
     let name = dataset::names().into_iter().find(|(known, _)| *known == ruc);
     match name.and_then(|(_, name)| secondary::page(action, ruc, name)) {
         Some(Ok(page)) => html(page, behaviour.charset),
