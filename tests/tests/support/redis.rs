@@ -32,7 +32,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        RedisServer::on_port(free_port())
+        RedisServer::on_a_free_port(|port| RedisServer::new(port, false))
     }
 
     /// A server on `port`, which may be one a proxy already points at.
@@ -42,17 +42,18 @@ impl RedisServer {
 
     /// A server that keeps its data across a SIGKILL and restart.
     pub fn start_persistent() -> RedisServer {
-        RedisServer::launch(free_port(), true)
+        RedisServer::on_a_free_port(|port| RedisServer::new(port, true))
     }
 
     /// A server that speaks TLS only, with a certificate for 127.0.0.1
     /// signed by a CA made for it ([`RedisServer::ca_file`]).
     pub fn start_tls() -> RedisServer {
-        let mut server = RedisServer::new(free_port(), false);
-        server.tls = true;
-        make_certificates(&server.dir);
-        server.restart();
-        server
+        RedisServer::on_a_free_port(|port| {
+            let mut server = RedisServer::new(port, false);
+            server.tls = true;
+            make_certificates(&server.dir);
+            server
+        })
     }
 
     fn launch(port: u16, persistent: bool) -> RedisServer {
@@ -76,10 +77,11 @@ impl RedisServer {
 
     /// A replica of `master` (see `support::redis_sentinel`).
     pub fn start_replica_of(master: &RedisServer) -> RedisServer {
-        let mut server = RedisServer::new(free_port(), false);
-        server.replica_of = Some(master.port);
-        server.restart();
-        server
+        RedisServer::on_a_free_port(|port| {
+            let mut server = RedisServer::new(port, false);
+            server.replica_of = Some(master.port);
+            server
+        })
     }
 
     /// A node for a Redis Cluster, not yet part of one; it keeps its
@@ -87,11 +89,25 @@ impl RedisServer {
     pub fn start_cluster_node() -> RedisServer {
         // A node also listens on its port + 10000, so the port must be at
         // most 55535.
-        let port = std::iter::repeat_with(free_port).find(|&port| port <= 55_535).unwrap();
-        let mut server = RedisServer::new(port, false);
-        server.cluster_node = true;
-        server.restart();
-        server
+        RedisServer::on_a_free_port(|_| {
+            let port = std::iter::repeat_with(free_port).find(|&port| port <= 55_535).unwrap();
+            let mut server = RedisServer::new(port, false);
+            server.cluster_node = true;
+            server
+        })
+    }
+
+    /// A server made by `make` for a port free when chosen, started; on
+    /// another port when a server of another test took that one first
+    /// (tests run in parallel), so that no two tests share a Redis.
+    fn on_a_free_port(make: impl Fn(u16) -> RedisServer) -> RedisServer {
+        for _ in 0..5 {
+            let mut server = make(free_port());
+            if server.start_as_ours() {
+                return server;
+            }
+        }
+        panic!("redis-server found its port taken five times");
     }
 
     /// The value for `REDIS_URL`.
@@ -119,6 +135,16 @@ impl RedisServer {
 
     /// Starts (again) on the same port and waits until it answers.
     pub fn restart(&mut self) {
+        assert!(
+            self.start_as_ours(),
+            "redis-server could not listen on port {}: another server has it",
+            self.port
+        );
+    }
+
+    /// Starts on its port and waits until it answers; `false` when it
+    /// exited or another server answers there (its port was taken).
+    fn start_as_ours(&mut self) -> bool {
         self.kill();
         let mut command = Command::new("redis-server");
         if self.tls {
@@ -175,7 +201,27 @@ impl RedisServer {
             .expect("redis-server runs");
         self.child = Some(child);
         let started = Instant::now();
-        while self.connection().is_err() {
+        loop {
+            if let Ok(mut connection) = self.connection() {
+                // The server's own directory tells it from another's.
+                let dir: Vec<String> = redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("dir")
+                    .query(&mut connection)
+                    .unwrap_or_default();
+                let ours = std::fs::canonicalize(&self.dir).ok();
+                if dir.get(1).map(std::path::PathBuf::from) == ours {
+                    return true;
+                }
+            }
+            if self
+                .child
+                .as_mut()
+                .is_some_and(|child| child.try_wait().ok().flatten().is_some())
+            {
+                self.child = None;
+                return false;
+            }
             assert!(started.elapsed() < START_WITHIN, "redis-server never answered");
             std::thread::sleep(Duration::from_millis(20));
         }
