@@ -186,6 +186,22 @@ async fn the_scraper_reads_every_page(scraper: &Scraper, replica: &Replica) {
         1,
         "one page per lookup"
     );
+    // A list of annexes longer than a page: every page read, each a visit.
+    let (status, many) = scraper.get("/obtener-ruc/20493919271/establecimientos").await;
+    assert_eq!(status, 200, "{many}");
+    let codes: Vec<&str> = many["establecimientos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|annex| annex["codigo"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=23).map(|n| format!("{n:04}")).collect();
+    assert_eq!(codes, expected, "three pages, in order");
+    assert_eq!(
+        replica.secondary_visits("20493919271", "getLocAnex"),
+        3,
+        "a visit per page"
+    );
     assert_eq!(replica.searches_for("20440374248"), 4, "and the search each needs");
 }
 

@@ -34,6 +34,7 @@ use crate::sunat::client_hints::ClientHints;
 use crate::sunat::form::{Answer, FORM_PATH};
 use crate::sunat::page::{self, Page, Snapshot};
 use crate::sunat::post::{self, SERVLET_PATH};
+use crate::sunat::secondary;
 use cookies::CookieJar;
 
 /// SUNAT's pages are 25–56 KB; anything far larger is not one of them.
@@ -109,10 +110,11 @@ enum Posted<T> {
 }
 
 /// What a search gave: the search's answer and, when a page behind the
-/// result was asked for and the search found the RUC, that page.
+/// result was asked for and the search found the RUC, that page (every
+/// page of a paged list).
 pub(crate) struct Searched {
     pub(crate) answer: Answer,
-    pub(crate) page: Option<Snapshot>,
+    pub(crate) pages: Vec<Snapshot>,
 }
 
 impl Direct {
@@ -179,7 +181,7 @@ impl Direct {
                 if let Some(not_the_form) = self.load_form(session).await? {
                     return Ok(Searched {
                         answer: not_the_form,
-                        page: None,
+                        pages: Vec::new(),
                     });
                 }
             }
@@ -188,16 +190,41 @@ impl Direct {
             };
             let (razon_social, kind) = match (&answer, then) {
                 (Answer::Page(Page::Result(pairs)), Some(kind)) => (page::razon_social(pairs), kind),
-                _ => return Ok(Searched { answer, page: None }),
+                _ => {
+                    return Ok(Searched {
+                        answer,
+                        pages: Vec::new(),
+                    })
+                }
             };
-            if let Posted::Answer(page) = self.post_secondary(session, ruc, kind, &razon_social).await? {
-                return Ok(Searched {
-                    answer,
-                    page: Some(page),
-                });
+            if let Some(pages) = self.post_pages(session, ruc, kind, &razon_social).await? {
+                return Ok(Searched { answer, pages });
             }
         }
         Err(DirectFault::SessionDropped)
+    }
+
+    /// Posts the result page's form of `kind`, then each later page of a
+    /// paged list; `None` when SUNAT dropped the session meanwhile.
+    async fn post_pages(
+        &self,
+        session: &mut Session,
+        ruc: Ruc,
+        kind: Kind,
+        razon_social: &str,
+    ) -> Result<Option<Vec<Snapshot>>, DirectFault> {
+        let Posted::Answer(first) = self.post_secondary(session, ruc, kind, razon_social, 0).await? else {
+            return Ok(None);
+        };
+        let more = secondary::more_pages(kind, &first);
+        let mut pages = vec![first];
+        for pagina in more {
+            match self.post_secondary(session, ruc, kind, razon_social, pagina).await? {
+                Posted::Answer(page) => pages.push(page),
+                Posted::SessionDropped => return Ok(None),
+            }
+        }
+        Ok(Some(pages))
     }
 
     /// GETs the form for the session's cookie. When something else comes
@@ -221,16 +248,17 @@ impl Direct {
         })
     }
 
-    /// Posts the result page's form of `kind`, as its button does (the
-    /// result page is the `Referer`).
+    /// Posts the result page's form of `kind` (`pagina` of a paged list),
+    /// as its button does (the result page is the `Referer`).
     async fn post_secondary(
         &self,
         session: &mut Session,
         ruc: Ruc,
         kind: Kind,
         razon_social: &str,
+        pagina: u32,
     ) -> Result<Posted<Snapshot>, DirectFault> {
-        let body = Bytes::from(post::secondary_body(kind, ruc, razon_social));
+        let body = Bytes::from(post::secondary_body(kind, ruc, razon_social, pagina));
         let posted = self.post(session, &self.servlet_url, body).await?;
         Ok(match posted {
             Posted::Answer((_, text)) => Posted::Answer(Snapshot {

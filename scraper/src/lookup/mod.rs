@@ -205,7 +205,7 @@ impl Lookups {
             .unwrap_or(Err(DirectFault::Timeout));
         let reason = fallback_reason(&searched);
         let read = match searched {
-            Ok(searched) => found(searched.answer, searched.page, ruc, kind),
+            Ok(searched) => found(searched.answer, &searched.pages, ruc, kind),
             Err(fault) => Err(fault.failure()),
         };
         if matches!(read, Ok(_) | Err(Failure::NotFound(_))) {
@@ -234,7 +234,7 @@ impl Lookups {
         };
         let within = remaining(deadline);
         match tokio::time::timeout(within, search(lease, ruc, kind, &self.config.form)).await {
-            Ok(Ok(searched)) => found(searched.answer, searched.page, ruc, kind),
+            Ok(Ok(searched)) => found(searched.answer, &searched.pages, ruc, kind),
             Ok(Err(fault)) => {
                 lease.recover(&fault).await;
                 Err(failure_from(fault))
@@ -253,13 +253,12 @@ impl Lookups {
 
 /// What the search's answer and, if one was asked for, the page behind
 /// it say: the record, that page, or the failure either shows.
-fn found(answer: Answer, page: Option<Snapshot>, ruc: Ruc, kind: Option<Kind>) -> Result<Found, Failure> {
+fn found(answer: Answer, pages: &[Snapshot], ruc: Ruc, kind: Option<Kind>) -> Result<Found, Failure> {
     let record = answer::read(answer, ruc)?;
     let Some(kind) = kind else {
         return Ok(Found::Record(Box::new(record)));
     };
-    let page = page.ok_or_else(|| Failure::SunatError(format!("la página de {} no llegó", kind.segment())))?;
-    let rows = secondary::read(kind, &page, ruc)?;
+    let rows = secondary::read(kind, pages, ruc)?;
     Ok(Found::Page(Secondary {
         ruc: record.ruc,
         rows,
@@ -277,8 +276,12 @@ fn fallback_reason(searched: &Result<Searched, DirectFault>) -> &'static str {
         Err(DirectFault::SessionDropped) => return "session",
         Ok(Searched {
             answer: Answer::Page(Page::Result(_)),
-            page: Some(page),
-        }) => page::classify(page),
+            pages,
+        }) => pages
+            .iter()
+            .map(page::classify)
+            .find(|shown| !matches!(shown, Page::Result(_) | Page::Pending))
+            .unwrap_or(Page::Pending),
         Ok(Searched {
             answer: Answer::Page(shown),
             ..
@@ -297,14 +300,17 @@ fn fallback_reason(searched: &Result<Searched, DirectFault>) -> &'static str {
 async fn search(lease: &mut Lease, ruc: Ruc, kind: Option<Kind>, config: &FormConfig) -> Result<Searched, Fault> {
     let session = lease.session().await?;
     let answer = form::search(session.client(), ruc, config).await?;
-    let page = match (&answer, kind) {
-        (Answer::Page(Page::Result(pairs)), Some(kind)) => {
-            let razon_social = page::razon_social(pairs);
-            Some(form::open(session.client(), kind, ruc, &razon_social, config).await?)
+    let mut pages = Vec::new();
+    if let (Answer::Page(Page::Result(pairs)), Some(kind)) = (&answer, kind) {
+        let razon_social = page::razon_social(pairs);
+        let mut shown = form::open(session.client(), kind, ruc, &razon_social, config).await?;
+        for pagina in secondary::more_pages(kind, &shown) {
+            let next = form::turn_page(session.client(), kind, pagina, &shown, config).await?;
+            pages.push(std::mem::replace(&mut shown, next));
         }
-        _ => None,
-    };
-    Ok(Searched { answer, page })
+        pages.push(shown);
+    }
+    Ok(Searched { answer, pages })
 }
 
 fn failure_from(fault: Fault) -> Failure {

@@ -116,6 +116,32 @@ pub(crate) async fn open(
     }
 }
 
+/// Opens page `pagina` of the paged list the tab shows, by its own link
+/// (`javascript:paginacion(<pagina>)`), and returns the tab once a page
+/// other than `shown` has arrived, within the result wait.
+pub(crate) async fn turn_page(
+    client: &Client,
+    kind: Kind,
+    pagina: u32,
+    shown: &Snapshot,
+    config: &FormConfig,
+) -> Result<Snapshot, Fault> {
+    let script = "paginacion(arguments[0]); return true;";
+    command(config, client.execute(script, vec![Value::from(pagina)])).await?;
+    let until = Instant::now() + config.result_timeout;
+    loop {
+        match snapshot(client, config).await {
+            Ok(look) if look.html != shown.html && secondary::arrived(kind, &look) => return Ok(look),
+            Ok(_) | Err(Fault::Navigating) => {}
+            Err(fault) => return Err(fault),
+        }
+        if Instant::now() >= until {
+            return Err(Fault::PageTimeout);
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
 /// Reads the tab until the page is recognisable or `wait` has passed.
 async fn wait_for_answer(client: &Client, config: &FormConfig, wait: Duration) -> Result<Answer, Fault> {
     let until = Instant::now() + wait;

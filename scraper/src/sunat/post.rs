@@ -65,13 +65,19 @@ fn token() -> String {
 
 /// The body a result page's button posts for the `kind` page of `ruc`
 /// (`razon_social` as that page shows it), its fields in the form's order:
-/// the representantes' form sends `desRuc` before `nroRuc`.
-pub(crate) fn secondary_body(kind: Kind, ruc: Ruc, razon_social: &str) -> String {
+/// the representantes' form sends `desRuc` before `nroRuc`. A later page
+/// of a paged list (`pagina`, from 0) adds the field an older client sent
+/// for it (the current site's paging was never captured).
+pub(crate) fn secondary_body(kind: Kind, ruc: Ruc, razon_social: &str, pagina: u32) -> String {
     let ruc = ruc.as_str();
     let mut fields = vec![("accion", kind.accion()), ("contexto", "ti-it"), ("modo", "1")];
     match kind {
         Kind::Representantes => fields.extend([("desRuc", razon_social), ("nroRuc", ruc)]),
         _ => fields.extend([("nroRuc", ruc), ("desRuc", razon_social)]),
+    }
+    let pagina = pagina.to_string();
+    if pagina != "0" {
+        fields.push(("pagina", &pagina));
     }
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(fields)

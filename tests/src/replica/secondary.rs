@@ -38,6 +38,152 @@ pub struct Secondary {
     pub deudas: &'static [Deuda],
 }
 
+/// A taxpayer with more annexes than one page shows: SUNAT's list is
+/// paged ([`ANNEXES_PER_PAGE`] a page).
+const MANY_ANNEXES: &[Anexo] = &[
+    Anexo(
+        "0001",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 101 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0002",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 102 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0003",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 103 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0004",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 104 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0005",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 105 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0006",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 106 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0007",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 107 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0008",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 108 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0009",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 109 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0010",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 110 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0011",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 111 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0012",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 112 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0013",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 113 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0014",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 114 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0015",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 115 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0016",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 116 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0017",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 117 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0018",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 118 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0019",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 119 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0020",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 120 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0021",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 121 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0022",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 122 LIMA - LIMA - LIMA",
+        "-",
+    ),
+    Anexo(
+        "0023",
+        "LO.LOCAL COMERCIAL",
+        "JR. ANEXO NRO. 123 LIMA - LIMA - LIMA",
+        "-",
+    ),
+];
+
+/// Annexes on one page of the list.
+pub const ANNEXES_PER_PAGE: usize = 10;
+
 /// The secondary data of `ruc` (empty for a taxpayer without any).
 pub fn of(ruc: &str) -> Secondary {
     match ruc {
@@ -99,6 +245,10 @@ pub fn of(ruc: &str) -> Secondary {
                 Deuda("980.00", "2024-02", "05/06/2024", "SUNAT"),
             ],
         },
+        "20493919271" => Secondary {
+            anexos: MANY_ANNEXES,
+            ..Secondary::default()
+        },
         _ => Secondary::default(),
     }
 }
@@ -111,16 +261,16 @@ pub fn has_button(ruc: &str, action: &str) -> bool {
 /// SUNAT's error page's message for the annexes of a taxpayer without any.
 pub const NO_ANNEXES: &str = "No se encontr&oacute; informaci&oacute;n para locales anexos.";
 
-/// The page of `action` for `ruc` (named `razon_social`), or the message
-/// of the error page SUNAT answers it with (no annexes), `None` for a page
-/// the replica does not render.
-pub fn page(action: &str, ruc: &str, razon_social: &str) -> Option<Result<String, &'static str>> {
+/// The page of `action` for `ruc` (named `razon_social`; `pagina`, from
+/// 0, of a paged list), or the message of the error page SUNAT answers it
+/// with (no annexes), `None` for a page the replica does not render.
+pub fn page(action: &str, ruc: &str, razon_social: &str, pagina: usize) -> Option<Result<String, &'static str>> {
     let data = of(ruc);
     let body = match action {
         "getRepLeg" => representantes(ruc, razon_social, data.representantes),
         "getCantTrab" => trabajadores(ruc, razon_social, data.periodos),
         "getLocAnex" if data.anexos.is_empty() => return Some(Err(NO_ANNEXES)),
-        "getLocAnex" => anexos(ruc, razon_social, data.anexos),
+        "getLocAnex" => anexos(ruc, razon_social, data.anexos, pagina),
         "getInfoDC" => deudas(ruc, razon_social, data.deudas),
         _ => return None,
     };
@@ -222,9 +372,16 @@ fn trabajadores(ruc: &str, razon_social: &str, periodos: &[Periodo]) -> String {
     document("Cantidad de Trabajadores", &body)
 }
 
-fn anexos(ruc: &str, razon_social: &str, anexos: &[Anexo]) -> String {
+/// The annexes' page `pagina`; a list longer than a page is paged as an
+/// older open-source client saw it (`pagina` and `tamanioPagina` fields),
+/// with `Páginas:` links that post the page's own form: the current site's
+/// paging was never captured (`sunat-secondary.md`).
+fn anexos(ruc: &str, razon_social: &str, anexos: &[Anexo], pagina: usize) -> String {
+    let pages = anexos.len().div_ceil(ANNEXES_PER_PAGE);
     let rows: String = anexos
         .iter()
+        .skip(pagina * ANNEXES_PER_PAGE)
+        .take(ANNEXES_PER_PAGE)
         .map(|Anexo(codigo, tipo, direccion, actividad)| {
             format!(
                 "\t\t\t<tr>\n\t\t\t\t<td>{codigo}</td>\n\t\t\t\t<td>{tipo}</td>\n\t\t\t\t<td>{}  </td>\n\t\t\t\t<td>{}</td>\n\t\t\t</tr>\n",
@@ -237,11 +394,32 @@ fn anexos(ruc: &str, razon_social: &str, anexos: &[Anexo]) -> String {
         "\t<div class=\"row\"><div class=\"col-md-10 col-md-offset-1\"><div>\n\t\t<h1>ESTABLECIMIENTOS ANEXOS DE {ruc} - {}</h1>\n\t</div></div></div>\n\
          <div class=\"panel panel-primary\">\n\t<div class=\"panel-heading\">Resultado de la B&uacute;squeda</div>\n<div class=\"list-group-item\">\n\
          \t\t<table class=\"table\">\n\t\t<thead><tr><th>C&oacute;digo</th><th>Tipo de Establecimiento</th><th>Direcci&oacute;n</th><th>Actividad Econ&oacute;mica</th></tr></thead>\n\
-         \t\t<tbody>\n{rows}\t\t</tbody>\n\t\t</table>\n</div>\n</div>\n{}",
+         \t\t<tbody>\n{rows}\t\t</tbody>\n\t\t</table>\n{}</div>\n</div>\n{}",
         escape(razon_social),
+        paging(ruc, razon_social, pages),
         footer("locAnexos")
     );
     document("Establecimientos Anexos", &body)
+}
+
+/// `Páginas:` links for a list of `pages` pages, and the form they post.
+fn paging(ruc: &str, razon_social: &str, pages: usize) -> String {
+    if pages < 2 {
+        return String::new();
+    }
+    let links: String = (0..pages)
+        .map(|page| format!("<a href=\"javascript:paginacion({page})\">{}</a> ", page + 1))
+        .collect();
+    format!(
+        "\t\t<div class=\"paginas\">P&aacute;ginas: {links}</div>\n\
+         \t\t<form name=\"formPaginacion\" method=\"post\" action=\"jcrS00Alias\">\n\
+         \t\t\t<input type=\"hidden\" name=\"accion\" value=\"getLocAnex\"><input type=\"hidden\" name=\"contexto\" value=\"ti-it\">\n\
+         \t\t\t<input type=\"hidden\" name=\"modo\" value=\"1\"><input type=\"hidden\" name=\"nroRuc\" value=\"{ruc}\">\n\
+         \t\t\t<input type=\"hidden\" name=\"desRuc\" value=\"{}\"><input type=\"hidden\" name=\"tamanioPagina\" value=\"{ANNEXES_PER_PAGE}\">\n\
+         \t\t\t<input type=\"hidden\" name=\"pagina\" value=\"0\">\n\t\t</form>\n\
+         \t\t<script>function paginacion(pagina) {{ document.formPaginacion.pagina.value = pagina; document.formPaginacion.submit(); }}</script>\n",
+        escape(razon_social)
+    )
 }
 
 fn deudas(ruc: &str, razon_social: &str, deudas: &[Deuda]) -> String {
@@ -301,7 +479,7 @@ mod tests {
     #[test]
     fn each_kind_has_its_page_and_its_empty_state() {
         let name = "GOBIERNO REGIONAL LA LIBERTAD";
-        let page = |action, ruc, name| page(action, ruc, name).map(|page| page.unwrap_or_else(str::to_string));
+        let page = |action, ruc, name| page(action, ruc, name, 0).map(|page| page.unwrap_or_else(str::to_string));
         let people = page("getRepLeg", "20440374248", name).unwrap();
         assert!(people.contains("<h1>REPRESENTANTES LEGALES DE 20440374248 - GOBIERNO REGIONAL LA LIBERTAD</h1>"));
         assert!(people.contains("VEGA CHAVEZ ANA LUCIA") && people.contains("15/03/2023"));

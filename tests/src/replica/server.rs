@@ -421,14 +421,24 @@ async fn servlet(state: &State, behaviour: &Behaviour, form: &HashMap<String, St
                 .collect();
             Ok(html(pages::list_page(&entries), behaviour.charset))
         }
-        action if action.starts_with("get") => Ok(secondary(state, behaviour, action, &field("nroRuc")).await),
+        action if action.starts_with("get") => {
+            let pagina = field("pagina").parse().unwrap_or(0);
+            Ok(secondary(state, behaviour, action, &field("nroRuc"), pagina).await)
+        }
         _ => Ok(html(pages::error_page(), Charset::Latin1)),
     }
 }
 
-/// A page behind one of the result page's buttons (`accion` = `action`),
-/// counted; SUNAT's error page for a taxpayer or page it does not have.
-async fn secondary(state: &State, behaviour: &Behaviour, action: &str, ruc: &str) -> Response<Full<Bytes>> {
+/// A page behind one of the result page's buttons (`accion` = `action`;
+/// `pagina` of a paged list), counted; SUNAT's error page for a taxpayer
+/// or page it does not have.
+async fn secondary(
+    state: &State,
+    behaviour: &Behaviour,
+    action: &str,
+    ruc: &str,
+    pagina: usize,
+) -> Response<Full<Bytes>> {
     if behaviour.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(behaviour.delay_ms)).await;
     }
@@ -448,7 +458,7 @@ async fn secondary(state: &State, behaviour: &Behaviour, action: &str, ruc: &str
         return html(pages::error_page(), Charset::Latin1);
     }
     let name = dataset::names().into_iter().find(|(known, _)| *known == ruc);
-    match name.and_then(|(_, name)| secondary::page(action, ruc, name)) {
+    match name.and_then(|(_, name)| secondary::page(action, ruc, name, pagina)) {
         Some(Ok(page)) => html(page, behaviour.charset),
         Some(Err(message)) => html(pages::error_page_saying(message), Charset::Latin1),
         None => html(pages::error_page(), Charset::Latin1),

@@ -78,7 +78,7 @@ mod tests {
         let debts = page(
             "<table class=\"table\"><tr><th>Monto</th></tr><tr><td>15,482.30</td><td>2023-08</td><td>12/01/2024</td><td>SUNAT</td></tr></table>",
         );
-        let Ok(Rows::Deudas(found)) = read_page(Kind::DeudaCoactiva, &shown(&debts), ruc("20131312955")) else {
+        let Ok(Rows::Deudas(found)) = read_page(Kind::DeudaCoactiva, &[shown(&debts)], ruc("20131312955")) else {
             panic!("the page reads")
         };
         assert_eq!(
@@ -93,7 +93,7 @@ mod tests {
         let none =
             page("<h4>No se ha remitido deuda en cobranza coactiva que corresponda al contribuyente consultado.</h4>");
         assert_eq!(
-            read_page(Kind::DeudaCoactiva, &shown(&none), ruc("20131312955")),
+            read_page(Kind::DeudaCoactiva, &[shown(&none)], ruc("20131312955")),
             Ok(Rows::Deudas(vec![]))
         );
     }

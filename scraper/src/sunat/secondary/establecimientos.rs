@@ -36,7 +36,7 @@ mod tests {
         let html = "<html><body><h1>ESTABLECIMIENTOS ANEXOS DE 20131312955 - X</h1><div class=\"list-group-item\">\
                     <table class=\"table\"><thead><tr><th>C&oacute;digo</th></tr></thead>\
                     <tr><td>0001</td><td>SU.SUCURSAL</td><td>AV. ESPA&Ntilde;A NRO. 1800  </td><td>-</td></tr></table></div></body></html>";
-        let Ok(Rows::Establecimientos(found)) = read(Kind::Establecimientos, &shown(html), ruc("20131312955")) else {
+        let Ok(Rows::Establecimientos(found)) = read(Kind::Establecimientos, &[shown(html)], ruc("20131312955")) else {
             panic!("the page reads")
         };
         assert_eq!(found[0].tipo, "SUCURSAL");

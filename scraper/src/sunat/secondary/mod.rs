@@ -25,9 +25,45 @@ fn selector(css: &str) -> Selector {
 
 static HEADINGS: LazyLock<Selector> = LazyLock::new(|| selector("h1, h3"));
 
-/// The rows of the `kind` page SUNAT showed for `ruc`, or the failure it
-/// showed instead.
-pub(crate) fn read(kind: Kind, snapshot: &Snapshot, ruc: Ruc) -> Result<Rows, Failure> {
+/// The rows of the `kind` page SUNAT showed for `ruc`, every page of a
+/// paged list together, or the failure one of them showed instead.
+pub(crate) fn read(kind: Kind, pages: &[Snapshot], ruc: Ruc) -> Result<Rows, Failure> {
+    let mut read = pages.iter().map(|page| read_one(kind, page, ruc));
+    let first = read
+        .next()
+        .unwrap_or_else(|| Err(Failure::SunatError(format!("la página de {} no llegó", kind.segment()))))?;
+    read.try_fold(first, |mut all, more| {
+        if let (Rows::Establecimientos(all), Rows::Establecimientos(more)) = (&mut all, more?) {
+            all.extend(more);
+        }
+        Ok(all)
+    })
+}
+
+/// The most pages of a paged list that are read (each one a visit).
+pub(crate) const MAX_PAGES: usize = 20;
+
+/// The other pages of a paged list of annexes, as the page links them
+/// (`javascript:paginacion(<page>)`, from 0), at most [`MAX_PAGES`] in
+/// all; none for another kind or a list on one page.
+pub(crate) fn more_pages(kind: Kind, first: &Snapshot) -> Vec<u32> {
+    if kind != Kind::Establecimientos {
+        return Vec::new();
+    }
+    let mut pages: Vec<u32> = first
+        .html
+        .split("paginacion(")
+        .skip(1)
+        .filter_map(|after| after.split(')').next()?.trim().parse().ok())
+        .filter(|&page| page > 0)
+        .collect();
+    pages.sort_unstable();
+    pages.dedup();
+    pages.truncate(MAX_PAGES - 1);
+    pages
+}
+
+fn read_one(kind: Kind, snapshot: &Snapshot, ruc: Ruc) -> Result<Rows, Failure> {
     match page::classify(snapshot) {
         Page::Error(message) if kind == Kind::Establecimientos && fold(&message).contains("locales anexos") => {
             // Asked for annexes it does not have, SUNAT shows its error page.
@@ -115,7 +151,7 @@ pub(crate) mod tests {
     fn the_ruc_in_the_heading_must_be_the_one_asked_for() {
         let html = include_str!("../../../../../shared/docs/sunat-samples/secondary/representantes-20512081372.html");
         let asked = ruc("20131312955");
-        let error = read(Kind::Representantes, &shown(html), asked).unwrap_err();
+        let error = read(Kind::Representantes, &[shown(html)], asked).unwrap_err();
         assert_eq!(error.status(), 502);
         assert!(error.detail().contains("20512081372"), "{}", error.detail());
     }
@@ -125,7 +161,7 @@ pub(crate) mod tests {
         let error = "<HTML><HEAD><TITLE>.:: Pagina de Error ::.</TITLE></HEAD><BODY><p class=\"error\">Surgieron problemas.</p></BODY></HTML>";
         let asked = ruc("20131312955");
         assert_eq!(
-            read(Kind::Trabajadores, &shown(error), asked).unwrap_err().status(),
+            read(Kind::Trabajadores, &[shown(error)], asked).unwrap_err().status(),
             502
         );
         let no_annexes = error.replace(
@@ -133,21 +169,37 @@ pub(crate) mod tests {
             "No se encontr&oacute; informaci&oacute;n para locales anexos.",
         );
         assert_eq!(
-            read(Kind::Establecimientos, &shown(&no_annexes), asked),
+            read(Kind::Establecimientos, &[shown(&no_annexes)], asked),
             Ok(Rows::Establecimientos(vec![]))
         );
         let firewall =
             "<html><head><title>Request Rejected</title></head><body>The requested URL was rejected.</body></html>";
         assert_eq!(
-            read(Kind::DeudaCoactiva, &shown(firewall), asked)
+            read(Kind::DeudaCoactiva, &[shown(firewall)], asked)
                 .unwrap_err()
                 .outcome(),
             "rejected"
         );
         let unknown = "<html><head><title>Documento sin título</title></head><body><div>¿?</div></body></html>";
         assert_eq!(
-            read(Kind::Representantes, &shown(unknown), asked).unwrap_err().status(),
+            read(Kind::Representantes, &[shown(unknown)], asked)
+                .unwrap_err()
+                .status(),
             502
+        );
+    }
+
+    #[test]
+    fn only_a_paged_list_of_annexes_has_more_pages() {
+        let paged = "<h1>ESTABLECIMIENTOS ANEXOS DE 20131312955 - X</h1><div>P&aacute;ginas: \
+                     <a href=\"javascript:paginacion(0)\">1</a> <a href=\"javascript:paginacion(1)\">2</a> \
+                     <a href=\"javascript:paginacion( 2 )\">3</a></div>";
+        assert_eq!(more_pages(Kind::Establecimientos, &shown(paged)), [1, 2]);
+        assert_eq!(more_pages(Kind::Representantes, &shown(paged)), Vec::<u32>::new());
+        let endless: String = (0..100).map(|page| format!("paginacion({page})")).collect();
+        assert_eq!(
+            more_pages(Kind::Establecimientos, &shown(&endless)).len(),
+            MAX_PAGES - 1
         );
     }
 

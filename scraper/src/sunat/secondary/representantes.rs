@@ -27,7 +27,7 @@ mod tests {
     #[test]
     fn the_captured_page_gives_five_people_with_their_documents_and_iso_dates() {
         let html = include_str!("../../../../../shared/docs/sunat-samples/secondary/representantes-20512081372.html");
-        let Ok(Rows::Representantes(people)) = read(Kind::Representantes, &shown(html), ruc("20512081372")) else {
+        let Ok(Rows::Representantes(people)) = read(Kind::Representantes, &[shown(html)], ruc("20512081372")) else {
             panic!("the captured page reads")
         };
         assert_eq!(people.len(), 5);
@@ -54,11 +54,11 @@ mod tests {
             |body: &str| format!("<html><body><h1>REPRESENTANTES LEGALES DE 20131312955 - X</h1>{body}</body></html>");
         let nobody = page("<h4>No se encontr&oacute; informaci&oacute;n para representantes legales.</h4>");
         assert_eq!(
-            read(Kind::Representantes, &shown(&nobody), ruc("20131312955")),
+            read(Kind::Representantes, &[shown(&nobody)], ruc("20131312955")),
             Ok(Rows::Representantes(vec![]))
         );
         let short = page("<table class=\"table\"><tr><td>DNI</td><td>1</td></tr></table>");
-        let error = read(Kind::Representantes, &shown(&short), ruc("20131312955")).unwrap_err();
+        let error = read(Kind::Representantes, &[shown(&short)], ruc("20131312955")).unwrap_err();
         assert_eq!(error.status(), 502);
     }
 }

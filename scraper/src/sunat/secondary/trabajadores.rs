@@ -50,7 +50,7 @@ mod tests {
     #[test]
     fn the_captured_page_gives_twelve_periods_oldest_first() {
         let html = include_str!("../../../../../shared/docs/sunat-samples/secondary/trabajadores-20601460913.html");
-        let Ok(Rows::Periodos(periods)) = read_page(Kind::Trabajadores, &shown(html), ruc("20601460913")) else {
+        let Ok(Rows::Periodos(periods)) = read_page(Kind::Trabajadores, &[shown(html)], ruc("20601460913")) else {
             panic!("the captured page reads")
         };
         assert_eq!(periods.len(), 12);
@@ -76,7 +76,7 @@ mod tests {
         let none = "<html><body><h3>CANTIDAD DE TRABAJADORES Y/O PRESTADORES DE SERVICIO DE 20131312955 -  X </h3>\
                     <h5>No existen declaraciones presentadas por el contribuyente consultado.</h5></body></html>";
         assert_eq!(
-            read_page(Kind::Trabajadores, &shown(none), ruc("20131312955")),
+            read_page(Kind::Trabajadores, &[shown(none)], ruc("20131312955")),
             Ok(Rows::Periodos(vec![]))
         );
     }
