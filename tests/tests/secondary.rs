@@ -413,6 +413,19 @@ async fn through_the_proxy_and_a_browser_a_page_is_stored_and_a_failure_never() 
     let hit = proxy.get(&page_path("20987654326", "deuda-coactiva")).await;
     assert_eq!((hit.header("x-cache"), hit.body.as_str()), ("HIT", miss.body.as_str()));
     assert_eq!(replica.secondary_visits("20987654326", "getInfoDC"), 1);
+    // Every kind, an empty state, a paged list and an unknown RUC.
+    for (path, list, count) in [
+        (page_path("20440374248", "representantes"), "representantes", 2),
+        (page_path("20440374248", "trabajadores"), "periodos", 3),
+        (page_path("20493919271", "establecimientos"), "establecimientos", 23),
+        (page_path("20440374248", "deuda-coactiva"), "deudas", 0),
+    ] {
+        let answer = proxy.get(&path).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        assert_eq!(answer.json()[list].as_array().map(Vec::len), Some(count), "{path}");
+    }
+    let unknown = proxy.get(&page_path("20000000001", "trabajadores")).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
 
     // SUNAT's error page, then its firewall, on the page: 502s, passed on,
     // never stored.
