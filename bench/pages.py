@@ -23,6 +23,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import batch as batch_bench  # noqa: E402
 import run as bench  # noqa: E402
 import scraper as scraper_bench  # noqa: E402
 
@@ -32,38 +33,20 @@ KINDS = ["representantes", "trabajadores", "establecimientos", "deuda-coactiva"]
 TAXPAYERS = ["20440374248", "20987654326"]
 
 
-def page(ruc):
+def representantes_page(ruc):
     person = {"tipoDocumento": "DNI", "numeroDocumento": "40112233", "nombre": "SALAZAR RIOS MARIO ANDRES",
               "cargo": "GERENTE GENERAL", "desde": "2023-01-02"}
     return json.dumps({"ruc": ruc, "representantes": [person, person], "consultadoEn": "2026-12-02T10:00:00Z"})
 
 
-def preload(port, rucs):
-    bench.pipe_records(["-p", str(port)], rucs)
-    pipe = subprocess.Popen(["redis-cli", "-p", str(port), "--pipe"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    ttl = str(bench.TTL).encode()
-    for ruc in rucs:
-        key, body = f"sunat:ruc:{ruc}:representantes".encode(), page(ruc).encode()
-        pipe.stdin.write(b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$2\r\nEX\r\n$%d\r\n%s\r\n"
-                         % (len(key), key, len(body), body, len(ttl), ttl))
-    pipe.stdin.close()
-    pipe.wait()
-
-
 def hits(processes):
-    port = bench.free_port()
-    processes.start("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                              "--appendonly", "no", "--dir", processes.work])
-    bench.wait_until(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
-                     .stdout.strip() == b"PONG", "redis")
+    stack = batch_bench.Stack(processes)
     rucs = [bench.valid_ruc("20", 70_000_000 + n) for n in range(RUCS)]
-    preload(port, rucs)
-    listen, metrics = bench.free_port(), bench.free_port()
-    processes.start("proxy", [os.path.join(bench.RELEASE, "proxy"), "-c", os.path.join(bench.ROOT, "conf", "proxy.yaml")],
-                    {"PROXY_LISTEN": f"127.0.0.1:{listen}", "METRICS_LISTEN": f"127.0.0.1:{metrics}",
-                     "REDIS_URL": f"redis://127.0.0.1:{port}", "SCRAPER_URL": "http://127.0.0.1:9", "RUST_LOG": "warn"})
-    target = f"127.0.0.1:{listen}"
-    bench.wait_until(lambda: b'"connected"' in bench.http(f"http://{target}/health")[2], "the proxy")
+    cli = ["-p", str(stack.redis_port)]
+    bench.pipe_records(cli, rucs)
+    bench.pipe_records(cli, rucs, page="representantes", body=representantes_page)
+    _, port = stack.proxy("proxy", "http://127.0.0.1:9")
+    target = f"127.0.0.1:{port}"
     lists = {}
     for name, suffix in (("record", ""), ("representantes", "/representantes")):
         lists[name] = os.path.join(processes.work, f"{name}.txt")

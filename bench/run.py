@@ -355,17 +355,20 @@ http {{
         return peak
 
 
-def pipe_records(cli, rucs):
+def pipe_records(cli, rucs, page=None, body=None):
     """SET sunat:ruc:<ruc> <record> EX 14 days for every RUC, through
-    `redis-cli <cli> --pipe`."""
+    `redis-cli <cli> --pipe`; with `page` (a kind), SET
+    sunat:ruc:<ruc>:<page> to `body(ruc)` instead."""
     pipe = subprocess.Popen(["redis-cli", *cli, "--pipe"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     ttl = str(TTL).encode()
+    suffix = f":{page}" if page else ""
+    body = body or (lambda ruc: RECORD.replace("00000000000", ruc))
     for start in range(0, len(rucs), 10_000):
         chunk = []
         for ruc in rucs[start:start + 10_000]:
-            key, body = f"sunat:ruc:{ruc}".encode(), RECORD.replace("00000000000", ruc).encode()
+            key, value = f"sunat:ruc:{ruc}{suffix}".encode(), body(ruc).encode()
             chunk.append(b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$2\r\nEX\r\n$%d\r\n%s\r\n"
-                         % (len(key), key, len(body), body, len(ttl), ttl))
+                         % (len(key), key, len(value), value, len(ttl), ttl))
         pipe.stdin.write(b"".join(chunk))
     pipe.stdin.close()
     pipe.wait()
