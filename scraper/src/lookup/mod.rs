@@ -203,15 +203,18 @@ impl Lookups {
         let searched = tokio::time::timeout(remaining(deadline), direct.search(ruc, kind))
             .await
             .unwrap_or(Err(DirectFault::Timeout));
-        let reason = fallback_reason(&searched);
-        let read = match searched {
-            Ok(searched) => found(searched.answer, &searched.pages, ruc, kind),
+        let read = match &searched {
+            Ok(searched) => found(&searched.answer, &searched.pages, ruc, kind),
             Err(fault) => Err(fault.failure()),
         };
         if matches!(read, Ok(_) | Err(Failure::NotFound(_))) {
             self.readers.suspension.succeeded();
         }
-        read.map_err(|failure| DirectMiss { failure, reason })
+        // Only a miss needs its reason (which classifies the pages again).
+        read.map_err(|failure| DirectMiss {
+            failure,
+            reason: fallback_reason(&searched),
+        })
     }
 
     /// One attempt in a browser; the slot's browser lease is taken on the
@@ -234,7 +237,7 @@ impl Lookups {
         };
         let within = remaining(deadline);
         match tokio::time::timeout(within, search(lease, ruc, kind, &self.config.form)).await {
-            Ok(Ok(searched)) => found(searched.answer, &searched.pages, ruc, kind),
+            Ok(Ok(searched)) => found(&searched.answer, &searched.pages, ruc, kind),
             Ok(Err(fault)) => {
                 lease.recover(&fault).await;
                 Err(failure_from(fault))
@@ -253,7 +256,7 @@ impl Lookups {
 
 /// What the search's answer and, if one was asked for, the page behind
 /// it say: the record, that page, or the failure either shows.
-fn found(answer: Answer, pages: &[Snapshot], ruc: Ruc, kind: Option<Kind>) -> Result<Found, Failure> {
+fn found(answer: &Answer, pages: &[Snapshot], ruc: Ruc, kind: Option<Kind>) -> Result<Found, Failure> {
     let record = answer::read(answer, ruc)?;
     let Some(kind) = kind else {
         return Ok(Found::Record(Box::new(record)));

@@ -12,10 +12,10 @@ use crate::failure::Failure;
 
 /// The record of `ruc` that SUNAT's answer shows, stamped with the time it
 /// was read, or the failure it shows instead.
-pub(crate) fn read(answer: Answer, ruc: Ruc) -> Result<Record, Failure> {
+pub(crate) fn read(answer: &Answer, ruc: Ruc) -> Result<Record, Failure> {
     match answer {
         Answer::Page(Page::Result(pairs)) => {
-            let record = record::from_pairs(&pairs, now_rfc3339())
+            let record = record::from_pairs(pairs, now_rfc3339())
                 .map_err(|e| Failure::SunatError(format!("página de resultado ilegible: {e}")))?;
             if record.ruc != ruc.as_str() {
                 return Err(Failure::SunatError(format!(
@@ -25,15 +25,15 @@ pub(crate) fn read(answer: Answer, ruc: Ruc) -> Result<Record, Failure> {
             }
             Ok(record)
         }
-        Answer::Page(Page::NotFound(sentence)) => Err(Failure::NotFound(sentence)),
-        Answer::Page(Page::Error(message)) => Err(Failure::SunatError(message)),
+        Answer::Page(Page::NotFound(sentence)) => Err(Failure::NotFound(sentence.clone())),
+        Answer::Page(Page::Error(message)) => Err(Failure::SunatError(message.clone())),
         Answer::Page(Page::Rejected(support_id)) if support_id.is_empty() => {
             Err(Failure::Rejected("página 'Request Rejected' del firewall".into()))
         }
         Answer::Page(Page::Rejected(support_id)) => Err(Failure::Rejected(format!(
             "página 'Request Rejected' del firewall (support ID {support_id})"
         ))),
-        Answer::Page(Page::NetworkError(code)) => Err(Failure::network(&code)),
+        Answer::Page(Page::NetworkError(code)) => Err(Failure::network(code)),
         Answer::Page(Page::Pending) | Answer::NoAnswer { loading: true, .. } => {
             Err(Failure::Timeout("la página de resultado no llegó".into()))
         }
@@ -68,7 +68,7 @@ mod tests {
             html: html.into(),
         };
         let answer = Answer::Page(crate::sunat::page::classify(&snapshot));
-        assert!(matches!(read(answer, ruc()), Err(Failure::SunatError(_))));
+        assert!(matches!(read(&answer, ruc()), Err(Failure::SunatError(_))));
     }
 
     #[test]
@@ -77,12 +77,12 @@ mod tests {
             loading: true,
             title: String::new(),
         };
-        assert_eq!(read(loading, ruc()).unwrap_err().status(), 504);
+        assert_eq!(read(&loading, ruc()).unwrap_err().status(), 504);
         let strange = Answer::NoAnswer {
             loading: false,
             title: "Documento sin título".into(),
         };
-        assert_eq!(read(strange, ruc()).unwrap_err().status(), 502);
+        assert_eq!(read(&strange, ruc()).unwrap_err().status(), 502);
     }
 
     #[test]
