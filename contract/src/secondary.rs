@@ -27,6 +27,11 @@ impl Kind {
         Kind::DeudaCoactiva,
     ];
 
+    /// Its place in [`Kind::ALL`], for tables indexed by kind.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Its path segment after the RUC, and its name in Redis keys and
     /// metric labels.
     pub fn segment(self) -> &'static str {
@@ -41,6 +46,15 @@ impl Kind {
     /// The kind a path segment names.
     pub fn parse(segment: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|kind| kind.segment() == segment)
+    }
+
+    /// A lookup's path after the prefix, `<ruc>` or `<ruc>/<kind>`, split:
+    /// the RUC as given and the kind; `None` for an unknown kind.
+    pub fn split_path(path: &str) -> Option<(&str, Option<Kind>)> {
+        match path.split_once('/') {
+            None => Some((path, None)),
+            Some((ruc, segment)) => Some((ruc, Some(Kind::parse(segment)?))),
+        }
     }
 
     /// The `accion` of the result page's form that opens it.
@@ -199,10 +213,17 @@ mod tests {
     #[test]
     fn kinds_have_a_segment_an_accion_and_a_form() {
         for kind in Kind::ALL {
+            assert_eq!(Kind::ALL[kind.index()], kind);
             assert_eq!(Kind::parse(kind.segment()), Some(kind));
             assert!(kind.accion().starts_with("get") && kind.form().starts_with("form"));
         }
         assert_eq!(Kind::parse("deuda-coactiva"), Some(Kind::DeudaCoactiva));
+        assert_eq!(Kind::split_path("123"), Some(("123", None)));
+        assert_eq!(
+            Kind::split_path("123/trabajadores"),
+            Some(("123", Some(Kind::Trabajadores)))
+        );
+        assert_eq!(Kind::split_path("123/historico"), None);
         assert_eq!(Kind::parse("historico"), None);
     }
 

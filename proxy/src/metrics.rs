@@ -5,6 +5,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use ruc_contract::Kind;
+
 use pingora_prometheus::prometheus::{
     register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge, register_int_gauge_vec,
     Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
@@ -118,14 +120,6 @@ const STATUSES: [&str; 13] = [
 ];
 const STATUS_CODES: [u16; 13] = [200, 400, 404, 405, 406, 408, 413, 415, 431, 500, 502, 503, 504];
 
-/// `ruc_proxy_lookups_total`'s pages.
-const PAGES: [&str; 5] = [
-    "record",
-    "representantes",
-    "trabajadores",
-    "establecimientos",
-    "deuda-coactiva",
-];
 /// `ruc_proxy_batch_requests_total`'s outcomes.
 pub(crate) const BATCH_OUTCOMES: [&str; 4] = ["complete", "timed_out", "cancelled", "refused"];
 /// `ruc_proxy_batch_items_total`'s outcomes.
@@ -328,8 +322,8 @@ impl Metrics {
         for part in ["coalescing", "limit", "breaker"] {
             metrics.fleet_fallbacks.with_label_values(&[part]);
         }
-        metrics.lookups_by_page = PAGES
-            .iter()
+        metrics.lookups_by_page = std::iter::once("record")
+            .chain(Kind::ALL.map(Kind::segment))
             .flat_map(|page| CacheResult::ALL.map(|cache| (page, cache)))
             .map(|(page, cache)| metrics.lookups.with_label_values(&[page, cache.label()]))
             .collect();
@@ -362,12 +356,11 @@ impl Metrics {
         }
     }
 
-    /// Counts an answer to a lookup of `page` (`record` or a kind) with
-    /// its cache result.
-    pub(crate) fn looked_up(&self, page: &str, cache: CacheResult) {
-        if let Some(index) = PAGES.iter().position(|known| *known == page) {
-            self.lookups_by_page[index * CacheResult::ALL.len() + cache as usize].inc();
-        }
+    /// Counts an answer to a lookup of the record (`kind` `None`) or of a
+    /// page behind it, with its cache result.
+    pub(crate) fn looked_up(&self, kind: Option<Kind>, cache: CacheResult) {
+        let page = kind.map_or(0, |kind| kind.index() + 1);
+        self.lookups_by_page[page * CacheResult::ALL.len() + cache as usize].inc();
     }
 
     /// Counts a batch request by its `outcome` (one of [`BATCH_OUTCOMES`]).

@@ -68,12 +68,8 @@ pub(crate) fn route(
     if announces_body {
         return Route::Refused(responses::own_error(OwnError::RequestBody, text, None));
     }
-    let (text, kind) = match text.split_once('/') {
-        None => (text, None),
-        Some((ruc, segment)) => match Kind::parse(segment) {
-            Some(kind) => (ruc, Some(kind)),
-            None => return Route::Refused(responses::route_error(404, &RouteError::no_route(path))),
-        },
+    let Some((text, kind)) = Kind::split_path(text) else {
+        return Route::Refused(responses::route_error(404, &RouteError::no_route(path)));
     };
     match Ruc::parse(text) {
         Ok(ruc) => Route::Record(Subject { ruc, kind }),

@@ -96,15 +96,9 @@ async fn route(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
 }
 
 async fn lookup(app: Arc<App>, path: &str) -> HttpResponse {
-    let (requested, kind) = match path.split_once('/') {
-        None => (path, None),
-        Some((ruc, segment)) => match Kind::parse(segment) {
-            Some(kind) => (ruc, Some(kind)),
-            None => {
-                let full = format!("{LOOKUP_PREFIX}{path}");
-                return json(StatusCode::NOT_FOUND, &RouteError::no_route(&full));
-            }
-        },
+    let Some((requested, kind)) = Kind::split_path(path) else {
+        let full = format!("{LOOKUP_PREFIX}{path}");
+        return json(StatusCode::NOT_FOUND, &RouteError::no_route(&full));
     };
     let ruc = match Ruc::parse(requested) {
         Ok(ruc) => ruc,

@@ -86,17 +86,12 @@ impl Admin {
                 .insert("WWW-Authenticate", http::HeaderValue::from_static("Bearer"));
             return response;
         }
-        let (text, kind) = match text.split_once('/') {
-            None => (text, None),
-            Some((ruc, segment)) => {
-                match Kind::parse(segment) {
-                    Some(kind) => (ruc, Some(kind)),
-                    None => {
-                        let detail = format!("{segment:?} no es una página (representantes, trabajadores, establecimientos, deuda-coactiva)");
-                        return answer(404, json!(RouteError::new("Not Found", detail)));
-                    }
-                }
-            }
+        let Some((text, kind)) = Kind::split_path(text) else {
+            let segment = text.split_once('/').map_or("", |(_, segment)| segment);
+            let detail = format!(
+                "{segment:?} no es una página (representantes, trabajadores, establecimientos, deuda-coactiva)"
+            );
+            return answer(404, json!(RouteError::new("Not Found", detail)));
         };
         let ruc = match Ruc::parse(text) {
             Ok(ruc) => ruc,

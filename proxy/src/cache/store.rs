@@ -79,10 +79,7 @@ impl Lifetimes {
     fn fresh(&self, subject: &Subject) -> Duration {
         match subject.kind {
             None => self.fresh,
-            Some(kind) => {
-                let index = Kind::ALL.iter().position(|known| *known == kind).unwrap_or_default();
-                self.fresh_pages[index]
-            }
+            Some(kind) => self.fresh_pages[kind.index()],
         }
     }
 }

@@ -199,7 +199,7 @@ impl Front {
         self.metrics.answered(status, cache, elapsed);
         let hit = cache == CacheResult::Hit;
         if let Some(subject) = subject {
-            self.metrics.looked_up(subject.label(), cache);
+            self.metrics.looked_up(subject.kind, cache);
         }
         let ruc = subject.map(|subject| tracing::field::display(subject.ruc));
         let (page, cache) = (subject.map(Subject::label), cache.label());
