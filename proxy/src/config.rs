@@ -6,9 +6,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use startup::{ConfigError, Env};
+use startup::{AdminToken, ConfigError, Env};
 
-use crate::admin::token::AdminToken;
 use crate::front::connection::ClientTimeouts;
 use crate::redis_conn::deployment::Deployment;
 use crate::redis_conn::settings::{Mode, RedisSettings};
@@ -176,11 +175,7 @@ impl Config {
             stale_if_error,
             stale_while_revalidate: env.seconds("STALE_WHILE_REVALIDATE_SECONDS", 0, 0..=stale_if_error.as_secs())?,
             negative_ttl: env.seconds("NEGATIVE_TTL_SECONDS", 3600, 0..=604_800)?,
-            admin_token: env
-                .text("ADMIN_TOKEN")
-                .map(AdminToken::parse)
-                .transpose()
-                .map_err(|weakness| ConfigError::new("ADMIN_TOKEN", weakness))?,
+            admin_token: env.token("ADMIN_TOKEN")?,
             fleet_lease: env.seconds("FLEET_LEASE_SECS", 5, 1..=60)?,
             client_timeouts: ClientTimeouts {
                 header: env.seconds("CLIENT_HEADER_TIMEOUT_SECS", 60, 1..=3600)?,

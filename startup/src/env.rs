@@ -43,6 +43,15 @@ impl<'a> Env<'a> {
         (self.0)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     }
 
+    /// An operator's bearer token, `None` when unset (its routes are off);
+    /// a weak one is refused with the rule it breaks.
+    pub fn token(&self, name: &'static str) -> Result<Option<crate::AdminToken>, ConfigError> {
+        self.text(name)
+            .map(crate::AdminToken::parse)
+            .transpose()
+            .map_err(|weakness| ConfigError::new(name, weakness))
+    }
+
     /// The value, or `default`.
     pub fn text_or(&self, name: &str, default: &str) -> String {
         self.text(name).unwrap_or_else(|| default.to_string())

@@ -1,9 +1,11 @@
 //! What both services do at start: read their settings from environment
 //! variables, where every bad value is reported with the variable's name,
-//! and set up `tracing` logs.
+//! and set up `tracing` logs; the rules of an operator's bearer token.
 
+mod admin_token;
 mod env;
 
+pub use admin_token::AdminToken;
 pub use env::{ConfigError, Env};
 
 use std::io::IsTerminal;

@@ -11,8 +11,6 @@
 //! time; a missing or wrong token gets 401 and a log line. Without
 //! `ADMIN_TOKEN` the routes do not exist (404).
 
-pub(crate) mod token;
-
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -29,7 +27,7 @@ use crate::cache::store::Store;
 use crate::lookup::Lookups;
 use crate::metrics::Metrics;
 use crate::subject::Subject;
-use token::AdminToken;
+use startup::AdminToken;
 
 /// The admin listener's HTTP app: metrics, and the cache operations
 /// when a token is set.

@@ -1,7 +1,8 @@
-//! `ADMIN_TOKEN`, the bearer token of the cache operations, and the rules a
-//! token must meet before it switches them on. The rules exist because the
-//! token is the only thing between the network and `DELETE /cache/<ruc>`:
-//! a short or uniform token can be guessed, and some compose
+//! A bearer token that switches on operator routes (the proxy's
+//! `ADMIN_TOKEN`, the scraper's `SCRAPER_ADMIN_TOKEN`), and the rules a
+//! token must meet first. The rules exist because the token is the only
+//! thing between the network and `DELETE /cache/<ruc>` or the pages kept
+//! for diagnosis: a short or uniform token can be guessed, and some compose
 //! implementations pass an unexpanded `${ADMIN_TOKEN:-}` on as the literal
 //! text, which would otherwise become a token everybody knows.
 
@@ -22,12 +23,12 @@ const MAX_SEQUENCE_LEN: usize = 7;
 
 /// A token that met the rules; never printed.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct AdminToken(String);
+pub struct AdminToken(String);
 
 impl AdminToken {
     /// Checks `token` against the rules; the error says which one it broke
     /// and how to make a good token.
-    pub(crate) fn parse(token: String) -> Result<AdminToken, String> {
+    pub fn parse(token: String) -> Result<AdminToken, String> {
         weakness(&token)
             .map(|weakness| format!("{weakness}; make one with `openssl rand -hex 32`"))
             .map_or(Ok(AdminToken(token)), Err)
@@ -35,7 +36,7 @@ impl AdminToken {
 
     /// Whether an `Authorization` header value carries this token, compared
     /// in constant time.
-    pub(crate) fn authorizes(&self, authorization: Option<&[u8]>) -> bool {
+    pub fn authorizes(&self, authorization: Option<&[u8]>) -> bool {
         let presented = authorization
             .and_then(|value| value.strip_prefix(b"Bearer "))
             .unwrap_or_default();
@@ -53,7 +54,7 @@ impl fmt::Debug for AdminToken {
 fn weakness(token: &str) -> Option<String> {
     let chars: Vec<char> = token.chars().collect();
     if token.contains('$') {
-        return Some("contains `$`: a variable such as `${ADMIN_TOKEN:-}` reached the proxy unexpanded".to_string());
+        return Some("contains `$`: a variable such as `${ADMIN_TOKEN:-}` reached the service unexpanded".to_string());
     }
     if let Some(bad) = chars.iter().find(|c| !c.is_ascii_graphic()) {
         return Some(format!(
