@@ -44,16 +44,21 @@ RUN touch contract/src/lib.rs startup/src/lib.rs proxy/src/lib.rs proxy/src/main
 # shared libraries it links (glibc's DNS is built into libc since 2.34;
 # the TLS roots are in the binary). About 12 MB.
 FROM builder AS http-rootfs
-RUN mkdir -p /rootfs/usr/local/bin /rootfs/tmp \
+RUN mkdir -p /rootfs/usr/local/bin /rootfs/tmp /unknown-pages \
  && chmod 1777 /rootfs/tmp \
  && cp target/release/scraper /rootfs/usr/local/bin/scraper \
  && ldd target/release/scraper | grep -o '/[^ ]*' | xargs -I{} cp --parents -L {} /rootfs/
 
 FROM scratch AS http
 COPY --from=http-rootfs /rootfs /
+# The pages the scraper could not read, kept for diagnosis: a volume, so
+# that they outlive the container and the root filesystem can be read-only.
+COPY --from=http-rootfs --chown=10001:10001 /unknown-pages /var/lib/ruc-scraper/unknown-pages
+VOLUME ["/var/lib/ruc-scraper/unknown-pages"]
 USER 10001:10001
 ENV SCRAPER_LISTEN=0.0.0.0:8001 \
     SCRAPER_MODE=http \
+    SCRAPER_UNKNOWN_PAGES_DIR=/var/lib/ruc-scraper/unknown-pages \
     RUST_LOG=info
 EXPOSE 8001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
@@ -70,11 +75,15 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends chromium chromium-driver tini curl ca-certificates fonts-liberation \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 ruc \
- && useradd --system --uid 10001 --gid ruc --create-home --home-dir /home/ruc --shell /usr/sbin/nologin ruc
+ && useradd --system --uid 10001 --gid ruc --create-home --home-dir /home/ruc --shell /usr/sbin/nologin ruc \
+ && install -d -o ruc -g ruc /var/lib/ruc-scraper/unknown-pages
 COPY --from=builder /src/target/release/scraper /usr/local/bin/scraper
+# The pages the scraper could not read, kept for diagnosis (see the http image).
+VOLUME ["/var/lib/ruc-scraper/unknown-pages"]
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 ENV SCRAPER_LISTEN=0.0.0.0:8001 \
+    SCRAPER_UNKNOWN_PAGES_DIR=/var/lib/ruc-scraper/unknown-pages \
     RUST_LOG=info
 EXPOSE 8001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

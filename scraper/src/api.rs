@@ -7,6 +7,7 @@
 //! | `GET /health` | service, mode, direct path, WebDriver and pool status; 200, or 503 (unhealthy or stopping) |
 //! | `GET /livez` | 200 while the process serves, stopping or not |
 //! | `GET /metrics` | Prometheus text |
+//! | `GET /debug/unknown-pages[/<id>]` | the pages kept because they could not be read (`unknown_pages`), with `Authorization: Bearer <SCRAPER_ADMIN_TOKEN>`; 404 without a token set |
 //! | other paths / methods | 404 / 405 JSON |
 //!
 //! Once shutdown starts, every answer carries `Connection: close`, so that
@@ -17,11 +18,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, HOST, RETRY_AFTER};
+use hyper::header::{
+    HeaderValue, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HOST, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use ruc_contract::{check_host, ErrorBody, Kind, RouteError, Ruc, LOOKUP_PREFIX};
 use serde::Serialize;
 use serde_json::json;
+use startup::AdminToken;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -29,6 +33,7 @@ use crate::browser::Browser;
 use crate::lookup::mode::Mode;
 use crate::lookup::Lookups;
 use crate::metrics::Metrics;
+use crate::unknown_pages::UnknownPages;
 
 /// What a client should wait before retrying a 503, in seconds.
 pub(crate) const RETRY_AFTER_SECS: u64 = 5;
@@ -47,7 +52,14 @@ pub(crate) struct App {
     /// `SCRAPER_INSTANCE`, sent as `X-Scraper-Instance` with every answer,
     /// so that an operator can tell which scraper answered.
     pub(crate) instance: HeaderValue,
+    /// The pages that could not be read, kept for diagnosis.
+    pub(crate) unknown_pages: Arc<UnknownPages>,
+    /// `SCRAPER_ADMIN_TOKEN`: the key to `/debug/`.
+    pub(crate) admin_token: Option<AdminToken>,
 }
+
+/// Where the kept unreadable pages are listed (`/<id>`: one of them).
+const UNKNOWN_PAGES_PATH: &str = "/debug/unknown-pages";
 
 /// The header that names the scraper that answered.
 const INSTANCE_HEADER: &str = "x-scraper-instance";
@@ -73,7 +85,9 @@ async fn route(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
     if let Err(malformed) = check_host(request.version() == Version::HTTP_11, hosts) {
         return json(StatusCode::BAD_REQUEST, &malformed);
     }
-    let known = ["/health", "/livez", "/metrics"].contains(&path) || path.starts_with(LOOKUP_PREFIX);
+    let known = ["/health", "/livez", "/metrics"].contains(&path)
+        || path.starts_with(LOOKUP_PREFIX)
+        || path.starts_with(UNKNOWN_PAGES_PATH);
     if !known {
         return json(StatusCode::NOT_FOUND, &RouteError::no_route(path));
     }
@@ -91,6 +105,7 @@ async fn route(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
         "/health" => health(&app).await,
         "/livez" => json(StatusCode::OK, &json!({ "status": "alive" })),
         "/metrics" => metrics(&app),
+        _ if path.starts_with(UNKNOWN_PAGES_PATH) => unknown_pages(&app, &request).await,
         _ => lookup(app.clone(), &path[LOOKUP_PREFIX.len()..]).await,
     }
 }
@@ -125,6 +140,40 @@ async fn lookup(app: Arc<App>, path: &str) -> HttpResponse {
             requested,
         ),
     }
+}
+
+/// The kept pages, for the holder of the admin token: the list, or one.
+async fn unknown_pages(app: &App, request: &Request<Incoming>) -> HttpResponse {
+    let Some(token) = &app.admin_token else {
+        let not_set = RouteError::new("Not Found", "SCRAPER_ADMIN_TOKEN no está configurado");
+        return json(StatusCode::NOT_FOUND, &not_set);
+    };
+    if !token.authorizes(request.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes)) {
+        let wanted = RouteError::new("Unauthorized", "Authorization: Bearer <SCRAPER_ADMIN_TOKEN>");
+        let mut response = json(StatusCode::UNAUTHORIZED, &wanted);
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let path = request.uri().path();
+    let mut response = match path[UNKNOWN_PAGES_PATH.len()..].strip_prefix('/') {
+        None if path.len() == UNKNOWN_PAGES_PATH.len() => {
+            json(StatusCode::OK, &json!({ "pages": app.unknown_pages.list().await }))
+        }
+        Some(id) => match app.unknown_pages.get(id).await {
+            Some(kept) => json(StatusCode::OK, &kept),
+            None => json(
+                StatusCode::NOT_FOUND,
+                &RouteError::new("Not Found", "no hay tal página"),
+            ),
+        },
+        None => json(StatusCode::NOT_FOUND, &RouteError::no_route(path)),
+    };
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Healthy when not stopping and, if the mode uses a browser, WebDriver

@@ -26,6 +26,7 @@ use crate::lookup::{LookupConfig, Lookups, Readers};
 use crate::metrics::Metrics;
 use crate::server;
 use crate::sunat::form::FormConfig;
+use crate::unknown_pages::UnknownPages;
 
 /// Chrome's script timeout: the page snapshot script returns at once.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,9 +94,19 @@ pub(crate) async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>
         suspension: Suspension::new(config.suspend, metrics.clone()),
     };
     let slots = Slots::new(config.sessions, metrics.clone());
+    let unknown_pages = Arc::new(UnknownPages::open(config.unknown_pages.clone(), metrics.clone())?);
+    unknown_pages.clone().prune_periodically();
     let kill_browsers = browser.as_ref().map(|b| b.driver.clone());
     let app = Arc::new(App {
-        lookups: Lookups::new(slots, readers, lookup_config(&config), metrics.clone()),
+        lookups: Lookups::new(
+            slots,
+            readers,
+            lookup_config(&config),
+            metrics.clone(),
+            unknown_pages.clone(),
+        ),
+        unknown_pages,
+        admin_token: config.admin_token.clone(),
         browser: browser.clone(),
         metrics,
         tasks: TaskTracker::new(),

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hyper::header::HeaderValue;
-use startup::{ConfigError, Env};
+use startup::{AdminToken, ConfigError, Env};
 
 use crate::browser::driver::DriverConfig;
 use crate::lookup::mode::{Mode, SuspendPolicy};
+use crate::unknown_pages::UnknownPagesConfig;
 
 /// Browsers Debian, Ubuntu and Google ship, tried in order when
 /// `CHROME_BINARY` is not set.
@@ -73,6 +74,12 @@ pub struct Config {
     /// `SCRAPER_SHUTDOWN_TIMEOUT_SECS`, default 50: how long SIGTERM then
     /// waits for in-flight lookups.
     pub shutdown_timeout: Duration,
+    /// `SCRAPER_UNKNOWN_PAGES_DIR` (default `$TMPDIR/ruc-scraper-unknown-pages`),
+    /// `_KEEP` (20) and `_MAX_AGE_SECS` (7 days): the pages kept for diagnosis.
+    pub(crate) unknown_pages: UnknownPagesConfig,
+    /// `SCRAPER_ADMIN_TOKEN`, unset by default: turns on `GET
+    /// /debug/unknown-pages` for requests that carry it.
+    pub(crate) admin_token: Option<AdminToken>,
 }
 
 impl Config {
@@ -140,6 +147,14 @@ impl Config {
             instance: instance(&vars.text_or("SCRAPER_INSTANCE", &host_name()))?,
             drain: vars.seconds("SCRAPER_DRAIN_SECS", 5, 0..=300)?,
             shutdown_timeout: vars.seconds("SCRAPER_SHUTDOWN_TIMEOUT_SECS", 50, 0..=600)?,
+            unknown_pages: UnknownPagesConfig {
+                dir: vars
+                    .text("SCRAPER_UNKNOWN_PAGES_DIR")
+                    .map_or_else(|| std::env::temp_dir().join("ruc-scraper-unknown-pages"), PathBuf::from),
+                keep: vars.number("SCRAPER_UNKNOWN_PAGES_KEEP", 20, 0..=1000)? as usize,
+                max_age: vars.seconds("SCRAPER_UNKNOWN_PAGES_MAX_AGE_SECS", 7 * 86_400, 60..=365 * 86_400)?,
+            },
+            admin_token: vars.token("SCRAPER_ADMIN_TOKEN")?,
         })
     }
 }
@@ -301,6 +316,10 @@ mod tests {
             ("SCRAPER_USER_AGENT", "Chrome/156 señor"),
             ("SCRAPER_DIRECT_FAILURES", "0"),
             ("SCRAPER_DIRECT_SUSPEND_SECS", "0"),
+            ("SCRAPER_ADMIN_TOKEN", "changeme"),
+            ("SCRAPER_ADMIN_TOKEN", "${SCRAPER_ADMIN_TOKEN:-}"),
+            ("SCRAPER_UNKNOWN_PAGES_KEEP", "1001"),
+            ("SCRAPER_UNKNOWN_PAGES_MAX_AGE_SECS", "0"),
         ] {
             let error = config(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{value}");

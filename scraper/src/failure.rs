@@ -11,8 +11,11 @@ pub(crate) enum Failure {
     NotFound(String),
     /// The firewall rejected us or cut the connection (502).
     Rejected(String),
-    /// SUNAT's error page, or a page we cannot read (502).
+    /// SUNAT's error page, or another page it showed that we can read (502).
     SunatError(String),
+    /// A page we cannot read, perhaps because SUNAT changed its site (502):
+    /// kept for diagnosis (`unknown_pages`) and counted by `reason`.
+    Unreadable { reason: UnreadableKind, why: String },
     /// SUNAT did not answer in time (504).
     Timeout(String),
     /// No browser became free within the queue wait (503). Never retried.
@@ -26,7 +29,7 @@ impl Failure {
         match self {
             Failure::NotFound(_) => "not_found",
             Failure::Rejected(_) => "rejected",
-            Failure::SunatError(_) | Failure::BrowserUnavailable(_) => "error",
+            Failure::SunatError(_) | Failure::Unreadable { .. } | Failure::BrowserUnavailable(_) => "error",
             Failure::Timeout(_) => "timeout",
             Failure::Overloaded => "overloaded",
         }
@@ -35,7 +38,7 @@ impl Failure {
     pub(crate) fn status(&self) -> u16 {
         match self {
             Failure::NotFound(_) => 404,
-            Failure::Rejected(_) | Failure::SunatError(_) => 502,
+            Failure::Rejected(_) | Failure::SunatError(_) | Failure::Unreadable { .. } => 502,
             Failure::Overloaded | Failure::BrowserUnavailable(_) => 503,
             Failure::Timeout(_) => 504,
         }
@@ -49,6 +52,7 @@ impl Failure {
             }
             Failure::Rejected(why) => format!("SUNAT rechazó la consulta: {why}"),
             Failure::SunatError(why) => format!("SUNAT respondió con un error: {why}"),
+            Failure::Unreadable { why, .. } => format!("SUNAT mostró una página que no sabemos leer: {why}"),
             Failure::Timeout(why) => format!("SUNAT no respondió a tiempo: {why}"),
             Failure::Overloaded => "Todos los navegadores están ocupados; reintente en unos segundos.".into(),
             Failure::BrowserUnavailable(why) => format!("El navegador no está disponible: {why}"),
@@ -70,6 +74,38 @@ impl Failure {
 
     pub(crate) fn retryable(&self) -> bool {
         !matches!(self, Failure::NotFound(_) | Failure::Overloaded)
+    }
+}
+
+/// What kind of page could not be read: the `reason` label of
+/// `ruc_scraper_unknown_pages_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UnreadableKind {
+    /// The search form's address showed neither the form nor a known page.
+    NoForm,
+    /// The search gave none of SUNAT's known pages.
+    UnknownPage,
+    /// A result page whose rows do not make a record.
+    ResultRows,
+    /// A page behind the result that its parser cannot read.
+    PageBehind,
+}
+
+impl UnreadableKind {
+    pub(crate) const ALL: [UnreadableKind; 4] = [
+        UnreadableKind::NoForm,
+        UnreadableKind::UnknownPage,
+        UnreadableKind::ResultRows,
+        UnreadableKind::PageBehind,
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            UnreadableKind::NoForm => "no_form",
+            UnreadableKind::UnknownPage => "unknown_page",
+            UnreadableKind::ResultRows => "result_unreadable",
+            UnreadableKind::PageBehind => "page_unreadable",
+        }
     }
 }
 
@@ -96,6 +132,14 @@ mod tests {
             (Failure::NotFound("x".into()), 404, "not_found"),
             (Failure::Rejected("x".into()), 502, "rejected"),
             (Failure::SunatError("x".into()), 502, "error"),
+            (
+                Failure::Unreadable {
+                    reason: UnreadableKind::UnknownPage,
+                    why: "x".into(),
+                },
+                502,
+                "error",
+            ),
             (Failure::Timeout("x".into()), 504, "timeout"),
             (Failure::Overloaded, 503, "overloaded"),
             (Failure::BrowserUnavailable("x".into()), 503, "error"),

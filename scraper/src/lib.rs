@@ -8,7 +8,8 @@
 //! [`sunat::form`] (the steps on the site in a browser) or [`direct`] (the
 //! same on the wire, [`sunat::post`]) → [`sunat::page`] and
 //! [`sunat::record`] (parsing) → [`sunat::answer`] (record or [`failure`])
-//! → [`browser`] (chromedriver, sessions, pool). [`healthcheck`]: the
+//! → [`browser`] (chromedriver, sessions, pool); [`unknown_pages`]: what
+//! could not be read, kept for diagnosis. [`healthcheck`]: the
 //! images' `HEALTHCHECK` (`scraper --healthcheck`).
 
 pub(crate) mod api;
@@ -22,3 +23,4 @@ pub(crate) mod lookup;
 pub mod metrics;
 pub(crate) mod server;
 pub(crate) mod sunat;
+pub(crate) mod unknown_pages;

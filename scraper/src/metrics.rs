@@ -1,6 +1,7 @@
 //! Prometheus metrics of the scraper, served on `GET /metrics`. No label ever
 //! carries a RUC: label values come from small fixed sets.
 
+use crate::failure::UnreadableKind;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -58,6 +59,7 @@ pub struct Metrics {
     pub(crate) driver_restarts: IntCounter,
     pub(crate) sessions: IntGaugeVec,
     pub(crate) queue_depth: IntGauge,
+    pub(crate) unknown_pages: IntCounterVec,
 }
 
 impl Metrics {
@@ -122,6 +124,15 @@ impl Metrics {
         let queue_depth =
             IntGauge::new("ruc_scraper_queue_depth", "Lookups waiting for a free slot").expect("valid metric");
 
+        let unknown_pages = IntCounterVec::new(
+            Opts::new(
+                "ruc_scraper_unknown_pages_total",
+                "Lookups that met a page the scraper cannot read (perhaps a change of SUNAT's site), by reason: no_form, unknown_page, result_unreadable, page_unreadable",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+
         let registry = Registry::new();
         for collector in [
             Box::new(lookups.clone()) as Box<dyn prometheus::core::Collector>,
@@ -134,9 +145,14 @@ impl Metrics {
             Box::new(driver_restarts.clone()),
             Box::new(sessions.clone()),
             Box::new(queue_depth.clone()),
+            Box::new(unknown_pages.clone()),
         ] {
             registry.register(collector).expect("unique metric names");
         }
+        // process_start_time_seconds and the like (restarts, memory, files).
+        registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("unique metric names");
         for method in Method::ALL {
             lookup_duration.with_label_values(&[method.label()]);
             for outcome in OUTCOMES {
@@ -145,6 +161,9 @@ impl Metrics {
         }
         for reason in FALLBACK_REASONS {
             fallbacks.with_label_values(&[reason]);
+        }
+        for reason in UnreadableKind::ALL {
+            unknown_pages.with_label_values(&[reason.label()]);
         }
         for state in ["idle", "busy"] {
             sessions.with_label_values(&[state]);
@@ -161,6 +180,7 @@ impl Metrics {
             driver_restarts,
             sessions,
             queue_depth,
+            unknown_pages,
         }
     }
 
@@ -196,6 +216,8 @@ mod tests {
             "ruc_scraper_direct_suspensions_total 0",
             "ruc_scraper_direct_suspended 0",
             "ruc_scraper_fallbacks_total{reason=\"firewall\"} 0",
+            "process_start_time_seconds",
+            "ruc_scraper_unknown_pages_total{reason=\"no_form\"} 0",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

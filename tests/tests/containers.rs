@@ -361,6 +361,11 @@ fn an_unset_admin_token_reaches_the_proxy_unset_with_every_compose_implementatio
         Value::Null,
         "taken from the shell as is"
     );
+    assert_eq!(
+        compose_service(&compose, "scraper")["environment"]["SCRAPER_ADMIN_TOKEN"],
+        Value::Null,
+        "taken from the shell as is"
+    );
 
     let resolved = |token| {
         compose_service(&compose::resolved(&["docker-compose.yml"], token), "proxy")["environment"]["ADMIN_TOKEN"]
@@ -462,7 +467,19 @@ fn the_small_http_image_holds_the_scraper_and_its_libraries_alone() {
     );
     assert!(run.contains("ldd target/release/scraper"), "{run}");
     assert_eq!(dockerfile::one(http, "FROM"), "scratch AS http");
-    assert_eq!(dockerfile::all(http, "COPY"), ["--from=http-rootfs /rootfs /"]);
+    let unknown_pages = "/var/lib/ruc-scraper/unknown-pages";
+    assert_eq!(
+        dockerfile::all(http, "COPY"),
+        [
+            "--from=http-rootfs /rootfs /".to_string(),
+            format!("--from=http-rootfs --chown=10001:10001 /unknown-pages {unknown_pages}")
+        ]
+    );
+    // The kept pages' directory: the user's, a volume, in both images.
+    for image in [http, &browser] {
+        assert_eq!(dockerfile::one(image, "VOLUME"), format!("[\"{unknown_pages}\"]"));
+        assert!(dockerfile::one(image, "ENV").contains(&format!("SCRAPER_UNKNOWN_PAGES_DIR={unknown_pages}")));
+    }
     assert_eq!(dockerfile::one(http, "USER"), dockerfile::one(&browser, "USER"));
     assert_eq!(dockerfile::one(http, "EXPOSE"), dockerfile::one(&browser, "EXPOSE"));
     let env = dockerfile::one(http, "ENV");

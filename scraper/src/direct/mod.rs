@@ -31,7 +31,7 @@ use tracing::debug;
 
 use crate::failure::Failure;
 use crate::sunat::client_hints::ClientHints;
-use crate::sunat::form::{Answer, FORM_PATH};
+use crate::sunat::form::{self, Answer, Shown, FORM_PATH};
 use crate::sunat::page::{self, Page, Snapshot};
 use crate::sunat::post::{self, SERVLET_PATH};
 use crate::sunat::secondary;
@@ -114,6 +114,8 @@ enum Posted<T> {
 /// page of a paged list).
 pub(crate) struct Searched {
     pub(crate) answer: Answer,
+    /// The page `answer` was read from, if any.
+    pub(crate) shown: Option<Snapshot>,
     pub(crate) pages: Vec<Snapshot>,
 }
 
@@ -178,14 +180,15 @@ impl Direct {
                 *session = Session::default();
             }
             if !session.form_loaded {
-                if let Some(not_the_form) = self.load_form(session).await? {
+                if let Some((answer, shown)) = self.load_form(session).await? {
                     return Ok(Searched {
-                        answer: not_the_form,
+                        answer,
+                        shown,
                         pages: Vec::new(),
                     });
                 }
             }
-            let Posted::Answer(answer) = self.post_search(session, ruc).await? else {
+            let Posted::Answer((answer, shown)) = self.post_search(session, ruc).await? else {
                 continue;
             };
             let (razon_social, kind) = match (&answer, then) {
@@ -193,12 +196,13 @@ impl Direct {
                 _ => {
                     return Ok(Searched {
                         answer,
+                        shown,
                         pages: Vec::new(),
                     })
                 }
             };
             if let Some(pages) = self.post_pages(session, ruc, kind, &razon_social).await? {
-                return Ok(Searched { answer, pages });
+                return Ok(Searched { answer, shown, pages });
             }
         }
         Err(DirectFault::SessionDropped)
@@ -229,21 +233,22 @@ impl Direct {
 
     /// GETs the form for the session's cookie. When something else comes
     /// back (the firewall, an error page), that is the answer.
-    async fn load_form(&self, session: &mut Session) -> Result<Option<Answer>, DirectFault> {
+    async fn load_form(&self, session: &mut Session) -> Result<Option<Shown>, DirectFault> {
         let request = self.request(Method::GET, &self.form_url, None, session, Bytes::new());
-        let (response, text) = self.send(request, session).await?;
+        let (_, text) = self.send(request, session).await?;
         if text.contains("id=\"txtRuc\"") {
             session.form_loaded = true;
             return Ok(None);
         }
-        Ok(Some(classify(&self.form_url, &response, &text)))
+        let shown = snapshot(&self.form_url, text);
+        Ok(Some((form::not_the_form_answer(&shown), Some(shown))))
     }
 
-    async fn post_search(&self, session: &mut Session, ruc: Ruc) -> Result<Posted<Answer>, DirectFault> {
+    async fn post_search(&self, session: &mut Session, ruc: Ruc) -> Result<Posted<Shown>, DirectFault> {
         let body = Bytes::from(post::search_body(ruc));
         let posted = self.post(session, &self.form_url, body).await?;
         Ok(match posted {
-            Posted::Answer((response, text)) => Posted::Answer(classify(&self.servlet_url, &response, &text)),
+            Posted::Answer((response, text)) => Posted::Answer(classify(&self.servlet_url, &response, text)),
             Posted::SessionDropped => Posted::SessionDropped,
         })
     }
@@ -261,11 +266,7 @@ impl Direct {
         let body = Bytes::from(post::secondary_body(kind, ruc, razon_social, pagina));
         let posted = self.post(session, &self.servlet_url, body).await?;
         Ok(match posted {
-            Posted::Answer((_, text)) => Posted::Answer(Snapshot {
-                url: self.servlet_url.clone(),
-                ready_state: "complete".into(),
-                html: text,
-            }),
+            Posted::Answer((_, text)) => Posted::Answer(snapshot(&self.servlet_url, text)),
             Posted::SessionDropped => Posted::SessionDropped,
         })
     }
@@ -348,21 +349,27 @@ fn authority(url: &url::Url) -> Option<String> {
     })
 }
 
-/// The page, classified as the browser's would be; a page nobody expected
-/// (a redirect elsewhere, unknown markup) is an answer without a result.
-fn classify(url: &str, response: &Response<()>, text: &str) -> Answer {
-    let snapshot = Snapshot {
+/// A page as the browser would show it once loaded.
+fn snapshot(url: &str, html: String) -> Snapshot {
+    Snapshot {
         url: url.to_string(),
         ready_state: "complete".into(),
-        html: text.to_string(),
-    };
-    match page::classify(&snapshot) {
-        Page::Pending => Answer::NoAnswer {
+        html,
+    }
+}
+
+/// The page, classified as the browser's would be; a page nobody expected
+/// (a redirect elsewhere, unknown markup) is an answer without a result.
+fn classify(url: &str, response: &Response<()>, text: String) -> Shown {
+    let shown = snapshot(url, text);
+    let answer = match page::classify(&shown) {
+        Page::Pending => Answer::Unrecognised {
             loading: false,
-            title: format!("{} (HTTP {})", page::title(text), response.status().as_u16()),
+            title: format!("{} (HTTP {})", page::title(&shown.html), response.status().as_u16()),
         },
         recognised => Answer::Page(recognised),
-    }
+    };
+    (answer, Some(shown))
 }
 
 /// Chrome's name for what went wrong with the connection.

@@ -26,6 +26,7 @@ use crate::sunat::answer;
 use crate::sunat::form::{self, Answer, FormConfig};
 use crate::sunat::page::{self, Page, Snapshot};
 use crate::sunat::secondary;
+use crate::unknown_pages::{UnknownPages, Unread};
 use mode::{Mode, Suspension};
 use slots::Slots;
 
@@ -57,6 +58,7 @@ pub(crate) struct Lookups {
     readers: Readers,
     config: LookupConfig,
     metrics: Metrics,
+    unknown_pages: Arc<UnknownPages>,
 }
 
 /// What a lookup found: the record, or the page behind it that was asked
@@ -84,12 +86,19 @@ struct DirectMiss {
 }
 
 impl Lookups {
-    pub(crate) fn new(slots: Slots, readers: Readers, config: LookupConfig, metrics: Metrics) -> Lookups {
+    pub(crate) fn new(
+        slots: Slots,
+        readers: Readers,
+        config: LookupConfig,
+        metrics: Metrics,
+        unknown_pages: Arc<UnknownPages>,
+    ) -> Lookups {
         Lookups {
             slots,
             readers,
             config,
             metrics,
+            unknown_pages,
         }
     }
 
@@ -113,15 +122,22 @@ impl Lookups {
     }
 
     /// Looks `ruc` up: its record, or (`kind`) the page behind its result
-    /// page, which costs SUNAT the search it needs and that page.
+    /// page, which costs SUNAT the search it needs and that page. The
+    /// first page of the lookup that could not be read is kept before the
+    /// answer goes out.
     pub(crate) async fn lookup(&self, ruc: Ruc, kind: Option<Kind>) -> Result<Found, Failure> {
         let started = Instant::now();
         let page = kind.map_or("record", Kind::segment);
         let span = info_span!("lookup", %ruc, page);
+        let mut unread = None;
         let (result, method) = self
-            .run(ruc, kind, started + self.config.lookup_timeout)
+            .run(ruc, kind, started + self.config.lookup_timeout, &mut unread)
             .instrument(span.clone())
             .await;
+        if let Some((unread, method)) = unread {
+            let keep = self.unknown_pages.keep(unread, ruc.as_str(), page, method.label());
+            keep.instrument(span.clone()).await;
+        }
         let outcome = result.as_ref().err().map_or("ok", Failure::outcome);
         let method = method.label();
         self.metrics.lookups.with_label_values(&[method, outcome]).inc();
@@ -133,8 +149,15 @@ impl Lookups {
         result
     }
 
-    /// The lookup's result and the method that gave it.
-    async fn run(&self, ruc: Ruc, kind: Option<Kind>, deadline: Instant) -> (Result<Found, Failure>, Method) {
+    /// The lookup's result and the method that gave it; the first
+    /// attempt's pages that could not be read go to `unread`.
+    async fn run(
+        &self,
+        ruc: Ruc,
+        kind: Option<Kind>,
+        deadline: Instant,
+        unread: &mut Option<(Unread, Method)>,
+    ) -> (Result<Found, Failure>, Method) {
         let mut method = self.first_method();
         let queue_wait = self.config.queue_timeout.min(remaining(deadline));
         let Some(_slot) = self.slots.acquire(queue_wait).await else {
@@ -146,8 +169,11 @@ impl Lookups {
             self.metrics.attempts.inc();
             let span = info_span!("attempt", attempt, method = method.label());
             let failure = match method {
-                Method::Browser => self.by_browser(&mut lease, ruc, kind, deadline).instrument(span).await,
-                Method::Http => match self.by_http(ruc, kind, deadline).instrument(span).await {
+                Method::Browser => {
+                    let attempt = self.by_browser(&mut lease, ruc, kind, deadline, unread);
+                    attempt.instrument(span).await
+                }
+                Method::Http => match self.by_http(ruc, kind, deadline, unread).instrument(span).await {
                     Err(miss) if self.falls_back(&miss) => {
                         method = Method::Browser;
                         continue;
@@ -192,7 +218,13 @@ impl Lookups {
         true
     }
 
-    async fn by_http(&self, ruc: Ruc, kind: Option<Kind>, deadline: Instant) -> Result<Found, DirectMiss> {
+    async fn by_http(
+        &self,
+        ruc: Ruc,
+        kind: Option<Kind>,
+        deadline: Instant,
+        unread: &mut Option<(Unread, Method)>,
+    ) -> Result<Found, DirectMiss> {
         let Some(direct) = &self.readers.direct else {
             let failure = Failure::SunatError("el modo no incluye consultas directas".into());
             return Err(DirectMiss {
@@ -204,7 +236,7 @@ impl Lookups {
             .await
             .unwrap_or(Err(DirectFault::Timeout));
         let read = match &searched {
-            Ok(searched) => found(&searched.answer, &searched.pages, ruc, kind),
+            Ok(searched) => read_noting_unread(searched, ruc, kind, unread, Method::Http),
             Err(fault) => Err(fault.failure()),
         };
         if matches!(read, Ok(_) | Err(Failure::NotFound(_))) {
@@ -225,6 +257,7 @@ impl Lookups {
         ruc: Ruc,
         kind: Option<Kind>,
         deadline: Instant,
+        unread: &mut Option<(Unread, Method)>,
     ) -> Result<Found, Failure> {
         let Some(pool) = &self.readers.browser else {
             return Err(Failure::BrowserUnavailable("el modo http no usa navegador".into()));
@@ -237,7 +270,7 @@ impl Lookups {
         };
         let within = remaining(deadline);
         match tokio::time::timeout(within, search(lease, ruc, kind, &self.config.form)).await {
-            Ok(Ok(searched)) => found(&searched.answer, &searched.pages, ruc, kind),
+            Ok(Ok(searched)) => read_noting_unread(&searched, ruc, kind, unread, Method::Browser),
             Ok(Err(fault)) => {
                 lease.recover(&fault).await;
                 Err(failure_from(fault))
@@ -252,6 +285,31 @@ impl Lookups {
             }
         }
     }
+}
+
+/// What a search shows (see [`found`]); when it cannot be read, and no
+/// earlier attempt of the lookup met such a page, its pages go to `unread`.
+fn read_noting_unread(
+    searched: &Searched,
+    ruc: Ruc,
+    kind: Option<Kind>,
+    unread: &mut Option<(Unread, Method)>,
+    method: Method,
+) -> Result<Found, Failure> {
+    let read = found(&searched.answer, &searched.pages, ruc, kind);
+    if let (Err(Failure::Unreadable { reason, why }), None) = (&read, &unread) {
+        let pages = searched.shown.iter().chain(&searched.pages).cloned().collect();
+        let why = why.clone();
+        *unread = Some((
+            Unread {
+                reason: *reason,
+                why,
+                pages,
+            },
+            method,
+        ));
+    }
+    read
 }
 
 /// What the search's answer and, if one was asked for, the page behind
@@ -280,6 +338,7 @@ fn fallback_reason(searched: &Result<Searched, DirectFault>) -> &'static str {
         Ok(Searched {
             answer: Answer::Page(Page::Result(_)),
             pages,
+            ..
         }) => pages
             .iter()
             .map(page::classify)
@@ -302,7 +361,7 @@ fn fallback_reason(searched: &Result<Searched, DirectFault>) -> &'static str {
 /// when one is asked for and the search found the RUC.
 async fn search(lease: &mut Lease, ruc: Ruc, kind: Option<Kind>, config: &FormConfig) -> Result<Searched, Fault> {
     let session = lease.session().await?;
-    let answer = form::search(session.client(), ruc, config).await?;
+    let (answer, shown) = form::search(session.client(), ruc, config).await?;
     let mut pages = Vec::new();
     if let (Answer::Page(Page::Result(pairs)), Some(kind)) = (&answer, kind) {
         let razon_social = page::razon_social(pairs);
@@ -313,7 +372,7 @@ async fn search(lease: &mut Lease, ruc: Ruc, kind: Option<Kind>, config: &FormCo
         }
         pages.push(shown);
     }
-    Ok(Searched { answer, pages })
+    Ok(Searched { answer, shown, pages })
 }
 
 fn failure_from(fault: Fault) -> Failure {

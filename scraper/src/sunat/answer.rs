@@ -8,15 +8,17 @@ use ruc_contract::{Record, Ruc};
 use super::form::Answer;
 use super::page::Page;
 use super::record;
-use crate::failure::Failure;
+use crate::failure::{Failure, UnreadableKind};
 
 /// The record of `ruc` that SUNAT's answer shows, stamped with the time it
 /// was read, or the failure it shows instead.
 pub(crate) fn read(answer: &Answer, ruc: Ruc) -> Result<Record, Failure> {
     match answer {
         Answer::Page(Page::Result(pairs)) => {
-            let record = record::from_pairs(pairs, now_rfc3339())
-                .map_err(|e| Failure::SunatError(format!("página de resultado ilegible: {e}")))?;
+            let record = record::from_pairs(pairs, now_rfc3339()).map_err(|e| Failure::Unreadable {
+                reason: UnreadableKind::ResultRows,
+                why: format!("página de resultado ilegible: {e}"),
+            })?;
             if record.ruc != ruc.as_str() {
                 return Err(Failure::SunatError(format!(
                     "la página muestra el RUC {} en lugar de {ruc}",
@@ -34,16 +36,22 @@ pub(crate) fn read(answer: &Answer, ruc: Ruc) -> Result<Record, Failure> {
             "página 'Request Rejected' del firewall (support ID {support_id})"
         ))),
         Answer::Page(Page::NetworkError(code)) => Err(Failure::network(code)),
-        Answer::Page(Page::Pending) | Answer::NoAnswer { loading: true, .. } => {
+        Answer::Page(Page::Pending) | Answer::Unrecognised { loading: true, .. } => {
             Err(Failure::Timeout("la página de resultado no llegó".into()))
         }
-        Answer::NoAnswer { loading: false, title } => {
-            Err(Failure::SunatError(format!("página inesperada (título {title:?})")))
-        }
+        Answer::Unrecognised { loading: false, title } => Err(Failure::Unreadable {
+            reason: UnreadableKind::UnknownPage,
+            why: format!("página inesperada (título {title:?})"),
+        }),
+        Answer::FormMissing { title } => Err(Failure::Unreadable {
+            reason: UnreadableKind::NoForm,
+            why: format!("el formulario de búsqueda no está en su página (título {title:?})"),
+        }),
     }
 }
 
-fn now_rfc3339() -> String {
+/// Now, in UTC to the second: when a page was read.
+pub(crate) fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .expect("zero is valid");
@@ -73,12 +81,12 @@ mod tests {
 
     #[test]
     fn a_tab_still_loading_is_a_timeout_and_a_strange_page_an_error() {
-        let loading = Answer::NoAnswer {
+        let loading = Answer::Unrecognised {
             loading: true,
             title: String::new(),
         };
         assert_eq!(read(&loading, ruc()).unwrap_err().status(), 504);
-        let strange = Answer::NoAnswer {
+        let strange = Answer::Unrecognised {
             loading: false,
             title: "Documento sin título".into(),
         };

@@ -44,11 +44,17 @@ pub(crate) enum Answer {
     Page(Page),
     /// Nothing recognisable within the wait; `loading` when the tab was
     /// still loading or still on the form (SUNAT did not answer).
-    NoAnswer { loading: bool, title: String },
+    Unrecognised { loading: bool, title: String },
+    /// The form's address showed neither the form nor a page we know.
+    FormMissing { title: String },
 }
 
+/// An answer and the page it was read from (none when the tab never
+/// settled): a page that cannot be read is kept for diagnosis.
+pub(crate) type Shown = (Answer, Option<Snapshot>);
+
 /// Runs one search for `ruc` in the session's tab.
-pub(crate) async fn search(client: &Client, ruc: Ruc, config: &FormConfig) -> Result<Answer, Fault> {
+pub(crate) async fn search(client: &Client, ruc: Ruc, config: &FormConfig) -> Result<Shown, Fault> {
     let form_url = format!("{}{FORM_PATH}", config.sunat_url);
     command(config, client.goto(&form_url)).await?;
     let input = match command(config, client.find(Locator::Id("txtRuc"))).await {
@@ -143,42 +149,47 @@ pub(crate) async fn turn_page(
 }
 
 /// Reads the tab until the page is recognisable or `wait` has passed.
-async fn wait_for_answer(client: &Client, config: &FormConfig, wait: Duration) -> Result<Answer, Fault> {
+async fn wait_for_answer(client: &Client, config: &FormConfig, wait: Duration) -> Result<Shown, Fault> {
     let until = Instant::now() + wait;
     loop {
         let last = match snapshot(client, config).await {
             Ok(snapshot) => match page::classify(&snapshot) {
                 Page::Pending => Some(snapshot),
-                recognised => return Ok(Answer::Page(recognised)),
+                recognised => return Ok((Answer::Page(recognised), Some(snapshot))),
             },
             Err(Fault::Navigating) => None,
             Err(fault) => return Err(fault),
         };
         if Instant::now() >= until {
-            return Ok(no_answer(last.as_ref()));
+            return Ok((no_answer(last.as_ref()), last));
         }
         tokio::time::sleep(POLL_EVERY).await;
     }
 }
 
-async fn not_the_form(client: &Client, config: &FormConfig) -> Result<Answer, Fault> {
+async fn not_the_form(client: &Client, config: &FormConfig) -> Result<Shown, Fault> {
     let snapshot = snapshot(client, config).await?;
-    Ok(match page::classify(&snapshot) {
-        Page::Pending => Answer::NoAnswer {
-            loading: false,
+    Ok((not_the_form_answer(&snapshot), Some(snapshot)))
+}
+
+/// What the form's address showed instead of the form: a page we know
+/// (the firewall, an error page) or [`Answer::FormMissing`].
+pub(crate) fn not_the_form_answer(snapshot: &Snapshot) -> Answer {
+    match page::classify(snapshot) {
+        Page::Pending => Answer::FormMissing {
             title: page::title(&snapshot.html),
         },
         recognised => Answer::Page(recognised),
-    })
+    }
 }
 
 fn no_answer(last: Option<&Snapshot>) -> Answer {
     match last {
-        Some(snapshot) => Answer::NoAnswer {
+        Some(snapshot) => Answer::Unrecognised {
             loading: snapshot.ready_state != "complete" || snapshot.url.contains(FORM_PATH),
             title: page::title(&snapshot.html),
         },
-        None => Answer::NoAnswer {
+        None => Answer::Unrecognised {
             loading: true,
             title: String::new(),
         },

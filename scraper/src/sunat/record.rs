@@ -74,6 +74,8 @@ pub(crate) enum RecordError {
     MissingRuc,
     /// The RUC row is not `<11 digits> - <name>`.
     MalformedRuc(String),
+    /// A row every result page has is not there (its label changed?).
+    MissingRow(&'static str),
 }
 
 impl std::fmt::Display for RecordError {
@@ -81,6 +83,7 @@ impl std::fmt::Display for RecordError {
         match self {
             RecordError::MissingRuc => f.write_str("la página de resultado no tiene la fila 'Número de RUC'"),
             RecordError::MalformedRuc(text) => write!(f, "fila 'Número de RUC' ilegible: {text:?}"),
+            RecordError::MissingRow(label) => write!(f, "la página de resultado no tiene la fila '{label}'"),
         }
     }
 }
@@ -101,7 +104,11 @@ pub(crate) fn from_pairs(pairs: &[Pair], consultado_en: String) -> Result<Record
     let list = |field: Field| value(field).map(list_entries).unwrap_or_default();
 
     let (ruc, razon_social) = split_ruc_row(&value(Field::Ruc).ok_or(RecordError::MissingRuc)?.text())?;
-    let (estado, fecha_baja) = value(Field::Estado).map(estado_and_baja).unwrap_or_default();
+    // Every result page shows the state and the condition: without them
+    // the page is not the one the parser knows.
+    let estado = value(Field::Estado).ok_or(RecordError::MissingRow("Estado del Contribuyente"))?;
+    let condicion = value(Field::Condicion).ok_or(RecordError::MissingRow("Condición del Contribuyente"))?;
+    let (estado, fecha_baja) = estado_and_baja(estado);
     let address = value(Field::Domicilio)
         .map(|v| address::split(&v.text()))
         .unwrap_or_default();
@@ -115,7 +122,7 @@ pub(crate) fn from_pairs(pairs: &[Pair], consultado_en: String) -> Result<Record
         fecha_inicio_actividades: date(Field::FechaInicioActividades),
         estado,
         fecha_baja: fecha_baja.or_else(|| date(Field::FechaBaja)),
-        condicion: value(Field::Condicion).and_then(first_line),
+        condicion: first_line(condicion),
         direccion: address.direccion,
         departamento: address.departamento,
         provincia: address.provincia,
@@ -310,6 +317,8 @@ mod tests {
             let record = from_pairs(
                 &pairs(&[
                     ("RUC:", &["20131312955 - SUNAT"], None),
+                    ESTADO,
+                    CONDICION,
                     (label, &["COMPUTARIZADO"], None),
                 ]),
                 CONSULTADO_EN.into(),
@@ -319,10 +328,14 @@ mod tests {
         }
     }
 
+    /// The rows every result page has, besides the RUC's.
+    const ESTADO: Row = ("Estado del Contribuyente:", &["ACTIVO"], None);
+    const CONDICION: Row = ("Condición del Contribuyente:", &["HABIDO"], None);
+
     #[test]
     fn missing_labels_give_null_and_empty_lists() {
         let record = from_pairs(
-            &pairs(&[("Número de RUC:", &["20131312955 - SUNAT"], None)]),
+            &pairs(&[("Número de RUC:", &["20131312955 - SUNAT"], None), ESTADO, CONDICION]),
             CONSULTADO_EN.into(),
         )
         .unwrap();
@@ -336,11 +349,29 @@ mod tests {
         let record = from_pairs(
             &pairs(&[
                 ("Número de RUC:", &["20131312955 - SUNAT"], None),
+                ESTADO,
+                CONDICION,
                 ("Profesión u Oficio:", &["ABOGADO"], None),
             ]),
             CONSULTADO_EN.into(),
         );
         assert!(record.is_ok());
+    }
+
+    /// A page whose state or condition rows changed their labels is not
+    /// read as a record with those fields empty.
+    #[test]
+    fn a_result_without_the_state_or_condition_row_is_an_error() {
+        let ruc: Row = ("Número de RUC:", &["20131312955 - SUNAT"], None);
+        let renamed: Row = ("Situación tributaria:", &["ACTIVO"], None);
+        assert_eq!(
+            from_pairs(&pairs(&[ruc, renamed, CONDICION]), CONSULTADO_EN.into()),
+            Err(RecordError::MissingRow("Estado del Contribuyente"))
+        );
+        assert_eq!(
+            from_pairs(&pairs(&[ruc, ESTADO]), CONSULTADO_EN.into()),
+            Err(RecordError::MissingRow("Condición del Contribuyente"))
+        );
     }
 
     #[test]

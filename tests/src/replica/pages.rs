@@ -80,6 +80,14 @@ pub fn unknown_page() -> String {
     )
 }
 
+/// A result page after a change of SUNAT's site: the rows of the state
+/// and the condition carry other labels, which no client knows yet.
+pub fn changed_layout(result_page: &str) -> String {
+    result_page
+        .replace("Estado del Contribuyente:", "Situaci&oacute;n tributaria:")
+        .replace("Condici&oacute;n del Contribuyente:", "Condici&oacute;n de domicilio:")
+}
+
 /// The F5 firewall's ~245-byte rejection page.
 pub fn firewall_page(support_id: u64) -> String {
     format!(

@@ -73,6 +73,9 @@ pub struct Behaviour {
     pub header_check: bool,
     /// Compress the site's answers this way for a client that accepts it.
     pub content_encoding: Option<ContentEncoding>,
+    /// RUCs whose result page has a changed layout (the state and
+    /// condition rows under other labels), as when SUNAT changes its site.
+    pub changed_layout: Vec<String>,
 }
 
 /// The compressions Chrome accepts over plain HTTP (the replica's).
@@ -492,6 +495,9 @@ async fn search(state: &State, behaviour: &Behaviour, ruc: &str, complete: bool)
         return Ok(html(pages::error_page(), Charset::Latin1));
     }
     let page = match dataset::find(ruc) {
+        Some(source) if behaviour.changed_layout.iter().any(|changed| changed == ruc) => {
+            pages::changed_layout(&pages::result_page(&source))
+        }
         Some(source) => pages::result_page(&source),
         None => pages::not_found_page(ruc),
     };

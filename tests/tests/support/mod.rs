@@ -9,9 +9,11 @@
 pub mod balancer;
 pub mod compose;
 pub mod dockerfile;
+pub mod exported;
 pub mod grid;
 pub mod lookups;
 pub mod procfs;
+pub mod prometheus;
 pub mod proxy;
 pub mod raw;
 pub mod redis;

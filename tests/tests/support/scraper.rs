@@ -237,9 +237,13 @@ impl Drop for Scraper {
 
 /// The scraper's own temp entries (`ruc-scraper-<pid>`), not Chromium's
 /// crash-handler leftovers, which we do not own.
+/// The scraper's own temp files; the pages it kept for diagnosis
+/// (`ruc-scraper-unknown-pages`, the default directory) outlive it by design.
 fn is_ours(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|name| name.to_string_lossy().starts_with("ruc-scraper-"))
+    path.file_name().is_some_and(|name| {
+        let name = name.to_string_lossy();
+        name.starts_with("ruc-scraper-") && name != "ruc-scraper-unknown-pages"
+    })
 }
 
 /// Reads the scraper's log until it says where it listens; forwards every

@@ -17,7 +17,7 @@ use ruc_contract::{Kind, Rows, Ruc};
 
 use super::page::{self, Page, Snapshot};
 use super::text::{collapse, fold, repair_mojibake};
-use crate::failure::Failure;
+use crate::failure::{Failure, UnreadableKind};
 
 fn selector(css: &str) -> Selector {
     Selector::parse(css).expect("static selector")
@@ -77,7 +77,10 @@ fn read_one(kind: Kind, snapshot: &Snapshot, ruc: Ruc) -> Result<Rows, Failure> 
     }
     let html = repair_mojibake(&snapshot.html);
     let document = Html::parse_document(&html);
-    let unreadable = |why: &str| Failure::SunatError(format!("página de {} ilegible: {why}", kind.segment()));
+    let unreadable = |why: &str| Failure::Unreadable {
+        reason: UnreadableKind::PageBehind,
+        why: format!("página de {} ilegible: {why}", kind.segment()),
+    };
     let shown = heading_ruc(&document).ok_or_else(|| unreadable("sin encabezado con el RUC"))?;
     if shown != ruc.as_str() {
         return Err(Failure::SunatError(format!(
