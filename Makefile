@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps run demo test check bench bench-batch bench-pages bench-scraper bench-scrapers bench-fleet images images-check replica scraper proxy
+.PHONY: deps run demo test check bench bench-batch bench-pages bench-scraper bench-scrapers bench-fleet images images-check prometheus-rule replica scraper proxy
 
 ## Install the missing system packages (Debian/Ubuntu).
 deps:
@@ -71,6 +71,11 @@ bench-scraper: deps
 ## version and `latest`, with docker (when its engine runs) or podman.
 images:
 	./scripts/images.sh
+
+## The Prometheus Operator's PrometheusRule, made from conf/prometheus/alerts.yml
+## (run after editing the rules; a test checks that the two agree).
+prometheus-rule:
+	./scripts/prometheus-rule.sh
 
 ## The release check of the images: builds them, runs the stack from them and
 ## checks health, users, a MISS then a HIT, and SIGTERM with a lookup in

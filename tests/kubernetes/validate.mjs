@@ -4,10 +4,12 @@
 // object's verdict; exits 1 when any fails or has no model here.
 import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
 import { PodMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor";
+import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
 
 const models = {
   "keda.sh/v1alpha1 ScaledObject": ScaledObject,
   "monitoring.coreos.com/v1 PodMonitor": PodMonitor,
+  "monitoring.coreos.com/v1 PrometheusRule": PrometheusRule,
 };
 
 let input = "";

@@ -112,7 +112,11 @@ fn the_custom_resources_validate_against_their_crd_schemas() {
     let kinds: BTreeSet<String> = custom.iter().map(|o| o["kind"].as_str().unwrap().to_string()).collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["PodMonitor".to_string(), "ScaledObject".to_string()])
+        BTreeSet::from([
+            "PodMonitor".to_string(),
+            "PrometheusRule".to_string(),
+            "ScaledObject".to_string()
+        ])
     );
     let mut node = Command::new("node")
         .arg(repo_file("tests/kubernetes/validate.mjs"))
@@ -322,6 +326,16 @@ fn assert_pod_matches_image(service: &str, pod: &Value, container: &Value, versi
     }
 }
 
+/// Where a container mounts its volumes.
+fn mount_paths(container: &Value) -> BTreeSet<String> {
+    container["volumeMounts"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|mount| mount["mountPath"].as_str().map(String::from))
+        .collect()
+}
+
 /// The `version` of a crate's `[package]`.
 fn crate_version(krate: &str) -> String {
     read_repo_file(&format!("{krate}/Cargo.toml"))
@@ -385,6 +399,17 @@ fn the_scraper_pods_agree_with_the_image_and_the_scrapers_configuration() {
             assert!(literal.contains(&http), "{overlay}: the small image has no browser");
         }
         assert_eq!(container_port(container, "http"), 8001);
+        // The image's volumes (the kept unreadable pages) are writable
+        // mounts: the root filesystem is read-only.
+        let mounts = mount_paths(container);
+        for volume in dockerfile::all(&image_stage(image_of(container).0), "VOLUME") {
+            let path = volume.trim_matches(|c| "[]\" ".contains(c));
+            assert!(
+                mounts.contains(path),
+                "{overlay}: the image's volume {path} is not mounted"
+            );
+        }
+        assert!(image_env.contains("SCRAPER_UNKNOWN_PAGES_DIR=/var/lib/ruc-scraper/unknown-pages"));
         let grace = Duration::from_secs(pod["terminationGracePeriodSeconds"].as_u64().unwrap());
         assert!(
             grace > config.drain + config.shutdown_timeout,

@@ -9,17 +9,15 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use serde_json::Value;
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::stub::StubScraper;
+use support::exported::{self, family_of};
 use support::{read_repo_file, repo_file, require_program, run_in_repo};
 
 #[test]
 fn promtool_accepts_the_prometheus_config_and_it_scrapes_both_services() {
     require_program("promtool", "prometheus");
-    let output = run_in_repo("promtool", &["check", "config", "conf/prometheus.yml"]);
+    let output = run_in_repo("promtool", &["check", "config", "conf/prometheus/prometheus.yml"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let config = read_repo_file("conf/prometheus.yml");
+    let config = read_repo_file("conf/prometheus/prometheus.yml");
     let compose = read_repo_file("docker-compose.yml");
     // The targets are the ports the services listen on in the compose file.
     assert!(config.contains(r#""proxy:9091""#) && compose.contains("METRICS_LISTEN: 0.0.0.0:9091"));
@@ -43,29 +41,36 @@ fn the_proxy_loads_its_pingora_yaml_and_refuses_a_broken_one() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("Pingora configuration"));
 }
 
+/// Every panel has a title and a unit, and every query reads a metric (and
+/// labels) that the running services export.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_queries_only_metrics_the_services_export() {
     let dashboard: Value =
         serde_json::from_str(&read_repo_file("conf/grafana/dashboards/ruc.json")).expect("valid JSON");
     let panels = dashboard["panels"].as_array().expect("panels");
+    let exported = exported::from_running_services().await;
     let mut queried = BTreeSet::new();
     for panel in panels.iter().filter(|p| p["type"] != "row") {
-        assert!(panel["title"].as_str().is_some_and(|t| !t.is_empty()));
-        assert_eq!(panel["datasource"]["uid"], "prometheus", "{}", panel["title"]);
+        let title = panel["title"].as_str().unwrap_or_default();
+        assert!(!title.is_empty(), "a panel without a title: {panel}");
+        let unit = panel["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or_default();
+        assert!(!unit.is_empty(), "{title}: no unit");
+        assert_eq!(panel["datasource"]["uid"], "prometheus", "{title}");
         for target in panel["targets"].as_array().expect("targets") {
-            queried.extend(metric_names(target["expr"].as_str().expect("an expression")));
+            let expr = target["expr"].as_str().expect("an expression");
+            let read = exported::queried(expr, &["ruc_", "process_"]);
+            assert!(!read.is_empty(), "{title}: {expr} reads none of the services' metrics");
+            for (name, labels) in read {
+                let family = family_of(&name);
+                let has = exported
+                    .get(family)
+                    .unwrap_or_else(|| panic!("{title}: {name} is exported by neither service"));
+                for label in labels.iter().filter(|l| !["job", "instance"].contains(&l.as_str())) {
+                    assert!(has.contains(label), "{title}: {name} has no label {label}");
+                }
+                queried.insert(name);
+            }
         }
-    }
-    let exported = exported_metrics().await;
-    for name in &queried {
-        let family = name
-            .trim_end_matches("_bucket")
-            .trim_end_matches("_sum")
-            .trim_end_matches("_count");
-        assert!(
-            exported.contains(family),
-            "{name} is queried but exported by neither service"
-        );
     }
     for wanted in [
         "ruc_proxy_cache_hits_total",
@@ -88,6 +93,14 @@ async fn the_dashboard_queries_only_metrics_the_services_export() {
         "ruc_proxy_batch_requests_total",
         "ruc_proxy_batch_items_total",
         "ruc_proxy_lookups_total",
+        // What the alerts watch (conf/prometheus/alerts.yml).
+        "ruc_scraper_unknown_pages_total",
+        "ruc_scraper_lookup_duration_seconds_bucket",
+        "ruc_scraper_direct_suspended",
+        "ruc_scraper_fallbacks_total",
+        "ruc_proxy_cache_l1_tracked",
+        "ruc_proxy_upstream_waiting",
+        "process_start_time_seconds",
     ] {
         assert!(queried.contains(wanted), "the dashboard shows {wanted}");
     }
@@ -97,36 +110,4 @@ async fn the_dashboard_queries_only_metrics_the_services_export() {
         read_repo_file("conf/grafana/provisioning/dashboards/ruc.yml").contains("path: /var/lib/grafana/dashboards")
     );
     assert!(read_repo_file("docker-compose.yml").contains("./conf/grafana/dashboards:/var/lib/grafana/dashboards:ro"));
-}
-
-/// Families in the text format of the scraper's registry and of a running
-/// proxy's metrics (with a scraper, so that the per-scraper ones exist).
-async fn exported_metrics() -> BTreeSet<String> {
-    let scraper = scraper::metrics::Metrics::new().render();
-    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
-    let running = Proxy::start(&redis.url(), &stub.url(), &[]).await;
-    let proxy = running.metrics_page().await;
-    assert!(running.stop().await.success());
-    [scraper, proxy]
-        .iter()
-        .flat_map(|text| {
-            text.lines()
-                .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
-                .map(String::from)
-        })
-        .collect()
-}
-
-fn metric_names(expr: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = expr;
-    while let Some(at) = rest.find("ruc_") {
-        let name: String = rest[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        rest = &rest[at + name.len()..];
-        names.push(name);
-    }
-    names
 }
