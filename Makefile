@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: deps run demo test check bench bench-batch bench-pages bench-scraper bench-scrapers bench-fleet images images-check prometheus-rule replica scraper proxy
+.PHONY: deps run demo test check bench bench-batch bench-pages bench-traces bench-scraper bench-scrapers bench-fleet images images-check prometheus-rule replica scraper proxy
 
 ## Install the missing system packages (Debian/Ubuntu).
 deps:
@@ -36,6 +36,20 @@ bench:
 	python3 bench/scrapers.py
 	python3 bench/batch.py
 	python3 bench/pages.py
+	$(MAKE) bench-traces
+
+## What traces cost a hit: this proxy with traces off and on, beside the
+## proxy of the commit before traces existed, built from a worktree with
+## the same target directory (target/bench/traces.md).
+BENCH_TRACES_BEFORE ?= 75d97ab
+bench-traces: deps
+	rm -rf target/bench/before && git worktree prune
+	git worktree add --detach target/bench/before $(BENCH_TRACES_BEFORE)
+	cd target/bench/before && CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) build --release --bin proxy
+	mkdir -p target/bench && cp target/release/proxy target/bench/proxy-before
+	git worktree remove --force target/bench/before
+	$(CARGO) build --release --bin proxy
+	python3 bench/traces.py
 
 ## The pages behind the record alone: hits against the record's, and what
 ## one lookup costs SUNAT in each scraper mode (target/bench/pages.md).

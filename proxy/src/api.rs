@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use startup::TraceParent;
+
 use crate::batch::ask::Ask;
 use crate::batch::Batches;
 use crate::gate::Asker;
@@ -46,10 +48,13 @@ impl Api {
         &self.batches
     }
 
-    /// The answer to a request for `route`, or the batch to stream.
-    pub(crate) async fn answer(&self, route: Route) -> Answer {
+    /// The answer to a request for `route`, or the batch to stream;
+    /// `trace` is the caller's `traceparent`, passed on to the scrapers.
+    pub(crate) async fn answer(&self, route: Route, trace: Option<TraceParent>) -> Answer {
         let reply = match route {
-            Route::Record(subject) => return Answer::Whole(self.lookups.answer(subject, Asker::Single).await),
+            Route::Record(subject) => {
+                return Answer::Whole(self.lookups.answer(subject, Asker::Single, trace).await);
+            }
             Route::Batch(Ok(ask)) => return Answer::Batch(ask),
             Route::Batch(Err(reply)) => {
                 self.batches.refused();

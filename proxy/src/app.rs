@@ -39,7 +39,7 @@ use crate::scrapers::Scrapers;
 
 /// The binary's entry point; arguments are Pingora's (`-c conf/proxy.yaml`).
 pub fn main() -> ExitCode {
-    let config = match startup::begin(Config::from_env) {
+    let config = match startup::begin("ruc-proxy", Config::from_env) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -124,6 +124,7 @@ pub fn main() -> ExitCode {
     server.run(RunArgs {
         shutdown_signal: Box::new(signals),
     });
+    startup::finish();
     ExitCode::SUCCESS
 }
 

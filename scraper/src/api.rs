@@ -25,7 +25,7 @@ use hyper::{Method, Request, Response, StatusCode, Version};
 use ruc_contract::{check_host, ErrorBody, Kind, RouteError, Ruc, LOOKUP_PREFIX};
 use serde::Serialize;
 use serde_json::json;
-use startup::AdminToken;
+use startup::{AdminToken, TraceParent};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -106,11 +106,20 @@ async fn route(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
         "/livez" => json(StatusCode::OK, &json!({ "status": "alive" })),
         "/metrics" => metrics(&app),
         _ if path.starts_with(UNKNOWN_PAGES_PATH) => unknown_pages(&app, &request).await,
-        _ => lookup(app.clone(), &path[LOOKUP_PREFIX.len()..]).await,
+        _ => {
+            let mut parents = request.headers().get_all("traceparent").iter();
+            let trace = match (parents.next(), parents.next()) {
+                (Some(value), None) => TraceParent::parse(value.as_bytes()),
+                _ => None,
+            };
+            lookup(app.clone(), &path[LOOKUP_PREFIX.len()..], trace).await
+        }
     }
 }
 
-async fn lookup(app: Arc<App>, path: &str) -> HttpResponse {
+/// A lookup; `trace` is the caller's `traceparent` (the proxy's), of
+/// which the lookup's spans are children.
+async fn lookup(app: Arc<App>, path: &str, trace: Option<TraceParent>) -> HttpResponse {
     let Some((requested, kind)) = Kind::split_path(path) else {
         let full = format!("{LOOKUP_PREFIX}{path}");
         return json(StatusCode::NOT_FOUND, &RouteError::no_route(&full));
@@ -126,7 +135,7 @@ async fn lookup(app: Arc<App>, path: &str) -> HttpResponse {
         let app = app.clone();
         app.tasks
             .clone()
-            .spawn(async move { app.lookups.lookup(ruc, kind).await })
+            .spawn(async move { app.lookups.lookup(ruc, kind, trace).await })
     };
     match task.await {
         Ok(Ok(found)) => json(StatusCode::OK, &found.to_json()),

@@ -41,7 +41,7 @@ pub fn main() -> ExitCode {
         Some(arg) if arg == healthcheck::ARG => return healthcheck::run(),
         _ => {}
     }
-    let config = match startup::begin(Config::from_env) {
+    let config = match startup::begin("ruc-scraper", Config::from_env) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -52,7 +52,9 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let ran = runtime.block_on(run(config));
+    startup::finish();
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");

@@ -40,7 +40,7 @@ struct Stub {
 #[tokio::main]
 async fn main() -> ExitCode {
     let var = |name: &str| std::env::var(name).ok();
-    let Ok(addr) = startup::begin(|| {
+    let Ok(addr) = startup::begin("ruc-stub-scraper", || {
         Env::new(&var).parse::<SocketAddr>("STUB_LISTEN", "127.0.0.1:8001", "an address such as 127.0.0.1:8001")
     }) else {
         return ExitCode::from(2);

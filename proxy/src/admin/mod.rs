@@ -118,7 +118,7 @@ impl Admin {
     }
 
     async fn refresh(&self, subject: Subject) -> Response<Vec<u8>> {
-        let refresh = if self.lookups.refresh_in_background(subject).await {
+        let refresh = if self.lookups.refresh_in_background(subject, None).await {
             "started"
         } else {
             "already_running"

@@ -22,9 +22,11 @@ use std::time::Duration;
 
 use futures_util::future::{self, BoxFuture};
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use startup::TraceParent;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::gate::{Asker, BatchItem};
 use crate::lookup::outcome::Answered;
@@ -90,8 +92,14 @@ impl Batches {
     }
 
     /// Starts the batch a whole `body` asks for, or the whole request's
-    /// error (400, 413). `closing` turns true when the process stops.
-    pub(crate) fn start(&self, body: &[u8], closing: watch::Receiver<bool>) -> Result<Run, Reply> {
+    /// error (400, 413). `closing` turns true when the process stops;
+    /// `trace` is the caller's `traceparent`, passed on by every lookup.
+    pub(crate) fn start(
+        &self,
+        body: &[u8],
+        closing: watch::Receiver<bool>,
+        trace: Option<TraceParent>,
+    ) -> Result<Run, Reply> {
         let asked = ask::read(body, self.max_rucs).inspect_err(|_| self.refused())?;
         let deadline = Instant::now() + self.timeout;
         let batch = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -106,7 +114,8 @@ impl Batches {
                 match asked {
                     Asked::Valid(ruc) => {
                         let (lookups, ruc) = (self.lookups.clone(), *ruc);
-                        Box::pin(async move { (index, lookups.answer(Subject::record(ruc), asker).await) })
+                        let answer = async move { (index, lookups.answer(Subject::record(ruc), asker, trace).await) };
+                        Box::pin(answer.in_current_span())
                     }
                     Asked::Invalid { text, why } => {
                         let reply = responses::own_error(OwnError::InvalidRuc, text, Some(why.detail()));

@@ -7,6 +7,7 @@
 //! the answer (the body would otherwise be read as the next request).
 
 use ruc_contract::RouteError;
+use startup::TraceParent;
 
 /// The most a request head may weigh, request line and fields together:
 /// a larger one is refused with 431 as soon as it is seen (nginx allows
@@ -40,6 +41,8 @@ pub(crate) struct Head<'a> {
     pub(crate) content_type: Option<&'a str>,
     /// `Accept`, its fields joined as one list.
     pub(crate) accept: Option<String>,
+    /// `traceparent`, if given once and valid (W3C Trace Context).
+    pub(crate) traceparent: Option<TraceParent>,
     /// The connection may carry another request after this one's answer,
     /// as far as the request says (HTTP/1.1 unless `close`; HTTP/1.0 with
     /// `keep-alive` and without `close`).
@@ -121,6 +124,11 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed<'_> {
         (Some(Ok(value)), None) => Some(value),
         _ => None,
     };
+    let mut parents = named(request.headers, "traceparent");
+    let traceparent = match (parents.next(), parents.next()) {
+        (Some(value), None) => TraceParent::parse(value),
+        _ => None,
+    };
     let accept: Vec<&str> = named(request.headers, "accept")
         .filter_map(|value| std::str::from_utf8(value).ok())
         .collect();
@@ -131,6 +139,7 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed<'_> {
         body,
         content_type,
         accept: (!accept.is_empty()).then(|| accept.join(",")),
+        traceparent,
         persistent: persistent(request.headers, http_1_1),
         http_1_1,
         len,

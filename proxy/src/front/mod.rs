@@ -33,8 +33,9 @@ use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 use ruc_contract::RouteError;
+use startup::{telemetry, TraceParent};
 use tokio::sync::watch;
-use tracing::{debug, info};
+use tracing::{debug, info, info_span, Instrument, Span};
 
 use crate::api::{Answer, Api};
 use crate::batch::ask::{self, Announced};
@@ -68,6 +69,11 @@ struct Request {
     body: Framing,
     /// The head's length.
     len: usize,
+    /// The caller's `traceparent`, passed on to the scrapers.
+    trace: Option<TraceParent>,
+    /// The request's span when traces are exported (else none): a child
+    /// of the caller's, or the root of a new trace.
+    span: Span,
 }
 
 impl Request {
@@ -87,7 +93,10 @@ impl Request {
             }),
         };
         let body_read = matches!(route, Route::Batch(Ok(_)));
+        let span = telemetry::span(|| request_span(head, &route));
         Request {
+            trace: head.traceparent,
+            span,
             route,
             head_only: head.method == "HEAD",
             persistent: head.persistent && (body_read || !head.announces_body()) && !stopping,
@@ -137,12 +146,21 @@ impl Front {
             };
             connection.consume(request.len);
             let (started, subject) = (Instant::now(), request.route.subject());
-            let persists = match self.answer(&mut connection, request.route).await {
+            let (trace, span) = (request.trace, request.span);
+            let answering = self.answer(&mut connection, request.route, trace);
+            let persists = match answering.instrument(span.clone()).await {
                 Answer::Whole(answered) => {
                     // The process may have begun to stop meanwhile.
                     let persistent = request.persistent && !self.drain.is_stopping();
                     connection.write(&answered.reply, request.head_only, persistent);
-                    self.log(subject.as_ref(), answered.reply.status, answered.cache, started);
+                    let status = answered.reply.status;
+                    self.log(
+                        subject.as_ref(),
+                        status,
+                        answered.cache,
+                        started,
+                        logged_trace(&span, trace),
+                    );
                     persistent
                 }
                 Answer::Batch(ask) => {
@@ -150,12 +168,11 @@ impl Front {
                         persistent: request.persistent,
                         http_1_1: request.http_1_1,
                     };
-                    let batches = self.api.batches();
-                    let metrics = self.metrics;
-                    let body = request.body;
-                    match streamed::serve(&mut connection, ask, body, framed, batches, closing.clone(), metrics).await {
+                    let (batches, body) = (self.api.batches(), request.body);
+                    let serving = streamed::serve(&mut connection, ask, body, framed, batches, closing.clone(), trace);
+                    match serving.instrument(span.clone()).await {
                         Served::Answered { status, persists } => {
-                            self.log(None, status, CacheResult::Batch, started);
+                            self.log(None, status, CacheResult::Batch, started, logged_trace(&span, trace));
                             persists
                         }
                         Served::Gone => return,
@@ -174,8 +191,8 @@ impl Front {
     /// The answer to `route`. An answer that is not ready at once (a
     /// lookup reading Redis or waiting for a scraper) first lets the
     /// answers gathered before it go out.
-    async fn answer(&self, connection: &mut Connection, route: Route) -> Answer {
-        let mut answering = std::pin::pin!(self.api.answer(route));
+    async fn answer(&self, connection: &mut Connection, route: Route, trace: Option<TraceParent>) -> Answer {
+        let mut answering = std::pin::pin!(self.api.answer(route, trace));
         match std::future::poll_fn(|cx| Poll::Ready(answering.as_mut().poll(cx))).await {
             Poll::Ready(answered) => answered,
             Poll::Pending => {
@@ -188,13 +205,20 @@ impl Front {
     /// Answers a request that cannot be read, and closes the connection.
     async fn refuse(&self, mut connection: Connection, reply: Reply) {
         connection.write(&reply, false, false);
-        self.log(None, reply.status, CacheResult::None, Instant::now());
+        self.log(None, reply.status, CacheResult::None, Instant::now(), None);
         connection.close().await;
     }
 
     /// Counts an answer and writes its access-log line (hits at debug
-    /// level: there are many).
-    fn log(&self, subject: Option<&Subject>, status: u16, cache: CacheResult, started: Instant) {
+    /// level: there are many), with the request's trace id.
+    fn log(
+        &self,
+        subject: Option<&Subject>,
+        status: u16,
+        cache: CacheResult,
+        started: Instant,
+        trace: Option<TraceParent>,
+    ) {
         let elapsed = started.elapsed();
         self.metrics.answered(status, cache, elapsed);
         let hit = cache == CacheResult::Hit;
@@ -203,12 +227,35 @@ impl Front {
         }
         let ruc = subject.map(|subject| tracing::field::display(subject.ruc));
         let (page, cache) = (subject.map(Subject::label), cache.label());
+        let trace_id = trace.as_ref().map(|trace| tracing::field::display(trace.trace_id()));
         if hit {
-            debug!(ruc, page, cache, status, ?elapsed, "answered");
+            debug!(ruc, page, cache, status, ?elapsed, trace_id, "answered");
         } else {
-            info!(ruc, page, cache, status, ?elapsed, "answered");
+            info!(ruc, page, cache, status, ?elapsed, trace_id, "answered");
         }
     }
+}
+
+/// The span of a request (only made when traces are exported): the
+/// route's RUC and page are attributes, never its name.
+fn request_span(head: &Head<'_>, route: &Route) -> Span {
+    let subject = route.subject();
+    let span = info_span!(
+        "request",
+        http.method = head.method,
+        ruc = subject.as_ref().map(|subject| tracing::field::display(subject.ruc)),
+        page = subject.as_ref().map(Subject::label),
+    );
+    if let Some(parent) = &head.traceparent {
+        parent.adopt(&span);
+    }
+    span
+}
+
+/// The trace a request's log line names: its span's when traces are
+/// exported, else the caller's.
+fn logged_trace(span: &Span, caller: Option<TraceParent>) -> Option<TraceParent> {
+    TraceParent::of_span(span).or(caller)
 }
 
 #[async_trait]

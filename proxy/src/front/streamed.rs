@@ -4,13 +4,13 @@
 //! watched meanwhile: a client that hangs up drops the batch, which
 //! cancels what only waited for a slot ([`crate::batch`]).
 
+use startup::TraceParent;
 use tokio::sync::watch;
 
 use super::connection::{BodyError, Connection};
 use super::head::Framing;
 use crate::batch::ask::{self, Ask, Format};
 use crate::batch::{Batches, Run};
-use crate::metrics::Metrics;
 use crate::responses::{self, Reply};
 use ruc_contract::RouteError;
 
@@ -31,8 +31,8 @@ pub(crate) struct Framed {
     pub(crate) http_1_1: bool,
 }
 
-/// Serves the batch `ask` announced: reads its body, starts it, writes its
-/// answer.
+/// Serves the batch `ask` announced: reads its body, starts it (its
+/// lookups pass the caller's `trace` on), writes its answer.
 pub(crate) async fn serve(
     connection: &mut Connection,
     ask: Ask,
@@ -40,13 +40,13 @@ pub(crate) async fn serve(
     framed: Framed,
     batches: &Batches,
     closing: watch::Receiver<bool>,
-    metrics: &'static Metrics,
+    trace: Option<TraceParent>,
 ) -> Served {
     let body = match connection.read_body(body, ask::MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(BodyError::Closed) => return Served::Gone,
         Err(why) => {
-            metrics.batch_request("refused");
+            batches.refused();
             let reply = unreadable(why);
             connection.write(&reply, false, false);
             return Served::Answered {
@@ -55,7 +55,7 @@ pub(crate) async fn serve(
             };
         }
     };
-    let run = match batches.start(&body, closing.clone()) {
+    let run = match batches.start(&body, closing.clone(), trace) {
         Ok(run) => run,
         Err(reply) => {
             connection.write(&reply, false, framed.persistent);

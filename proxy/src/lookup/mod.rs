@@ -34,8 +34,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::subject::Subject;
+use startup::{telemetry, TraceParent};
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::cache::cached::Cached;
 use crate::cache::store::Store;
@@ -80,6 +81,8 @@ struct Lead {
     stale: Option<Cached>,
     /// Redis could not be read for this request.
     store_down: bool,
+    /// The caller's `traceparent`, passed on to the scraper.
+    trace: Option<TraceParent>,
     lookups: Arc<Lookups>,
 }
 
@@ -92,12 +95,19 @@ struct Finished {
 
 impl Lookups {
     /// The answer to a request for `subject` (a record or a page behind it): from the cache, from
-    /// the lookup in flight, or from a new lookup this request leads.
-    pub(crate) async fn answer(self: &Arc<Self>, subject: Subject, asker: Asker) -> Answered {
+    /// the lookup in flight, or from a new lookup this request leads. `trace` is the caller's
+    /// `traceparent`, which the scraper gets.
+    pub(crate) async fn answer(
+        self: &Arc<Self>,
+        subject: Subject,
+        asker: Asker,
+        trace: Option<TraceParent>,
+    ) -> Answered {
         // A batch item's leave to go, taken before it joins the flight.
         let mut pass = None;
         loop {
-            let held = self.store.get(&subject).await;
+            let read = self.store.get(&subject);
+            let held = read.instrument(telemetry::span(|| info_span!("cache.read"))).await;
             let (stale, store_down) = match outcome::after_read(held, self.settings.stale_while_revalidate) {
                 AfterRead::Hit { reply, not_found } => {
                     self.metrics.hit(not_found);
@@ -109,8 +119,8 @@ impl Lookups {
                 AfterRead::Stale { reply, refresh } => {
                     if refresh {
                         let lookups = self.clone();
-                        self.background
-                            .spawn(async move { lookups.refresh_in_background(subject).await });
+                        let refresh = async move { lookups.refresh_in_background(subject, trace).await };
+                        self.background.spawn(refresh.in_current_span());
                     }
                     self.metrics.stale.inc();
                     return Answered {
@@ -125,10 +135,10 @@ impl Lookups {
                     // Boxed: the wait for a lookup is long and its future
                     // large, and every connection's task would otherwise
                     // carry it.
-                    Box::pin(self.miss(subject, stale, store_down, None)).await
+                    Box::pin(self.miss(subject, stale, store_down, None, trace)).await
                 }
                 (Asker::Batch(_), None) => {
-                    match self.gate.admit(asker).await {
+                    match self.gate.admit(asker).instrument(admit_span()).await {
                         // Read again: the record may have come meanwhile.
                         Ok(admitted) => pass = Some(admitted),
                         Err(refusal) => return self.refused(subject, refusal, stale, store_down),
@@ -137,8 +147,8 @@ impl Lookups {
                 }
                 (Asker::Batch(_), Some(admitted)) => {
                     let lookups = self.clone();
-                    let task = async move { lookups.miss(subject, stale, store_down, Some(admitted)).await };
-                    self.background.spawn(task).await.ok().flatten()
+                    let task = async move { lookups.miss(subject, stale, store_down, Some(admitted), trace).await };
+                    self.background.spawn(task.in_current_span()).await.ok().flatten()
                 }
             };
             if let Some(answered) = missed {
@@ -156,11 +166,16 @@ impl Lookups {
         stale: Option<Cached>,
         store_down: bool,
         pass: Option<Pass>,
+        trace: Option<TraceParent>,
     ) -> Option<Answered> {
-        match self.flights.join(&subject).await {
+        let joining = self.flights.join(&subject);
+        match joining.instrument(telemetry::span(|| info_span!("lease.join"))).await {
             Joined::Follow(follower) => {
                 drop(pass);
-                let followed = follower.follow(self.settings.follow_wait).await;
+                let following = follower.follow(self.settings.follow_wait);
+                let followed = following
+                    .instrument(telemetry::span(|| info_span!("lease.follow")))
+                    .await;
                 let answered = outcome::for_follower(followed, stale.as_ref(), &subject)?;
                 self.count(answered.cache);
                 Some(answered)
@@ -174,6 +189,7 @@ impl Lookups {
                     flight,
                     stale,
                     store_down,
+                    trace,
                     lookups: self.clone(),
                 };
                 Some(lead.run(pass).await.answered)
@@ -199,7 +215,8 @@ impl Lookups {
 
     /// Refreshes `subject` in the background unless a lookup of it is already
     /// in flight (then `false`); the current record is served meanwhile.
-    pub(crate) async fn refresh_in_background(self: &Arc<Self>, subject: Subject) -> bool {
+    /// `trace`: the `traceparent` of the request that asked for it, if any.
+    pub(crate) async fn refresh_in_background(self: &Arc<Self>, subject: Subject, trace: Option<TraceParent>) -> bool {
         let Joined::Lead(flight) = self.flights.join(&subject).await else {
             return false;
         };
@@ -208,16 +225,19 @@ impl Lookups {
             flight,
             stale: None,
             store_down: false,
+            trace,
             lookups: self.clone(),
         };
         let metrics = self.metrics;
-        self.background.spawn(async move {
+        let refresh = async move {
             let finished = lead.run(None).await;
             let outcome = finished.refresh_outcome;
             metrics.refreshes.with_label_values(&[outcome]).inc();
             let status = finished.answered.reply.status;
             info!(%subject, outcome, status, "background refresh");
-        });
+        };
+        self.background
+            .spawn(refresh.instrument(telemetry::span(|| info_span!("refresh"))));
         true
     }
 
@@ -238,12 +258,15 @@ impl Lead {
         let lookups = self.lookups.clone();
         let admitted = match pass {
             Some(pass) => Ok(pass),
-            None => lookups.gate.admit(Asker::Single).await,
+            None => lookups.gate.admit(Asker::Single).instrument(admit_span()).await,
         };
         match admitted {
             Ok(pass) => {
                 lookups.metrics.misses.inc();
-                let fetch = lookups.scrapers.fetch(&self.subject).await;
+                let fetching = lookups.scrapers.fetch(&self.subject, self.trace);
+                let fetch = fetching
+                    .instrument(telemetry::span(|| info_span!("scraper.fetch")))
+                    .await;
                 self.finish(Ended::Fetched(fetch.fetched), Some((pass, fetch.scraper)))
                     .await
             }
@@ -290,10 +313,17 @@ impl Lead {
             }
         };
         let body = decision.followers.body.clone();
-        let stored = self.lookups.store.keep(&self.subject, admitted, body).await;
+        let keeping = self.lookups.store.keep(&self.subject, admitted, body);
+        let stored = keeping.instrument(telemetry::span(|| info_span!("cache.store"))).await;
         debug!(subject = %self.subject, ?admitted, stored, "answer stored");
         stored
     }
+}
+
+/// The span of the wait for leave to ask the scrapers (a slot toward
+/// SUNAT, here and fleet-wide), when traces are exported.
+fn admit_span() -> tracing::Span {
+    telemetry::span(|| info_span!("gate.admit"))
 }
 
 /// Why Redis was not used for a lookup, if it was not: not read

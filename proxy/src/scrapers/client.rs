@@ -20,9 +20,11 @@ use std::time::Duration;
 use crate::subject::Subject;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
+use hyper::Request;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use tracing::warn;
+use startup::TraceParent;
+use tracing::{warn, Span};
 
 use super::answer::{shared_headers, Answer};
 use super::{Picked, Scrapers, CONNECT_TIMEOUT};
@@ -93,9 +95,12 @@ impl ScraperClient {
     /// `GET /obtener-ruc/<ruc>[/<kind>]` on the healthy scraper with the fewest
     /// lookups in flight (another one, once, if it refuses the connection),
     /// within the upstream timeout.
-    pub(crate) async fn fetch(&self, subject: &Subject) -> Fetch {
+    /// The scraper gets a `traceparent`: this lookup's span when traces
+    /// are exported, else the caller's `trace` as it came.
+    pub(crate) async fn fetch(&self, subject: &Subject, trace: Option<TraceParent>) -> Fetch {
         let mut scraper = None;
-        let asked = tokio::time::timeout(self.timeout, self.ask(subject, &mut scraper)).await;
+        let trace = TraceParent::of_span(&Span::current()).or(trace);
+        let asked = tokio::time::timeout(self.timeout, self.ask(subject, trace, &mut scraper)).await;
         Fetch {
             fetched: asked.unwrap_or(Fetched::TimedOut),
             scraper,
@@ -104,7 +109,7 @@ impl ScraperClient {
 
     /// Asks a scraper, and a second one when the first refuses the
     /// connection (counted against it); `scraper` is the one asked last.
-    async fn ask(&self, subject: &Subject, scraper: &mut Option<Picked>) -> Fetched {
+    async fn ask(&self, subject: &Subject, trace: Option<TraceParent>, scraper: &mut Option<Picked>) -> Fetched {
         let mut refused_by = None;
         for _ in 0..2 {
             let Some(picked) = self.scrapers.pick(refused_by) else {
@@ -112,7 +117,7 @@ impl ScraperClient {
             };
             let address = picked.address();
             *scraper = Some(picked);
-            match self.exchange(address, subject).await {
+            match self.exchange(address, subject, trace).await {
                 Exchange::Ended(fetched) => return fetched,
                 Exchange::Refused(error) => {
                     warn!(%subject, %address, %error, "scraper refused the connection");
@@ -129,11 +134,15 @@ impl ScraperClient {
         Fetched::Refused
     }
 
-    async fn exchange(&self, scraper: SocketAddr, subject: &Subject) -> Exchange {
-        let uri = format!("http://{scraper}{}", subject.path())
-            .parse()
-            .expect("an address and a RUC's path make a valid URI");
-        let response = match self.http.get(uri).await {
+    async fn exchange(&self, scraper: SocketAddr, subject: &Subject, trace: Option<TraceParent>) -> Exchange {
+        let mut request = Request::get(format!("http://{scraper}{}", subject.path()));
+        if let Some(trace) = &trace {
+            request = request.header("traceparent", trace.as_str());
+        }
+        let request = request
+            .body(Empty::new())
+            .expect("an address and a RUC's path make a valid request");
+        let response = match self.http.request(request).await {
             Ok(response) => response,
             Err(error) if error.is_connect() => return Exchange::Refused(error),
             Err(error) => {

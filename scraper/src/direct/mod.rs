@@ -27,7 +27,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use ruc_contract::{Kind, Ruc};
-use tracing::debug;
+use startup::telemetry;
+use tracing::{debug, info_span, Instrument};
 
 use crate::failure::Failure;
 use crate::sunat::client_hints::ClientHints;
@@ -180,7 +181,8 @@ impl Direct {
                 *session = Session::default();
             }
             if !session.form_loaded {
-                if let Some((answer, shown)) = self.load_form(session).await? {
+                let loading = self.load_form(session);
+                if let Some((answer, shown)) = loading.instrument(telemetry::span(|| info_span!("form"))).await? {
                     return Ok(Searched {
                         answer,
                         shown,
@@ -188,7 +190,9 @@ impl Direct {
                     });
                 }
             }
-            let Posted::Answer((answer, shown)) = self.post_search(session, ruc).await? else {
+            let searching = self.post_search(session, ruc);
+            let searched = searching.instrument(telemetry::span(|| info_span!("search"))).await?;
+            let Posted::Answer((answer, shown)) = searched else {
                 continue;
             };
             let (razon_social, kind) = match (&answer, then) {
@@ -201,7 +205,8 @@ impl Direct {
                     })
                 }
             };
-            if let Some(pages) = self.post_pages(session, ruc, kind, &razon_social).await? {
+            let posting = self.post_pages(session, ruc, kind, &razon_social);
+            if let Some(pages) = posting.instrument(telemetry::span(|| info_span!("page"))).await? {
                 return Ok(Searched { answer, shown, pages });
             }
         }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ruc_contract::{Kind, Record, Ruc, Secondary};
+use startup::{telemetry, TraceParent};
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::browser::{Fault, Lease, Pool};
@@ -125,10 +126,20 @@ impl Lookups {
     /// page, which costs SUNAT the search it needs and that page. The
     /// first page of the lookup that could not be read is kept before the
     /// answer goes out.
-    pub(crate) async fn lookup(&self, ruc: Ruc, kind: Option<Kind>) -> Result<Found, Failure> {
+    /// Its spans are children of `trace`, the caller's, when traces are
+    /// exported; its log line names the trace either way.
+    pub(crate) async fn lookup(
+        &self,
+        ruc: Ruc,
+        kind: Option<Kind>,
+        trace: Option<TraceParent>,
+    ) -> Result<Found, Failure> {
         let started = Instant::now();
         let page = kind.map_or("record", Kind::segment);
         let span = info_span!("lookup", %ruc, page);
+        if let Some(trace) = &trace {
+            trace.adopt(&span);
+        }
         let mut unread = None;
         let (result, method) = self
             .run(ruc, kind, started + self.config.lookup_timeout, &mut unread)
@@ -145,7 +156,9 @@ impl Lookups {
             .lookup_duration
             .with_label_values(&[method])
             .observe(started.elapsed().as_secs_f64());
-        span.in_scope(|| info!(outcome, method, elapsed = ?started.elapsed(), "lookup finished"));
+        let trace = TraceParent::of_span(&span).or(trace);
+        let trace_id = trace.as_ref().map(|trace| tracing::field::display(trace.trace_id()));
+        span.in_scope(|| info!(outcome, method, elapsed = ?started.elapsed(), trace_id, "lookup finished"));
         result
     }
 
@@ -160,7 +173,8 @@ impl Lookups {
     ) -> (Result<Found, Failure>, Method) {
         let mut method = self.first_method();
         let queue_wait = self.config.queue_timeout.min(remaining(deadline));
-        let Some(_slot) = self.slots.acquire(queue_wait).await else {
+        let waiting = self.slots.acquire(queue_wait);
+        let Some(_slot) = waiting.instrument(telemetry::span(|| info_span!("queue"))).await else {
             return (Err(Failure::Overloaded), method);
         };
         let mut lease = None;
@@ -296,7 +310,8 @@ fn read_noting_unread(
     unread: &mut Option<(Unread, Method)>,
     method: Method,
 ) -> Result<Found, Failure> {
-    let read = found(&searched.answer, &searched.pages, ruc, kind);
+    let parse = telemetry::span(|| info_span!("parse"));
+    let read = parse.in_scope(|| found(&searched.answer, &searched.pages, ruc, kind));
     if let (Err(Failure::Unreadable { reason, why }), None) = (&read, &unread) {
         let pages = searched.shown.iter().chain(&searched.pages).cloned().collect();
         let why = why.clone();
@@ -365,12 +380,16 @@ async fn search(lease: &mut Lease, ruc: Ruc, kind: Option<Kind>, config: &FormCo
     let mut pages = Vec::new();
     if let (Answer::Page(Page::Result(pairs)), Some(kind)) = (&answer, kind) {
         let razon_social = page::razon_social(pairs);
-        let mut shown = form::open(session.client(), kind, ruc, &razon_social, config).await?;
-        for pagina in secondary::more_pages(kind, &shown) {
-            let next = form::turn_page(session.client(), kind, pagina, &shown, config).await?;
-            pages.push(std::mem::replace(&mut shown, next));
-        }
-        pages.push(shown);
+        let opening = async {
+            let mut shown = form::open(session.client(), kind, ruc, &razon_social, config).await?;
+            for pagina in secondary::more_pages(kind, &shown) {
+                let next = form::turn_page(session.client(), kind, pagina, &shown, config).await?;
+                pages.push(std::mem::replace(&mut shown, next));
+            }
+            pages.push(shown);
+            Ok::<(), Fault>(())
+        };
+        opening.instrument(telemetry::span(|| info_span!("page"))).await?;
     }
     Ok(Searched { answer, shown, pages })
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, Locator};
 use ruc_contract::{Kind, Ruc};
 use serde_json::Value;
-use tracing::debug;
+use startup::telemetry;
+use tracing::{debug, info_span, Instrument};
 
 use super::page::{self, Page, Snapshot};
 use super::secondary;
@@ -54,20 +55,28 @@ pub(crate) enum Answer {
 pub(crate) type Shown = (Answer, Option<Snapshot>);
 
 /// Runs one search for `ruc` in the session's tab.
+/// Spans (when traces are exported): `form` (its page loaded and found),
+/// `search` (typed, submitted, the answer waited for).
 pub(crate) async fn search(client: &Client, ruc: Ruc, config: &FormConfig) -> Result<Shown, Fault> {
     let form_url = format!("{}{FORM_PATH}", config.sunat_url);
-    command(config, client.goto(&form_url)).await?;
-    let input = match command(config, client.find(Locator::Id("txtRuc"))).await {
+    let loading = async {
+        command(config, client.goto(&form_url)).await?;
+        command(config, client.find(Locator::Id("txtRuc"))).await
+    };
+    let input = match loading.instrument(telemetry::span(|| info_span!("form"))).await {
         Ok(input) => input,
         // Not the form: the firewall or an error page came instead.
         Err(Fault::NoSuchElement) => return not_the_form(client, config).await,
         Err(fault) => return Err(fault),
     };
-    command(config, input.send_keys(ruc.as_str())).await?;
-    let button = command(config, client.find(Locator::Id("btnAceptar"))).await?;
-    command(config, button.click()).await?;
-    debug!("search submitted");
-    wait_for_answer(client, config, config.result_timeout).await
+    let searching = async {
+        command(config, input.send_keys(ruc.as_str())).await?;
+        let button = command(config, client.find(Locator::Id("btnAceptar"))).await?;
+        command(config, button.click()).await?;
+        debug!("search submitted");
+        wait_for_answer(client, config, config.result_timeout).await
+    };
+    searching.instrument(telemetry::span(|| info_span!("search"))).await
 }
 
 /// Submits the result page's form of a page behind it, as its button

@@ -12,6 +12,7 @@ pub mod dockerfile;
 pub mod exported;
 pub mod grid;
 pub mod lookups;
+pub mod otlp;
 pub mod procfs;
 pub mod prometheus;
 pub mod proxy;

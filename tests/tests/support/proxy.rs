@@ -1,7 +1,10 @@
 //! The real proxy binary, with the repository's `conf/proxy.yaml`.
 
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -18,7 +21,12 @@ pub struct Proxy {
     pub metrics_base: String,
     http: reqwest::Client,
     stopped: bool,
+    /// The last lines of its log (also forwarded to the test's output).
+    log: Arc<Mutex<VecDeque<String>>>,
 }
+
+/// The most log lines a [`Proxy`] remembers.
+const LOG_LINES: usize = 10_000;
 
 /// One answer: status, headers, body.
 pub struct Answer {
@@ -73,12 +81,27 @@ impl Proxy {
             .env("PROXY_DRAIN_DELAY_SECS", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         for (name, value) in env {
             command.env(name, value);
         }
+        let mut child = command.spawn().expect("the proxy binary runs");
+        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let mut kept = kept.lock().unwrap();
+                if kept.len() == LOG_LINES {
+                    kept.pop_front();
+                }
+                kept.push_back(line);
+            }
+        });
         let mut proxy = Proxy {
-            child: command.spawn().expect("the proxy binary runs"),
+            child,
+            log,
             base: format!("http://{listen}"),
             metrics_base: format!("http://127.0.0.1:{metrics}"),
             http: reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap(),
@@ -95,6 +118,26 @@ impl Proxy {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Some(proxy)
+    }
+
+    /// The lines of its log that contain `text`.
+    pub fn log_lines(&self, text: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|line| line.contains(text)).cloned().collect()
+    }
+
+    /// Waits (bounded) for a line of its log that contains all of `texts`
+    /// (a line is written after its answer, and read from a pipe).
+    pub async fn wait_for_log_line(&self, texts: &[&str]) -> String {
+        let started = Instant::now();
+        loop {
+            let lines = self.log_lines(texts[0]);
+            if let Some(line) = lines.iter().find(|line| texts.iter().all(|text| line.contains(text))) {
+                return line.clone();
+            }
+            assert!(started.elapsed() < START_WITHIN, "no log line with {texts:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn own_health(&self) -> bool {

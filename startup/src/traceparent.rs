@@ -1,0 +1,137 @@
+//! The W3C `traceparent` header (Trace Context, level 1): checked when it
+//! comes in, passed on from the proxy to the scraper, and the link between
+//! a request's spans and the caller's. Kept inline ([u8; 55]) so that a
+//! request that carries one allocates nothing for it.
+
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
+const LEN: usize = 55;
+
+/// A valid `traceparent` value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TraceParent([u8; LEN]);
+
+impl TraceParent {
+    /// The header's value if it is a valid one: version `00` (or a later
+    /// one, of which the first four fields are read, as the specification
+    /// says), lowercase hex, trace and parent ids not all zeros.
+    pub fn parse(value: &[u8]) -> Option<TraceParent> {
+        let head: [u8; LEN] = value.get(..LEN)?.try_into().ok()?;
+        let version = &head[..2];
+        let valid_length = value.len() == LEN || (version != b"00" && value[LEN] == b'-');
+        let hex = |range: std::ops::Range<usize>| head[range].iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let zeros = |range: std::ops::Range<usize>| head[range].iter().all(|&b| b == b'0');
+        let well_formed = valid_length
+            && version != b"ff"
+            && [head[2], head[35], head[52]] == [b'-'; 3]
+            && hex(0..2)
+            && hex(3..35)
+            && hex(36..52)
+            && hex(53..55)
+            && !zeros(3..35)
+            && !zeros(36..52);
+        let mut parsed = head;
+        parsed[..2].copy_from_slice(b"00");
+        well_formed.then_some(TraceParent(parsed))
+    }
+
+    /// The context of `span` when traces are exported and it has one.
+    pub fn of_span(span: &Span) -> Option<TraceParent> {
+        if !crate::telemetry::on() {
+            return None;
+        }
+        let context = span.context();
+        let span_context = context.span().span_context().clone();
+        span_context.is_valid().then(|| {
+            let text = format!(
+                "00-{}-{}-{:02x}",
+                span_context.trace_id(),
+                span_context.span_id(),
+                span_context.trace_flags().to_u8()
+            );
+            TraceParent(text.into_bytes().try_into().expect("55 characters"))
+        })
+    }
+
+    /// The header value.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("checked ASCII")
+    }
+
+    /// The 32 hex digits of the trace id.
+    pub fn trace_id(&self) -> &str {
+        &self.as_str()[3..35]
+    }
+
+    /// Makes `span` a child of this remote parent (when traces are exported).
+    pub fn adopt(&self, span: &Span) {
+        if !crate::telemetry::on() {
+            return;
+        }
+        let text = self.as_str();
+        let (Ok(trace_id), Ok(span_id), Ok(flags)) = (
+            TraceId::from_hex(&text[3..35]),
+            SpanId::from_hex(&text[36..52]),
+            u8::from_str_radix(&text[53..55], 16),
+        ) else {
+            return;
+        };
+        let remote = SpanContext::new(trace_id, span_id, TraceFlags::new(flags), true, TraceState::default());
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+    }
+}
+
+impl std::fmt::Debug for TraceParent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The trace id of `span` when traces are exported and it has one.
+pub fn trace_id(span: &Span) -> Option<String> {
+    TraceParent::of_span(span).map(|parent| parent.trace_id().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_valid_header_is_kept_and_read() {
+        let parent = TraceParent::parse(GOOD.as_bytes()).unwrap();
+        assert_eq!(parent.as_str(), GOOD);
+        assert_eq!(parent.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        // A later version: its first four fields, as version 00.
+        let later = "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-comes-next";
+        assert_eq!(TraceParent::parse(later.as_bytes()).unwrap().as_str(), GOOD);
+    }
+
+    #[test]
+    fn invalid_headers_are_ignored() {
+        for bad in [
+            "",
+            &GOOD[..54],
+            &format!("{GOOD}-"),
+            &GOOD.to_uppercase(),
+            &GOOD.replace("4bf92f3577b34da6a3ce929d0e0e4736", &"0".repeat(32)),
+            &GOOD.replace("00f067aa0ba902b7", &"0".repeat(16)),
+            &GOOD.replacen("00", "ff", 1),
+            &GOOD.replace('-', "_"),
+            "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
+            "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+        ] {
+            assert!(TraceParent::parse(bad.as_bytes()).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn without_traces_a_span_has_no_context_to_pass_on() {
+        assert_eq!(TraceParent::of_span(&Span::none()), None);
+        assert_eq!(trace_id(&Span::none()), None);
+    }
+}

@@ -1,0 +1,192 @@
+//! Traces from the client to SUNAT: a lookup through a proxy and a scraper
+//! that export to an OTLP receiver is one trace under the client's trace
+//! id, with a span for each stage; with traces off in the proxy, the
+//! client's `traceparent` still reaches the scraper; the access log names
+//! the trace either way. Span names never carry a RUC.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use support::otlp::{OtlpReceiver, ReceivedSpan};
+use support::proxy::Proxy;
+use support::redis::RedisServer;
+use support::scraper::Scraper;
+use support::{replica, TAXPAYERS};
+
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const CALLER_SPAN: &str = "b7ad6b7169203331";
+
+fn traceparent() -> String {
+    format!("00-{TRACE_ID}-{CALLER_SPAN}-01")
+}
+
+/// Exporting to `receiver`, in batches sent every 100 ms.
+fn exporting(receiver: &OtlpReceiver) -> Vec<(&'static str, String)> {
+    vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.clone()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
+    ]
+}
+
+fn env<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+async fn get(proxy: &Proxy, path: &str, traceparent: Option<&str>) -> u16 {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", proxy.base));
+    if let Some(traceparent) = traceparent {
+        request = request.header("traceparent", traceparent);
+    }
+    request.send().await.expect("the proxy answers").status().as_u16()
+}
+
+fn names(spans: &[ReceivedSpan], service: &str, trace_id: &str) -> BTreeSet<String> {
+    spans
+        .iter()
+        .filter(|s| s.service == service && s.trace_id == trace_id)
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+fn one<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> &'a ReceivedSpan {
+    let found: Vec<_> = spans
+        .iter()
+        .filter(|s| s.service == service && s.name == name)
+        .collect();
+    assert_eq!(found.len(), 1, "{service} {name}: {found:#?}");
+    found[0]
+}
+
+const PROXY_STAGES: [&str; 6] = [
+    "request",
+    "cache.read",
+    "lease.join",
+    "gate.admit",
+    "scraper.fetch",
+    "cache.store",
+];
+const SCRAPER_STAGES: [&str; 6] = ["lookup", "queue", "attempt", "form", "search", "parse"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_lookup_is_one_trace_from_the_caller_through_the_proxy_to_the_scraper() {
+    let receiver = OtlpReceiver::start().await;
+    let replica = replica().await;
+    let ruc = TAXPAYERS[0];
+    let otel = exporting(&receiver);
+    let scraper = Scraper::start_without_browser(&replica, &env(&otel)).await;
+    let redis = RedisServer::start();
+    let mut proxy_env = otel.clone();
+    // Hits are logged at debug level: their lines name their trace too.
+    proxy_env.push(("RUST_LOG", "info,proxy::front=debug".to_string()));
+    let proxy = Proxy::start(&redis.url(), &scraper.base, &env(&proxy_env)).await;
+
+    assert_eq!(
+        get(&proxy, &format!("/obtener-ruc/{ruc}"), Some(&traceparent())).await,
+        200
+    );
+    let spans = receiver
+        .wait_for("the lookup's spans from both services", |spans| {
+            let (proxy, scraper) = (
+                names(spans, "ruc-proxy", TRACE_ID),
+                names(spans, "ruc-scraper", TRACE_ID),
+            );
+            PROXY_STAGES.iter().all(|n| proxy.contains(*n)) && SCRAPER_STAGES.iter().all(|n| scraper.contains(*n))
+        })
+        .await;
+    let ours: Vec<ReceivedSpan> = spans.iter().filter(|s| s.trace_id == TRACE_ID).cloned().collect();
+    // The proxy's request is the caller's child; the scraper's lookup the
+    // child of the proxy's call to it.
+    let request = one(&ours, "ruc-proxy", "request");
+    assert_eq!(request.parent_span_id, CALLER_SPAN);
+    assert_eq!(request.attribute("ruc"), Some(ruc));
+    let fetch = one(&ours, "ruc-proxy", "scraper.fetch");
+    let lookup = one(&ours, "ruc-scraper", "lookup");
+    assert_eq!(lookup.parent_span_id, fetch.span_id);
+    assert_eq!(lookup.attribute("ruc"), Some(ruc));
+    // One tree: every other span's parent is a span of the trace.
+    let ids: BTreeSet<&str> = ours.iter().map(|s| s.span_id.as_str()).collect();
+    for span in ours.iter().filter(|s| s.span_id != request.span_id) {
+        assert!(
+            ids.contains(span.parent_span_id.as_str()),
+            "{span:#?} hangs outside the trace"
+        );
+    }
+    for span in &spans {
+        assert!(!span.name.contains(ruc), "a RUC in a span name: {span:#?}");
+    }
+    // The access log names the trace.
+    let trace_field = format!("trace_id={TRACE_ID}");
+    proxy.wait_for_log_line(&["answered", ruc, &trace_field]).await;
+
+    // A hit without a traceparent starts a trace of its own, named in its
+    // (debug) log line.
+    assert_eq!(get(&proxy, &format!("/obtener-ruc/{ruc}"), None).await, 200);
+    let is_hit =
+        |s: &ReceivedSpan| s.name == "request" && s.parent_span_id.is_empty() && s.attribute("ruc") == Some(ruc);
+    let spans = receiver
+        .wait_for("the hit's trace", |spans| spans.iter().any(is_hit))
+        .await;
+    let hit = spans.iter().find(|s| is_hit(s)).unwrap();
+    assert_ne!(hit.trace_id, TRACE_ID);
+    assert!(spans
+        .iter()
+        .any(|s| s.trace_id == hit.trace_id && s.name == "cache.read"));
+    let line = proxy
+        .wait_for_log_line(&["answered", &format!("trace_id={}", hit.trace_id)])
+        .await;
+    assert!(line.contains("cache=\"hit\"") && line.contains("DEBUG"), "{line}");
+
+    assert!(proxy.stop().await.success());
+    scraper.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_traces_off_the_proxy_passes_the_callers_traceparent_on_as_it_came() {
+    let receiver = OtlpReceiver::start().await;
+    let replica = replica().await;
+    let ruc = TAXPAYERS[1];
+    let scraper = Scraper::start_without_browser(&replica, &env(&exporting(&receiver))).await;
+    let redis = RedisServer::start();
+    let proxy = Proxy::start(&redis.url(), &scraper.base, &[]).await;
+
+    assert_eq!(
+        get(&proxy, &format!("/obtener-ruc/{ruc}"), Some(&traceparent())).await,
+        200
+    );
+    let spans = receiver
+        .wait_for("the scraper's lookup", |spans| {
+            spans.iter().any(|s| s.name == "lookup" && s.trace_id == TRACE_ID)
+        })
+        .await;
+    let lookup = one(&spans, "ruc-scraper", "lookup");
+    assert_eq!(
+        lookup.parent_span_id, CALLER_SPAN,
+        "the caller's traceparent, unchanged"
+    );
+    assert!(
+        spans.iter().all(|s| s.service == "ruc-scraper"),
+        "the proxy exports nothing"
+    );
+    let trace_field = format!("trace_id={TRACE_ID}");
+    proxy.wait_for_log_line(&["answered", ruc, &trace_field]).await;
+
+    // Without one, the scraper gets none and starts its own trace.
+    let other = TAXPAYERS[2];
+    assert_eq!(get(&proxy, &format!("/obtener-ruc/{other}"), None).await, 200);
+    let spans = receiver
+        .wait_for("the second lookup", |spans| {
+            spans
+                .iter()
+                .any(|s| s.name == "lookup" && s.attribute("ruc") == Some(other))
+        })
+        .await;
+    let second = spans
+        .iter()
+        .find(|s| s.name == "lookup" && s.attribute("ruc") == Some(other))
+        .unwrap();
+    assert!(second.parent_span_id.is_empty() && second.trace_id != TRACE_ID);
+
+    assert!(proxy.stop().await.success());
+    scraper.stop().await;
+}
