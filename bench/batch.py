@@ -56,9 +56,9 @@ class Stack:
     def flush(self):
         subprocess.run(["redis-cli", "-p", str(self.redis_port), "flushall"], check=True, capture_output=True)
 
-    def proxy(self, name, scraper_url, env=None):
+    def proxy(self, name, scraper_url, env=None, binary=None):
         port, metrics = bench.free_port(), bench.free_port()
-        process = self.p.start(name, [os.path.join(bench.RELEASE, "proxy"), "-c",
+        process = self.p.start(name, [binary or os.path.join(bench.RELEASE, "proxy"), "-c",
                                       os.path.join(bench.ROOT, "conf", "proxy.yaml")], {
             "PROXY_LISTEN": f"127.0.0.1:{port}", "METRICS_LISTEN": f"127.0.0.1:{metrics}",
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}", "SCRAPER_URL": scraper_url,

@@ -14,12 +14,15 @@ alternating), in four variants:
               checked, named in the log line; passed on only on a miss)
   on          traces exported (parentbased_always_on) to an OTLP sink that
               answers 200 to everything: a span per request and per cache read
+  on, 1 %     the same, parentbased_traceidratio 0.01: spans are made for
+              every request, 1 in 100 exported
 
 Writes BENCH_TRACES_REPORT (default target/bench/traces.md) and stdout.
 """
 
 import http.server
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -32,6 +35,7 @@ import run as bench  # noqa: E402
 REPORT = os.environ.get("BENCH_TRACES_REPORT", os.path.join(bench.ROOT, "target", "bench", "traces.md"))
 BEFORE = os.path.join(bench.ROOT, "target", "bench", "proxy-before")
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+ONE_PERCENT = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"}
 
 
 class Sink(http.server.BaseHTTPRequestHandler):
@@ -47,16 +51,6 @@ class Sink(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def proxy(stack, name, binary, env):
-    port, metrics = bench.free_port(), bench.free_port()
-    stack.p.start(name, [binary, "-c", os.path.join(bench.ROOT, "conf", "proxy.yaml")], {
-        "PROXY_LISTEN": f"127.0.0.1:{port}", "METRICS_LISTEN": f"127.0.0.1:{metrics}",
-        "REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}", "SCRAPER_URL": "http://127.0.0.1:9",
-        "RUST_LOG": "warn", **env})
-    bench.wait_until(lambda: b'"connected"' in bench.http(f"http://127.0.0.1:{port}/health")[2], name)
-    return port
-
-
 def main():
     processes = bench.Processes()
     sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
@@ -65,32 +59,41 @@ def main():
         stack = batch_bench.Stack(processes)
         ruc = bench.valid_ruc("20", 80_000_001)
         bench.pipe_records(["-p", str(stack.redis_port)], [ruc])
-        current = os.path.join(bench.RELEASE, "proxy")
         otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}"}
+        nowhere = "http://127.0.0.1:9"
         variants = {
-            "before": (proxy(stack, "before", BEFORE, {}), []),
-            "off": (proxy(stack, "off", current, {}), []),
-            "off + tp": (proxy(stack, "off-tp", current, {}), ["-H", f"traceparent: {TRACEPARENT}"]),
-            "on": (proxy(stack, "on", current, otel), []),
+            "before": (stack.proxy("before", nowhere, binary=BEFORE), []),
+            "off": (stack.proxy("off", nowhere), []),
+            "off + tp": (stack.proxy("off-tp", nowhere), ["-H", f"traceparent: {TRACEPARENT}"]),
+            "on": (stack.proxy("on", nowhere, otel), []),
+            "on, 1 % sampled": (stack.proxy("on-1pc", nowhere, {**otel, **ONE_PERCENT}), []),
         }
         runs = {name: [] for name in variants}
         for round_ in range(bench.ROUNDS):
             names = list(variants) if round_ % 2 == 0 else list(reversed(list(variants)))
             for name in names:
-                port, headers = variants[name]
+                (process, port), headers = variants[name]
+                cpu = bench.cpu_seconds(process.pid)
                 out = subprocess.run(["wrk", "-t1", "-c32", f"-d{bench.DURATION}s", "--latency", *headers,
                                       f"http://127.0.0.1:{port}/obtener-ruc/{ruc}"],
                                      capture_output=True, text=True, check=True)
                 result = bench.parse_wrk(out.stdout)
                 assert result["errors"] == 0, out.stdout
+                # The proxy's CPU time per answer: steadier than req/s on
+                # a shared machine.
+                answers = int(re.search(r"(\d+) requests in", out.stdout).group(1))
+                result["cpu_us"] = 1e6 * (bench.cpu_seconds(process.pid) - cpu) / answers
                 runs[name].append(result)
-        rows = ["| variant | req/s (median) | p50 ms | p99 ms | vs before |", "|---|---|---|---|---|"]
-        base = statistics.median(r["rps"] for r in runs["before"])
+        rows = ["| variant | proxy CPU µs per answer: median [range] | vs before | req/s: median [range] | p50 ms | p99 ms |",
+                "|---|---|---|---|---|---|"]
+        base = statistics.median(r["cpu_us"] for r in runs["before"])
         for name, results in runs.items():
-            rps = statistics.median(r["rps"] for r in results)
+            cpu, rates = [r["cpu_us"] for r in results], [r["rps"] for r in results]
             p50 = statistics.median(r["p50"] for r in results)
             p99 = statistics.median(r["p99"] for r in results)
-            rows.append(f"| {name} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {100 * (rps / base - 1):+.1f} % |")
+            rows.append(f"| {name} | {statistics.median(cpu):.2f} [{min(cpu):.2f}–{max(cpu):.2f}] | "
+                        f"{100 * (statistics.median(cpu) / base - 1):+.1f} % | "
+                        f"{statistics.median(rates):,.0f} [{min(rates):,.0f}–{max(rates):,.0f}] | {p50:.3f} | {p99:.3f} |")
         report = "\n".join([
             "# Traces on the hit path", "",
             f"{bench.machine()}; wrk -t1 -c32, {bench.DURATION} s x {bench.ROUNDS} rounds, one cached RUC.", "",

@@ -190,3 +190,31 @@ async fn with_traces_off_the_proxy_passes_the_callers_traceparent_on_as_it_came(
     assert!(proxy.stop().await.success());
     scraper.stop().await;
 }
+
+/// In a browser, a page behind the record: the form, the search, the page
+/// and the parse, under the caller's trace.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_lookup_of_a_page_has_a_span_for_each_step() {
+    let receiver = OtlpReceiver::start().await;
+    let replica = replica().await;
+    let ruc = TAXPAYERS[0];
+    let scraper = Scraper::start(&replica, &env(&exporting(&receiver))).await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/obtener-ruc/{ruc}/representantes", scraper.base))
+        .header("traceparent", traceparent())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let steps = ["lookup", "queue", "attempt", "form", "search", "page", "parse"];
+    let spans = receiver
+        .wait_for("the browser's steps", |spans| {
+            let seen = names(spans, "ruc-scraper", TRACE_ID);
+            steps.iter().all(|step| seen.contains(*step))
+        })
+        .await;
+    let lookup = one(&spans, "ruc-scraper", "lookup");
+    assert_eq!(lookup.parent_span_id, CALLER_SPAN);
+    assert_eq!(lookup.attribute("page"), Some("representantes"));
+    scraper.stop().await;
+}

@@ -93,7 +93,11 @@ impl Request {
             }),
         };
         let body_read = matches!(route, Route::Batch(Ok(_)));
-        let span = telemetry::span(|| request_span(head, &route));
+        // Lookups only: health checks would flood the traces.
+        let span = match route {
+            Route::Record(_) | Route::Batch(_) => telemetry::span(|| request_span(head, &route)),
+            _ => Span::none(),
+        };
         Request {
             trace: head.traceparent,
             span,
@@ -236,8 +240,8 @@ impl Front {
     }
 }
 
-/// The span of a request (only made when traces are exported): the
-/// route's RUC and page are attributes, never its name.
+/// The span of a lookup or batch request (only made when traces are
+/// exported): the route's RUC and page are attributes, never its name.
 fn request_span(head: &Head<'_>, route: &Route) -> Span {
     let subject = route.subject();
     let span = info_span!(
