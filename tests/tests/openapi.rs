@@ -10,7 +10,7 @@ use support::proxy::Proxy;
 use support::redis::RedisServer;
 use support::scraper::Scraper;
 use support::stub::StubScraper;
-use support::{read_repo_file, replica, repo_file};
+use support::{conforms_to_openapi, read_repo_file, replica, repo_file};
 
 /// Real answers of the proxy and the scraper (real Chromium, the SUNAT
 /// replica, Redis) validated against `openapi.json`.
@@ -25,23 +25,23 @@ async fn real_answers_match_the_openapi_description() {
 
     let miss = proxy.lookup("20550263948").await;
     assert_eq!(miss.status, 200);
-    conforms(&spec, "Record", &miss.json());
+    conforms_to_openapi(&spec, "Record", &miss.json());
     header_conforms(&spec, "Cache-Status", miss.header("cache-status"));
     support::wait_until("the record is stored", || redis.get("sunat:ruc:20550263948").is_some()).await;
     let hit = proxy.lookup("20550263948").await;
-    conforms(&spec, "Record", &hit.json());
+    conforms_to_openapi(&spec, "Record", &hit.json());
     header_conforms(&spec, "Cache-Status", hit.header("cache-status"));
     assert!(hit.header("age").parse::<u64>().is_ok());
 
     for (ruc, status) in [("20000000001", 404), ("20131312954", 400)] {
         let answer = proxy.lookup(ruc).await;
         assert_eq!(answer.status, status);
-        conforms(&spec, "ErrorBody", &answer.json());
+        conforms_to_openapi(&spec, "ErrorBody", &answer.json());
         header_conforms(&spec, "X-Cache", answer.header("x-cache"));
         header_conforms(&spec, "Cache-Status", answer.header("cache-status"));
         let (scraper_status, body) = scraper.lookup(ruc).await;
         assert_eq!(scraper_status, status);
-        conforms(&spec, "ErrorBody", &body);
+        conforms_to_openapi(&spec, "ErrorBody", &body);
     }
     support::wait_until("the 404 is remembered", || {
         redis.get("sunat:notfound:20000000001").is_some()
@@ -49,56 +49,44 @@ async fn real_answers_match_the_openapi_description() {
     .await;
     let not_found_hit = proxy.lookup("20000000001").await;
     assert_eq!((not_found_hit.status, not_found_hit.header("x-cache")), (404, "HIT"));
-    conforms(&spec, "ErrorBody", &not_found_hit.json());
+    conforms_to_openapi(&spec, "ErrorBody", &not_found_hit.json());
     header_conforms(&spec, "Cache-Status", not_found_hit.header("cache-status"));
     let page = proxy.get("/obtener-ruc/20440374248/establecimientos").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    conforms(&spec, "SecondaryPage", &page.json());
+    conforms_to_openapi(&spec, "SecondaryPage", &page.json());
     header_conforms(&spec, "Cache-Status", page.header("cache-status"));
     let batch = proxy
         .batch(&["20550263948".into(), "20000000001".into(), "123".into()])
         .await;
     for item in batch.json().as_array().expect("an array of items") {
-        conforms(&spec, "BatchItem", item);
+        conforms_to_openapi(&spec, "BatchItem", item);
     }
     let refused = proxy.post("/obtener-ruc", &[("Content-Type", "text/plain")], "x").await;
     assert_eq!(refused.status, 415);
-    conforms(&spec, "RouteError", &refused.json());
-    conforms(&spec, "ProxyHealth", &proxy.get("/health").await.json());
-    conforms(&spec, "ScraperHealth", &scraper.get("/health").await.1);
-    conforms(&spec, "Alive", &proxy.get("/livez").await.json());
-    conforms(&spec, "Alive", &scraper.get("/livez").await.1);
+    conforms_to_openapi(&spec, "RouteError", &refused.json());
+    conforms_to_openapi(&spec, "ProxyHealth", &proxy.get("/health").await.json());
+    conforms_to_openapi(&spec, "ScraperHealth", &scraper.get("/health").await.1);
+    conforms_to_openapi(&spec, "Alive", &proxy.get("/livez").await.json());
+    conforms_to_openapi(&spec, "Alive", &scraper.get("/livez").await.1);
     let without_browser = Scraper::start_without_browser(&replica, &[]).await;
-    conforms(&spec, "ScraperHealth", &without_browser.get("/health").await.1);
+    conforms_to_openapi(&spec, "ScraperHealth", &without_browser.get("/health").await.1);
     without_browser.stop().await;
-    conforms(&spec, "RouteError", &proxy.get("/nope").await.json());
+    conforms_to_openapi(&spec, "RouteError", &proxy.get("/nope").await.json());
     let (_, route_error) = scraper.get("/nope").await;
-    conforms(&spec, "RouteError", &route_error);
+    conforms_to_openapi(&spec, "RouteError", &route_error);
     let (status, record) = scraper.lookup("17155542071").await;
     assert_eq!(status, 200);
-    conforms(&spec, "Record", &record);
+    conforms_to_openapi(&spec, "Record", &record);
     for page in ["representantes", "trabajadores", "establecimientos", "deuda-coactiva"] {
         for ruc in ["20440374248", "20987654326"] {
             let (status, body) = scraper.get(&format!("/obtener-ruc/{ruc}/{page}")).await;
             assert_eq!(status, 200, "{ruc} {page}: {body}");
-            conforms(&spec, "SecondaryPage", &body);
+            conforms_to_openapi(&spec, "SecondaryPage", &body);
         }
     }
 
     assert!(proxy.stop().await.success());
     scraper.stop().await;
-}
-
-/// Validates `instance` against `components.schemas.<name>` of the spec.
-fn conforms(spec: &Value, name: &str, instance: &Value) {
-    let mut schema = spec.clone();
-    schema["$ref"] = json!(format!("#/components/schemas/{name}"));
-    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{name}: {errors:#?}\n{instance}");
 }
 
 fn header_conforms(spec: &Value, header: &str, value: &str) {
@@ -143,11 +131,11 @@ async fn schemathesis_finds_nothing_on_any_listener() {
     // says so): the scraper answers HEAD 405, as it does every method but
     // GET, and has no batch route.
     let replica = replica().await;
-    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1")]).await;
+    let scraper = Scraper::start(&replica, &[("SCRAPER_SESSIONS", "1"), ("SCRAPER_ADMIN_TOKEN", TOKEN)]).await;
     schemathesis(
         &scraper.base,
-        "^/(obtener-ruc/|health|livez|metrics)",
-        &["--exclude-method", "HEAD"],
+        "^/(obtener-ruc/|health|livez|metrics|debug/)",
+        &["--exclude-method", "HEAD", "-H", &bearer],
     )
     .await;
     scraper.stop().await;

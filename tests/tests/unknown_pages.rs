@@ -13,7 +13,7 @@ use support::prometheus::Prometheus;
 use support::proxy::Proxy;
 use support::redis::RedisServer;
 use support::scraper::Scraper;
-use support::{replica, unique_tmpdir, TAXPAYERS};
+use support::{conforms_to_openapi, read_repo_file, replica, unique_tmpdir, TAXPAYERS};
 
 /// As made by `openssl rand -hex 32`.
 const TOKEN: &str = "9f2c4e71a0b35d86e4f17c2a09b8d6e35f1a7c40e2b9d8163a5f07c4e2d91b68";
@@ -101,6 +101,9 @@ async fn a_changed_page_is_a_502_never_cached_kept_counted_and_alerted() {
     let id = summary["id"].as_str().unwrap();
     let (status, kept) = debug(&scraper, &format!("/debug/unknown-pages/{id}"), Some(TOKEN)).await;
     assert_eq!(status, 200);
+    let spec: Value = serde_json::from_str(&read_repo_file("openapi.json")).unwrap();
+    conforms_to_openapi(&spec, "UnknownPageSummary", summary);
+    conforms_to_openapi(&spec, "UnknownPage", &kept);
     let html = kept["pages"][0]["html"].as_str().unwrap();
     assert!(
         html.contains("tributaria") && html.contains(changed),

@@ -123,11 +123,11 @@ impl Lookups {
     }
 
     /// Looks `ruc` up: its record, or (`kind`) the page behind its result
-    /// page, which costs SUNAT the search it needs and that page. The
-    /// first page of the lookup that could not be read is kept before the
-    /// answer goes out.
-    /// Its spans are children of `trace`, the caller's, when traces are
-    /// exported; its log line names the trace either way.
+    /// page, which costs SUNAT the search it needs and that page. The pages
+    /// of the first attempt that met one it could not read are kept before
+    /// the answer goes out. Its spans are children of `trace`, the
+    /// caller's, when traces are exported; its log line names the trace
+    /// either way.
     pub(crate) async fn lookup(
         &self,
         ruc: Ruc,

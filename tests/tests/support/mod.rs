@@ -176,6 +176,19 @@ pub fn sum_samples(page: &str, metric: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
+/// Validates `instance` against `components.schemas.<name>` of `spec`
+/// (openapi.json).
+pub fn conforms_to_openapi(spec: &Value, name: &str, instance: &Value) {
+    let mut schema = spec.clone();
+    schema["$ref"] = serde_json::json!(format!("#/components/schemas/{name}"));
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{name}: {errors:#?}\n{instance}");
+}
+
 /// Every taxpayer of the replica: the two pages captured from the real
 /// site, the design notes' fixture, and five rendered taxpayer types.
 pub const TAXPAYERS: [&str; 8] = [
