@@ -72,8 +72,21 @@ impl Failure {
         }
     }
 
+    /// Whether another attempt may end otherwise. A whole page that was
+    /// read and could not be parsed (a result without its rows, a page
+    /// behind it) reads the same the next time: asking SUNAT again only
+    /// adds to its traffic. A page that was not SUNAT's at all (a
+    /// maintenance or challenge page, the form missing) may pass.
     pub(crate) fn retryable(&self) -> bool {
-        !matches!(self, Failure::NotFound(_) | Failure::Overloaded)
+        !matches!(
+            self,
+            Failure::NotFound(_)
+                | Failure::Overloaded
+                | Failure::Unreadable {
+                    reason: UnreadableKind::ResultRows | UnreadableKind::PageBehind,
+                    ..
+                }
+        )
     }
 }
 
@@ -150,9 +163,17 @@ mod tests {
     }
 
     #[test]
-    fn not_found_and_overloaded_are_never_retried() {
+    fn not_found_overloaded_and_unparsable_pages_are_never_retried() {
         assert!(!Failure::NotFound("x".into()).retryable());
         assert!(!Failure::Overloaded.retryable());
+        let unreadable = |reason| Failure::Unreadable {
+            reason,
+            why: "x".into(),
+        };
+        assert!(!unreadable(UnreadableKind::ResultRows).retryable());
+        assert!(!unreadable(UnreadableKind::PageBehind).retryable());
+        assert!(unreadable(UnreadableKind::UnknownPage).retryable());
+        assert!(unreadable(UnreadableKind::NoForm).retryable());
         assert!(Failure::Rejected("x".into()).retryable());
         assert!(Failure::Timeout("x".into()).retryable());
     }
