@@ -107,12 +107,17 @@ async fn route(app: Arc<App>, request: Request<Incoming>) -> HttpResponse {
         "/metrics" => metrics(&app),
         _ if path.starts_with(UNKNOWN_PAGES_PATH) => unknown_pages(&app, &request).await,
         _ => {
-            let mut parents = request.headers().get_all("traceparent").iter();
-            let trace = match (parents.next(), parents.next()) {
-                (Some(value), None) => TraceParent::parse(value.as_bytes()),
-                _ => None,
-            };
-            lookup(app.clone(), &path[LOOKUP_PREFIX.len()..], trace).await
+            let fields = request
+                .headers()
+                .get_all("traceparent")
+                .iter()
+                .map(HeaderValue::as_bytes);
+            lookup(
+                app.clone(),
+                &path[LOOKUP_PREFIX.len()..],
+                TraceParent::of_fields(fields),
+            )
+            .await
         }
     }
 }

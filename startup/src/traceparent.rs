@@ -38,6 +38,16 @@ impl TraceParent {
         well_formed.then_some(TraceParent(parsed))
     }
 
+    /// The `traceparent` of a request whose fields of that name have
+    /// `values`: one valid field; none, several or an invalid one are no
+    /// trace context (the specification's rule).
+    pub fn of_fields<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Option<TraceParent> {
+        match (values.next(), values.next()) {
+            (Some(value), None) => TraceParent::parse(value),
+            _ => None,
+        }
+    }
+
     /// The context of `span` when traces are exported and it has one.
     pub fn of_span(span: &Span) -> Option<TraceParent> {
         if !crate::telemetry::on() {
@@ -109,6 +119,14 @@ mod tests {
         // A later version: its first four fields, as version 00.
         let later = "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-comes-next";
         assert_eq!(TraceParent::parse(later.as_bytes()).unwrap().as_str(), GOOD);
+    }
+
+    #[test]
+    fn one_field_only_is_a_context() {
+        let good = GOOD.as_bytes();
+        assert!(TraceParent::of_fields([good].into_iter()).is_some());
+        assert!(TraceParent::of_fields([good, good].into_iter()).is_none());
+        assert!(TraceParent::of_fields(std::iter::empty()).is_none());
     }
 
     #[test]

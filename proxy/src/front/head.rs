@@ -124,11 +124,6 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed<'_> {
         (Some(Ok(value)), None) => Some(value),
         _ => None,
     };
-    let mut parents = named(request.headers, "traceparent");
-    let traceparent = match (parents.next(), parents.next()) {
-        (Some(value), None) => TraceParent::parse(value),
-        _ => None,
-    };
     let accept: Vec<&str> = named(request.headers, "accept")
         .filter_map(|value| std::str::from_utf8(value).ok())
         .collect();
@@ -139,7 +134,7 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed<'_> {
         body,
         content_type,
         accept: (!accept.is_empty()).then(|| accept.join(",")),
-        traceparent,
+        traceparent: TraceParent::of_fields(named(request.headers, "traceparent")),
         persistent: persistent(request.headers, http_1_1),
         http_1_1,
         len,
