@@ -141,20 +141,9 @@ async fn every_metric_and_label_the_rules_read_is_exported_by_the_services() {
     let mut read = BTreeSet::new();
     for rule in each_rule(&rules) {
         let expr = rule["expr"].as_str().unwrap();
-        for (name, labels) in exported::queried(expr, &["ruc_", "process_"]) {
-            let family = family_of(&name);
-            let exported = families
-                .get(family)
-                .unwrap_or_else(|| panic!("{name} is read by a rule but exported by neither service"));
-            let mut allowed = exported.clone();
-            allowed.extend(["job".to_string(), "instance".to_string()]);
-            for label in &labels {
-                assert!(
-                    allowed.contains(label),
-                    "{name}{{{label}}}: no such label; it has {exported:?}"
-                );
-            }
-            read.insert(family.to_string());
+        let reader = rule["alert"].as_str().or(rule["record"].as_str()).unwrap();
+        for name in exported::assert_exported(&families, expr, reader) {
+            read.insert(family_of(&name).to_string());
         }
     }
     for wanted in [

@@ -67,6 +67,26 @@ pub fn family_of(sample: &str) -> &str {
         .unwrap_or(sample)
 }
 
+/// Checks that every metric `expr` reads (a name starting with `ruc_` or
+/// `process_`) is in `families`, with every label it matches on (`job` and
+/// `instance` are Prometheus's own); `reader` names the rule or panel in a
+/// failure. Returns the names read.
+pub fn assert_exported(families: &Families, expr: &str, reader: &str) -> Vec<String> {
+    let read = queried(expr, &["ruc_", "process_"]);
+    for (name, labels) in &read {
+        let has = families
+            .get(family_of(name))
+            .unwrap_or_else(|| panic!("{reader}: {name} is exported by neither service"));
+        for label in labels.iter().filter(|l| !["job", "instance"].contains(&l.as_str())) {
+            assert!(
+                has.contains(label),
+                "{reader}: {name} has no label {label}; it has {has:?}"
+            );
+        }
+    }
+    read.into_iter().map(|(name, _)| name).collect()
+}
+
 /// The metrics a PromQL expression reads, each with the label names it
 /// matches on (`name{a="x",b=~"y"}` → `name`, {a, b}): names that start
 /// with one of `prefixes`.
