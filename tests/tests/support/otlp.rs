@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -18,7 +17,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use prost::Message;
 use tokio::net::TcpListener;
 
-use super::START_WITHIN;
+use super::wait_until;
 
 /// One span as received, with the service that sent it.
 #[derive(Debug, Clone)]
@@ -75,18 +74,8 @@ impl OtlpReceiver {
 
     /// Waits (bounded) until `enough` holds of the spans received.
     pub async fn wait_for(&self, what: &str, enough: impl Fn(&[ReceivedSpan]) -> bool) -> Vec<ReceivedSpan> {
-        let started = Instant::now();
-        loop {
-            let spans = self.spans();
-            if enough(&spans) {
-                return spans;
-            }
-            assert!(
-                started.elapsed() < START_WITHIN,
-                "never received {what}; got {spans:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until(what, || enough(&self.spans())).await;
+        self.spans()
     }
 }
 

@@ -6,13 +6,13 @@
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use super::{free_port, repo_file, require_program, unique_tmpdir, START_WITHIN};
+use super::{free_port, repo_file, require_program, unique_tmpdir, wait_until_async};
 
 /// A running `prometheus`, killed with its data directory on drop.
 pub struct Prometheus {
@@ -56,11 +56,8 @@ impl Prometheus {
                 .build()
                 .unwrap(),
         };
-        let started = Instant::now();
-        while !prometheus.scraped_all(targets.len()).await {
-            assert!(started.elapsed() < START_WITHIN, "Prometheus never scraped {targets:?}");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let scraped = format!("Prometheus scraping {targets:?}");
+        wait_until_async(&scraped, || prometheus.scraped_all(targets.len())).await;
         prometheus
     }
 
@@ -86,15 +83,14 @@ impl Prometheus {
 
     /// Waits until `alert` fires (bounded), and returns it.
     pub async fn wait_for_alert(&self, alert: &str) -> Value {
-        let started = Instant::now();
-        loop {
-            let firing = self.firing().await;
-            if let Some(found) = firing.into_iter().find(|a| a["labels"]["alertname"] == alert) {
-                return found;
-            }
-            assert!(started.elapsed() < START_WITHIN, "{alert} never fired");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let found = || async {
+            self.firing()
+                .await
+                .into_iter()
+                .find(|a| a["labels"]["alertname"] == alert)
+        };
+        wait_until_async(&format!("{alert} firing"), || async { found().await.is_some() }).await;
+        found().await.expect("firing")
     }
 }
 

@@ -11,7 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use reqwest::header::HeaderMap;
 
-use super::{free_port, sample, CLIENT_TIMEOUT, START_WITHIN};
+use super::{free_port, sample, wait_until, CLIENT_TIMEOUT, START_WITHIN};
 
 const PROXY: &str = env!("CARGO_BIN_EXE_proxy-under-test");
 
@@ -129,15 +129,14 @@ impl Proxy {
     /// Waits (bounded) for a line of its log that contains all of `texts`
     /// (a line is written after its answer, and read from a pipe).
     pub async fn wait_for_log_line(&self, texts: &[&str]) -> String {
-        let started = Instant::now();
-        loop {
+        let line = || {
             let lines = self.log_lines(texts[0]);
-            if let Some(line) = lines.iter().find(|line| texts.iter().all(|text| line.contains(text))) {
-                return line.clone();
-            }
-            assert!(started.elapsed() < START_WITHIN, "no log line with {texts:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            lines
+                .into_iter()
+                .find(|line| texts.iter().all(|text| line.contains(text)))
+        };
+        wait_until(&format!("a log line with {texts:?}"), || line().is_some()).await;
+        line().expect("found")
     }
 
     async fn own_health(&self) -> bool {
