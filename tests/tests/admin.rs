@@ -2,14 +2,14 @@
 //! background refresh behind `ADMIN_TOKEN`, with the real proxy, a real
 //! `redis-server` and a counting stub of the scraper.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::stub::{record, StubScraper};
 use reqwest::Method;
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::stub::{record, StubScraper};
 
 const RUC: &str = "20131312955";
 const TOKEN: &str = "5d0c8a7e3f19b246e8a1c07d94f3b62a";

@@ -3,13 +3,11 @@
 //! `PrometheusRule` made from them, their annotations and runbook sections,
 //! and the metrics they read, against the running services.
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::exported::{self, family_of};
+use crate::support::{read_repo_file, require_program, run_in_repo};
 use serde_yaml::Value;
-use support::exported::{self, family_of};
-use support::{read_repo_file, require_program, run_in_repo};
 
 const RULES: &str = "conf/prometheus/alerts.yml";
 const PROMETHEUS_RULE: &str = "deploy/kubernetes/components/prometheus-operator/prometheusrule.yaml";

@@ -3,12 +3,10 @@
 //! huge headers, broken HTTP, slow clients): none gets a 5xx, none reaches
 //! the scraper, nothing is written to Redis, and the proxy keeps serving.
 
-mod support;
-
-use support::proxy::Proxy;
-use support::raw;
-use support::redis::RedisServer;
-use support::stub::StubScraper;
+use crate::support::proxy::Proxy;
+use crate::support::raw;
+use crate::support::redis::RedisServer;
+use crate::support::stub::StubScraper;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -4,7 +4,7 @@
 //! failing halfway, a client hanging up, the deadline, and fairness:
 //! single lookups ahead of batch items fleet-wide, batches in turns.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use support::lookups::{distinct_rucs, key, RUC};
-use support::proxy::{Answer, Proxy};
-use support::redis::RedisServer;
-use support::stub::{record, Reply, StubScraper};
-use support::{sum_samples, wait_until};
+use crate::support::lookups::{distinct_rucs, key, RUC};
+use crate::support::proxy::{Answer, Proxy};
+use crate::support::redis::RedisServer;
+use crate::support::stub::{record, Reply, StubScraper};
+use crate::support::{sum_samples, wait_until};
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 

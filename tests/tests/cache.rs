@@ -4,13 +4,13 @@
 //! shared by replicas, SUNAT's remembered "not found", what is never
 //! stored, and HEAD misses.
 
-mod support;
+use crate::support;
 
-use support::lookups::{distinct_rucs, key, RUC};
-use support::proxy::Proxy;
-use support::raw::{request, RawAnswer, RawConnection};
-use support::redis::RedisServer;
-use support::stub::{busy_body, record, Reply, StubScraper};
+use crate::support::lookups::{distinct_rucs, key, RUC};
+use crate::support::proxy::Proxy;
+use crate::support::raw::{request, RawAnswer, RawConnection};
+use crate::support::redis::RedisServer;
+use crate::support::stub::{busy_body, record, Reply, StubScraper};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_miss_is_stored_and_the_next_lookup_is_a_hit() {

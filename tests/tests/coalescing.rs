@@ -1,15 +1,13 @@
 //! Concurrent misses of one RUC, end to end: one scraper lookup, whose
 //! answer (errors and `Retry-After` included) every waiting request gets.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::lookups::{concurrent_lookups, key, same_ruc, RUC};
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::stub::{busy_body, record, Reply, StubScraper};
+use crate::support::lookups::{concurrent_lookups, key, same_ruc, RUC};
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::stub::{busy_body, record, Reply, StubScraper};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_concurrent_misses_make_one_scraper_request() {

@@ -4,17 +4,15 @@
 //! copy's one-second bound; and a lost invalidation connection drops the
 //! copy whole.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::lookups::{key, RUC};
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::stub::{busy_body, record, Reply, StubScraper};
+use crate::support::wait_until_async;
 use reqwest::Method;
 use serde_json::Value;
-use support::lookups::{key, RUC};
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::stub::{busy_body, record, Reply, StubScraper};
-use support::wait_until_async;
 
 const TOKEN: &str = "9f3c2a71e4b08d56c1a7e3f29b4d60c8e2f5a1b7";
 

@@ -8,15 +8,13 @@
 //! wins. Each waits for what it expects, bounded against hangs, never for
 //! a fixed time.
 
-mod support;
-
 use std::time::Duration;
 
-use support::lookups::{key, RUC};
-use support::proxy::Proxy;
-use support::raw::{request, RawAnswer, RawConnection};
-use support::redis::RedisServer;
-use support::stub::{record, StubScraper};
+use crate::support::lookups::{key, RUC};
+use crate::support::proxy::Proxy;
+use crate::support::raw::{request, RawAnswer, RawConnection};
+use crate::support::redis::RedisServer;
+use crate::support::stub::{record, StubScraper};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

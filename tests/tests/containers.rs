@@ -5,16 +5,16 @@
 //! container engine and a quarter of an hour, so it is a release check;
 //! these catch the same classes of bug in seconds, in `make test`.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::compose;
+use crate::support::dockerfile::{self, created_accounts, Account, Stage};
+use crate::support::{read_repo_file, repo_file, require_program, run_in_repo};
 use serde_yaml::Value;
-use support::compose;
-use support::dockerfile::{self, created_accounts, Account, Stage};
-use support::{read_repo_file, repo_file, require_program, run_in_repo};
 
 /// The services built from our Dockerfiles.
 const SERVICES: [&str; 2] = ["proxy", "scraper"];

@@ -2,15 +2,15 @@
 //! on and never stored, a scraper that refuses connections or answers too
 //! late, and Redis down, absent at start, or back.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
-use support::free_port;
-use support::lookups::{key, wait_for_redis, RUC};
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::stub::{record, Reply, StubScraper};
+use crate::support::free_port;
+use crate::support::lookups::{key, wait_for_redis, RUC};
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::stub::{record, Reply, StubScraper};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scraper_errors_are_passed_through_unchanged_and_not_stored() {

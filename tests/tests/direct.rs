@@ -3,15 +3,13 @@
 //! it answers Chrome and is as strict as SUNAT is known to be (fields,
 //! session cookie, an optional browser check only Chrome passes).
 
-mod support;
-
+use crate::support::lookups::key;
+use crate::support::procfs::Proc;
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::scraper::Scraper;
+use crate::support::{assert_record, expected_record, replica, wait_until_async, TAXPAYERS};
 use ruc_tests::replica::{Behaviour, BrowserCheck, Charset, ContentEncoding};
-use support::lookups::key;
-use support::procfs::Proc;
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::scraper::Scraper;
-use support::{assert_record, expected_record, replica, wait_until_async, TAXPAYERS};
 
 /// Quick failures: one attempt, short timeouts.
 const ONE_QUICK_ATTEMPT: [(&str, &str); 5] = [

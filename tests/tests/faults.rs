@@ -4,20 +4,20 @@
 //! clients see and what is (not) left in Redis. Loopback only; every wait
 //! is bounded.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::proxy::{Answer, Proxy};
+use crate::support::redis::RedisServer;
+use crate::support::scraper::Scraper;
+use crate::support::stub::{record, StubScraper};
+use crate::support::{assert_record, expected_record, replica, valid_ruc};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use ruc_contract::Record;
 use ruc_tests::replica::Behaviour;
-use support::proxy::{Answer, Proxy};
-use support::redis::RedisServer;
-use support::scraper::Scraper;
-use support::stub::{record, StubScraper};
-use support::{assert_record, expected_record, replica, valid_ruc};
 
 /// Every key is a complete record of its RUC (or a remembered 404).
 fn assert_only_complete_records(redis: &RedisServer) {

@@ -3,16 +3,16 @@
 //! whatever the number of replicas; a replica killed mid-lookup is taken
 //! over, and without Redis each replica coordinates alone until it is back.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::lookups::{distinct_rucs, spread, wait_for_redis, RUC};
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::stub::{busy_body, record, Reply, StubScraper};
-use support::valid_ruc;
+use crate::support::lookups::{distinct_rucs, spread, wait_for_redis, RUC};
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::stub::{busy_body, record, Reply, StubScraper};
+use crate::support::valid_ruc;
 
 /// `count` proxies on one Redis and one scraper, with `env`.
 async fn fleet(count: usize, redis: &RedisServer, stub: &StubScraper, env: &[(&str, &str)]) -> Vec<Arc<Proxy>> {

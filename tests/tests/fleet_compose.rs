@@ -3,13 +3,11 @@
 //! docker-compose resolves it over `docker-compose.yml`, and each replica's
 //! settings as the proxy itself reads them.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use crate::support::{compose, read_repo_file, repo_file, require_program, run_in_repo};
 use serde_yaml::Value;
-use support::{compose, read_repo_file, repo_file, require_program, run_in_repo};
 
 const FILES: [&str; 2] = ["docker-compose.yml", "docker-compose.fleet.yml"];
 

@@ -3,15 +3,15 @@
 //! kind follow each other on it, pipelined or not, and each gets its own
 //! answer, in order.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
-use support::lookups::{key, RUC};
-use support::proxy::Proxy;
-use support::raw::{request, RawConnection};
-use support::redis::RedisServer;
-use support::stub::{record, StubScraper};
+use crate::support::lookups::{key, RUC};
+use crate::support::proxy::Proxy;
+use crate::support::raw::{request, RawConnection};
+use crate::support::redis::RedisServer;
+use crate::support::stub::{record, StubScraper};
 
 /// Stored 14 days: fresh for the test's whole run.
 const STORED_FOR: u64 = 14 * 86_400;

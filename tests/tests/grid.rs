@@ -4,12 +4,12 @@
 //! against the Grid's `--max-sessions`. The Grids run one at a time: each
 //! is a JVM and browsers, on two cores.
 
-mod support;
+use crate::support;
 
+use crate::support::grid::Grid;
+use crate::support::scraper::Scraper;
+use crate::support::{assert_record, expected_record, replica, wait_until_async};
 use ruc_tests::replica::Behaviour;
-use support::grid::Grid;
-use support::scraper::Scraper;
-use support::{assert_record, expected_record, replica, wait_until_async};
 use tokio::sync::Mutex;
 
 static ONE_GRID_AT_A_TIME: Mutex<()> = Mutex::const_new(());

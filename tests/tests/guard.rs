@@ -2,16 +2,16 @@
 //! `UPSTREAM_MAX_INFLIGHT` lookups at a time, a bounded wait for the rest,
 //! and the circuit breaker.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::lookups::{assert_stale, concurrent_lookups, distinct_rucs, store_stale_record, RUC};
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::stub::{busy_body, Reply, StubScraper};
-use support::valid_ruc;
+use crate::support::lookups::{assert_stale, concurrent_lookups, distinct_rucs, store_stale_record, RUC};
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::stub::{busy_body, Reply, StubScraper};
+use crate::support::valid_ruc;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn at_most_upstream_max_inflight_lookups_reach_the_scraper_and_the_rest_wait_then_get_503() {

@@ -7,18 +7,16 @@
 //! `deploy/kubernetes/.checkov.yaml`), and agrees with the Dockerfiles and
 //! the services' own configuration.
 
-mod support;
-
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::dockerfile::{self, Stage};
+use crate::support::{read_repo_file, repo_file, require_program, require_program_installed_by, unique_tmpdir};
 use serde::Deserialize;
 use serde_yaml::Value;
-use support::dockerfile::{self, Stage};
-use support::{read_repo_file, repo_file, require_program, require_program_installed_by, unique_tmpdir};
 
 const OVERLAYS: [&str; 4] = ["small", "production", "grid", "http"];
 /// The oldest and the newest Kubernetes the manifests are for.

@@ -2,7 +2,7 @@
 //! depend on each other without cycles, file by file and folder by folder,
 //! so that each can be read (and changed) after the ones it uses.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

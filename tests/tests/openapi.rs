@@ -3,14 +3,14 @@
 //! every listener, with the deliberate exceptions listed in
 //! `tests/openapi/schemathesis.toml` and below.
 
-mod support;
+use crate::support;
 
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::scraper::Scraper;
+use crate::support::stub::StubScraper;
+use crate::support::{conforms_to_openapi, read_repo_file, replica, repo_file};
 use serde_json::{json, Value};
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::scraper::Scraper;
-use support::stub::StubScraper;
-use support::{conforms_to_openapi, read_repo_file, replica, repo_file};
 
 /// Real answers of the proxy and the scraper (real Chromium, the SUNAT
 /// replica, Redis) validated against `openapi.json`.

@@ -3,14 +3,14 @@
 //! Compose file and the Dockerfiles: `containers.rs`; the OpenAPI
 //! description: `openapi.rs`).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use crate::support::exported;
+use crate::support::{read_repo_file, repo_file, require_program, run_in_repo};
 use serde_json::Value;
-use support::exported;
-use support::{read_repo_file, repo_file, require_program, run_in_repo};
 
 #[test]
 fn promtool_accepts_the_prometheus_config_and_it_scrapes_both_services() {

@@ -5,19 +5,17 @@
 //! every client gets its record, and a RUC no replica could read is looked
 //! up at most once per replica for the outage, counted at the scraper.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::lookups::{key, spread, wait_for_redis};
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::redis_cluster::RedisCluster;
-use support::stub::{record, StubScraper};
-use support::{valid_ruc, wait_until_async};
+use crate::support::lookups::{key, spread, wait_for_redis};
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::redis_cluster::RedisCluster;
+use crate::support::stub::{record, StubScraper};
+use crate::support::{valid_ruc, wait_until_async};
 
 /// Records cached and read by both replicas before the outage.
 const KNOWN: u64 = 300;

@@ -2,18 +2,18 @@
 //! other routes, SIGTERM, bad settings; and one lookup through the whole
 //! chain (the real scraper, Chromium and the SUNAT replica).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::lookups::{key, RUC};
-use support::proxy::Proxy;
-use support::raw::{request, RawConnection};
-use support::redis::RedisServer;
-use support::scraper::Scraper;
-use support::stub::{record, StubScraper};
-use support::{assert_record, expected_record, replica};
+use crate::support::lookups::{key, RUC};
+use crate::support::proxy::Proxy;
+use crate::support::raw::{request, RawConnection};
+use crate::support::redis::RedisServer;
+use crate::support::scraper::Scraper;
+use crate::support::stub::{record, StubScraper};
+use crate::support::{assert_record, expected_record, replica};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_ruc_is_400_at_the_proxy() {

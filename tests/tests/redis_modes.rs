@@ -3,19 +3,19 @@
 //! server verified against `REDIS_CA_FILE`), a Redis Cluster of three
 //! masters, and a master with a replica watched by three sentinels.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::lookups::{key, same_ruc, spread, RUC};
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::redis_cluster::RedisCluster;
+use crate::support::redis_sentinel::RedisSentinel;
+use crate::support::stub::{busy_body, record, Reply, StubScraper};
+use crate::support::valid_ruc;
 use reqwest::Method;
-use support::lookups::{key, same_ruc, spread, RUC};
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::redis_cluster::RedisCluster;
-use support::redis_sentinel::RedisSentinel;
-use support::stub::{busy_body, record, Reply, StubScraper};
-use support::valid_ruc;
 
 const TOKEN: &str = "5f1d8e2a9c4b7036d2e8f1a4c9b0e7d3";
 

@@ -6,21 +6,19 @@
 //! request gets its right answer, every new RUC is stored, and SUNAT sees
 //! each new RUC exactly once.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::balancer::Balancer;
+use crate::support::lookups::key;
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::scraper::Scraper;
+use crate::support::stub::record;
+use crate::support::{free_port, replica, valid_ruc, CLIENT_TIMEOUT, TAXPAYERS};
 use ruc_tests::replica::{Behaviour, Replica};
 use serde_json::Value;
-use support::balancer::Balancer;
-use support::lookups::key;
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::scraper::Scraper;
-use support::stub::record;
-use support::{free_port, replica, valid_ruc, CLIENT_TIMEOUT, TAXPAYERS};
 
 /// Records in Redis before the load starts.
 const CACHED: u64 = 50;

@@ -2,16 +2,16 @@
 //! Chromium, against the SUNAT replica. Every test ends by stopping the
 //! scraper and checking that none of its processes or temp files is left.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::procfs::{assert_all_exit, Proc};
+use crate::support::scraper::{RemoteDriver, Scraper};
+use crate::support::{assert_record, expected_record, replica, wait_until, wait_until_async, TAXPAYERS};
 use ruc_tests::replica::{Behaviour, Charset, Replica};
-use support::procfs::{assert_all_exit, Proc};
-use support::scraper::{RemoteDriver, Scraper};
-use support::{assert_record, expected_record, replica, wait_until, wait_until_async, TAXPAYERS};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_taxpayer_type_gives_its_whole_record() {

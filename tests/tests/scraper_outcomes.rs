@@ -6,16 +6,16 @@
 //! followers, the store, the breaker and the scraper's health, whoever
 //! asked. Each case runs on its own Redis, stub and proxy.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::lookups::{key, RUC};
+use crate::support::proxy::{Answer, Proxy};
+use crate::support::redis::RedisServer;
+use crate::support::stub::{Reply, StubScraper};
 use reqwest::Method;
-use support::lookups::{key, RUC};
-use support::proxy::{Answer, Proxy};
-use support::redis::RedisServer;
-use support::stub::{Reply, StubScraper};
 
 const TOKEN: &str = "5d0c8a7e3f19b246e8a1c07d94f3b62a";
 /// Answers above this are passed on but not stored.

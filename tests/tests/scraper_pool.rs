@@ -2,18 +2,18 @@
 //! the healthy one with the fewest in flight, a scraper that fails its
 //! health check or dies gets none, and one that comes back is used again.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::lookups::{concurrent_lookups, distinct_rucs};
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::scraper::Scraper;
+use crate::support::stub::StubScraper;
+use crate::support::{free_port, valid_ruc};
 use ruc_tests::replica::{Behaviour, Replica};
-use support::lookups::{concurrent_lookups, distinct_rucs};
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::scraper::Scraper;
-use support::stub::StubScraper;
-use support::{free_port, valid_ruc};
 
 /// A proxy in front of `scrapers`, checking them every second, with room
 /// for 10 lookups at once.

@@ -6,12 +6,12 @@
 //! in both modes (`GET /obtener-ruc/<ruc>/<kind>`): records, empty states,
 //! an unknown RUC, SUNAT's error page, the firewall, what SUNAT saw.
 
-mod support;
+use crate::support;
 
+use crate::support::replica;
+use crate::support::scraper::Scraper;
 use ruc_tests::replica::{Behaviour, Charset, Replica};
 use serde_json::{json, Value};
-use support::replica;
-use support::scraper::Scraper;
 
 const SERVLET: &str = "/cl-ti-itmrconsruc/jcrS00Alias";
 

@@ -5,8 +5,6 @@
 //! The script is given this build's binaries (`STACK_BIN_DIR`) instead of
 //! building release ones, and free ports.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -14,11 +12,11 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::support::procfs::Scope;
+use crate::support::scraper::require_browser;
+use crate::support::{free_port, require_program, unique_tmpdir};
 use nix::sys::signal::{killpg, signal, SigHandler, Signal};
 use nix::unistd::Pid;
-use support::procfs::Scope;
-use support::scraper::require_browser;
-use support::{free_port, require_program, unique_tmpdir};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_shows_a_miss_then_a_hit_and_ctrl_c_stops_everything() {

@@ -2,16 +2,16 @@
 //! when the scraper fails (stale-if-error), or served at once and refreshed
 //! in the background (stale-while-revalidate).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::free_port;
-use support::lookups::{assert_stale, concurrent_lookups, key, same_ruc, store_stale_record, RUC};
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::stub::{busy_body, Reply, StubScraper};
+use crate::support::free_port;
+use crate::support::lookups::{assert_stale, concurrent_lookups, key, same_ruc, store_stale_record, RUC};
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::stub::{busy_body, Reply, StubScraper};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_record_is_refreshed_first_and_served_when_the_scraper_fails() {

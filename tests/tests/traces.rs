@@ -4,15 +4,13 @@
 //! client's `traceparent` still reaches the scraper; the access log names
 //! the trace either way. Span names never carry a RUC.
 
-mod support;
-
 use std::collections::BTreeSet;
 
-use support::otlp::{OtlpReceiver, ReceivedSpan};
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::scraper::Scraper;
-use support::{replica, TAXPAYERS};
+use crate::support::otlp::{OtlpReceiver, ReceivedSpan};
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::scraper::Scraper;
+use crate::support::{replica, TAXPAYERS};
 
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const CALLER_SPAN: &str = "b7ad6b7169203331";

@@ -5,15 +5,13 @@
 //! /debug/unknown-pages` with its admin token), counts it, and a real
 //! Prometheus with the repository's rules fires `SunatUnknownPages`.
 
-mod support;
-
+use crate::support::prometheus::Prometheus;
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::scraper::Scraper;
+use crate::support::{conforms_to_openapi, read_repo_file, replica, unique_tmpdir, TAXPAYERS};
 use ruc_tests::replica::Behaviour;
 use serde_json::Value;
-use support::prometheus::Prometheus;
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::scraper::Scraper;
-use support::{conforms_to_openapi, read_repo_file, replica, unique_tmpdir, TAXPAYERS};
 
 /// As made by `openssl rand -hex 32`.
 const TOKEN: &str = "9f2c4e71a0b35d86e4f17c2a09b8d6e35f1a7c40e2b9d8163a5f07c4e2d91b68";

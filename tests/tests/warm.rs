@@ -3,8 +3,6 @@
 //! a run killed mid-batch that resumes without a second scraper lookup,
 //! CSV from standard input, failures and bad usage.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -12,11 +10,11 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use support::lookups::{distinct_rucs, key};
-use support::proxy::Proxy;
-use support::redis::RedisServer;
-use support::stub::{Reply, StubScraper};
-use support::{sum_samples, unique_tmpdir, wait_until};
+use crate::support::lookups::{distinct_rucs, key};
+use crate::support::proxy::Proxy;
+use crate::support::redis::RedisServer;
+use crate::support::stub::{Reply, StubScraper};
+use crate::support::{sum_samples, unique_tmpdir, wait_until};
 
 const WARM: &str = env!("CARGO_BIN_EXE_warm-under-test");
 
