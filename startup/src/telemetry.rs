@@ -4,42 +4,114 @@
 //! `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` say (the names and
 //! values of the OpenTelemetry specification). Off by default: then
 //! [`on`] is false and the request paths create no span at all
-//! ([`span`]), so that a cache hit costs nothing more.
+//! ([`span`]), so that a cache hit costs nothing more. On, a request
+//! whose trace is not sampled creates none either: [`root`] decides
+//! before the first span is made.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{SpanId, SpanKind, TraceId, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracerProvider, ShouldSample,
+};
 use opentelemetry_sdk::Resource;
 use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::Layer;
 
 use crate::env::{ConfigError, Env};
+use crate::TraceParent;
 
-/// Whether traces are exported (set once, at start).
-static ON: AtomicBool = AtomicBool::new(false);
+/// The sampler of the exported traces; set once, at start, when traces
+/// are exported.
+static SAMPLER: OnceLock<Sampler> = OnceLock::new();
 /// The exporter's provider, flushed at exit ([`finish`]).
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+thread_local! {
+    /// The trace id [`root`] sampled, for the new root it starts next.
+    static DECIDED: Cell<Option<TraceId>> = const { Cell::new(None) };
+}
 
 /// How long one export may take before it is dropped.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Whether this process exports traces.
 pub fn on() -> bool {
-    ON.load(Ordering::Relaxed)
+    SAMPLER.get().is_some()
 }
 
-/// The span `make` builds when traces are exported; otherwise none, and
-/// `make` is not called.
+/// A span inside the current one: built by `make` when traces are
+/// exported and the work runs in a span (a sampled request's, or one that
+/// is always made, like the scraper's lookup); otherwise none, and `make`
+/// is not called.
 pub fn span(make: impl FnOnce() -> Span) -> Span {
-    if on() {
+    if on() && !Span::current().is_none() {
         make()
     } else {
         Span::none()
+    }
+}
+
+/// The first span of a request, built by `make` only when the sampler
+/// samples its trace: a child of `caller` (the request's `traceparent`),
+/// or the root of a new trace. Returned with the context the request
+/// passes on and logs: the span's; when the trace is not sampled,
+/// `caller`, or a new unsampled context, so that the scraper's log names
+/// the same trace; with traces off, `caller` as it came.
+pub fn root(caller: Option<TraceParent>, make: impl FnOnce() -> Span) -> (Span, Option<TraceParent>) {
+    let Some(sampler) = SAMPLER.get() else {
+        return (Span::none(), caller);
+    };
+    let ids = RandomIdGenerator::default();
+    let trace_id = match &caller {
+        Some(caller) => caller.otel_trace_id(),
+        None => ids.new_trace_id(),
+    };
+    if !sampled(sampler, caller, trace_id) {
+        let passed = caller.unwrap_or_else(|| TraceParent::unsampled(trace_id, ids.new_span_id()));
+        return (Span::none(), Some(passed));
+    }
+    let span = make();
+    match caller {
+        Some(caller) => caller.adopt(&span),
+        None => {
+            // Started now, so that it gets the trace id decided on: a
+            // ratio sampler downstream decides on the same id, and agrees.
+            DECIDED.set(Some(trace_id));
+            let _ = span.context();
+            DECIDED.set(None);
+        }
+    }
+    let passed = TraceParent::of_span(&span).or(caller);
+    (span, passed)
+}
+
+/// What `sampler` decides for a trace started by `caller`, or for a new
+/// one, `trace_id`: the decision the exporter's tracer makes again, with
+/// the same inputs, when the span is made.
+fn sampled(sampler: &Sampler, caller: Option<TraceParent>, trace_id: TraceId) -> bool {
+    let parent = caller.map(|caller| caller.context());
+    let result = sampler.should_sample(parent.as_ref(), trace_id, "request", &SpanKind::Internal, &[], &[]);
+    result.decision == SamplingDecision::RecordAndSample
+}
+
+/// Span and trace ids at random, except the trace id [`root`] decided on
+/// for the root it starts.
+#[derive(Debug, Default)]
+struct Ids(RandomIdGenerator);
+
+impl IdGenerator for Ids {
+    fn new_trace_id(&self) -> TraceId {
+        DECIDED.take().unwrap_or_else(|| self.0.new_trace_id())
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        self.0.new_span_id()
     }
 }
 
@@ -173,11 +245,12 @@ where
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_sampler(settings.sampler.sampler())
+        .with_id_generator(Ids::default())
         .with_resource(Resource::builder().with_service_name(settings.service.clone()).build())
         .build();
     let tracer = provider.tracer("ruc");
     let _ = PROVIDER.set(provider);
-    ON.store(true, Ordering::Relaxed);
+    let _ = SAMPLER.set(settings.sampler.sampler());
     let ours = Targets::new()
         .with_target("proxy", LevelFilter::INFO)
         .with_target("scraper", LevelFilter::INFO);
@@ -228,6 +301,45 @@ mod tests {
         assert_eq!(full.endpoint, "http://other:4318/traces");
         assert_eq!(full.sampler, SamplerSetting::ParentBased(Root::Ratio(0.25)));
         assert_eq!(full.service, "ruc-proxy-eu");
+    }
+
+    #[test]
+    fn a_trace_is_sampled_as_its_caller_says_or_by_its_id() {
+        let caller = |flags: &str| {
+            let text = format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}");
+            TraceParent::parse(text.as_bytes()).unwrap()
+        };
+        let (sampled_caller, unsampled_caller) = (caller("01"), caller("00"));
+        let low = TraceId::from(1);
+        let high = TraceId::from(u128::MAX);
+
+        let parent_based = SamplerSetting::ParentBased(Root::AlwaysOff).sampler();
+        assert!(sampled(
+            &parent_based,
+            Some(sampled_caller),
+            sampled_caller.otel_trace_id()
+        ));
+        assert!(!sampled(
+            &parent_based,
+            Some(unsampled_caller),
+            unsampled_caller.otel_trace_id()
+        ));
+        assert!(!sampled(&parent_based, None, low));
+
+        // A ratio decides on the trace id alone, the same way in every
+        // service: the low half of the ids sampled at 0.5.
+        let half = SamplerSetting::Ratio(0.5).sampler();
+        assert!(sampled(&half, None, low));
+        assert!(!sampled(&half, None, high));
+        let high_caller = TraceParent::unsampled(high, SpanId::from(7));
+        assert!(!sampled(&half, Some(high_caller), high));
+
+        let always = SamplerSetting::AlwaysOn.sampler();
+        assert!(sampled(
+            &always,
+            Some(unsampled_caller),
+            unsampled_caller.otel_trace_id()
+        ));
     }
 
     #[test]

@@ -56,13 +56,11 @@ impl TraceParent {
         let context = span.context();
         let span_context = context.span().span_context().clone();
         span_context.is_valid().then(|| {
-            let text = format!(
-                "00-{}-{}-{:02x}",
+            TraceParent::of_ids(
                 span_context.trace_id(),
                 span_context.span_id(),
-                span_context.trace_flags().to_u8()
-            );
-            TraceParent(text.into_bytes().try_into().expect("55 characters"))
+                span_context.trace_flags(),
+            )
         })
     }
 
@@ -78,19 +76,39 @@ impl TraceParent {
 
     /// Makes `span` a child of this remote parent (when traces are exported).
     pub fn adopt(&self, span: &Span) {
-        if !crate::telemetry::on() {
-            return;
+        if crate::telemetry::on() {
+            let _ = span.set_parent(self.context());
         }
+    }
+
+    /// The OpenTelemetry context of this remote parent.
+    pub(crate) fn context(&self) -> opentelemetry::Context {
         let text = self.as_str();
-        let (Ok(trace_id), Ok(span_id), Ok(flags)) = (
-            TraceId::from_hex(&text[3..35]),
-            SpanId::from_hex(&text[36..52]),
-            u8::from_str_radix(&text[53..55], 16),
-        ) else {
-            return;
-        };
-        let remote = SpanContext::new(trace_id, span_id, TraceFlags::new(flags), true, TraceState::default());
-        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+        let hex = |range: std::ops::Range<usize>| u128::from_str_radix(&text[range], 16).expect("checked hex");
+        let remote = SpanContext::new(
+            TraceId::from(hex(3..35)),
+            SpanId::from(hex(36..52) as u64),
+            TraceFlags::new(hex(53..55) as u8),
+            true,
+            TraceState::default(),
+        );
+        opentelemetry::Context::new().with_remote_span_context(remote)
+    }
+
+    /// The trace id, as OpenTelemetry holds it.
+    pub(crate) fn otel_trace_id(&self) -> TraceId {
+        TraceId::from(u128::from_str_radix(self.trace_id(), 16).expect("checked hex"))
+    }
+
+    /// A context of trace `trace_id` that is not sampled: what a request
+    /// passes on when traces are exported but not this one's.
+    pub(crate) fn unsampled(trace_id: TraceId, span_id: SpanId) -> TraceParent {
+        TraceParent::of_ids(trace_id, span_id, TraceFlags::default())
+    }
+
+    fn of_ids(trace_id: TraceId, span_id: SpanId, flags: TraceFlags) -> TraceParent {
+        let text = format!("00-{trace_id}-{span_id}-{:02x}", flags.to_u8());
+        TraceParent(text.into_bytes().try_into().expect("55 characters"))
     }
 }
 
@@ -119,6 +137,21 @@ mod tests {
         // A later version: its first four fields, as version 00.
         let later = "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-comes-next";
         assert_eq!(TraceParent::parse(later.as_bytes()).unwrap().as_str(), GOOD);
+    }
+
+    #[test]
+    fn an_unsampled_context_and_the_ids_read_back() {
+        let parent = TraceParent::parse(GOOD.as_bytes()).unwrap();
+        let context = parent.context();
+        let span = context.span();
+        let remote = span.span_context();
+        assert_eq!(remote.trace_id(), parent.otel_trace_id());
+        assert_eq!(remote.trace_id().to_string(), parent.trace_id());
+        assert_eq!(remote.span_id().to_string(), "00f067aa0ba902b7");
+        assert!(remote.is_sampled() && remote.is_remote());
+        let unsampled = TraceParent::unsampled(remote.trace_id(), remote.span_id());
+        assert_eq!(unsampled.as_str(), GOOD.replace("-01", "-00"));
+        assert!(TraceParent::parse(unsampled.as_str().as_bytes()).is_some());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! that export to an OTLP receiver is one trace under the client's trace
 //! id, with a span for each stage; with traces off in the proxy, the
 //! client's `traceparent` still reaches the scraper; the access log names
-//! the trace either way. Span names never carry a RUC.
+//! the trace either way; a trace is sampled once, at its start, and kept
+//! or dropped by both services alike. Span names never carry a RUC.
 
 use std::collections::BTreeSet;
 
@@ -184,6 +185,103 @@ async fn with_traces_off_the_proxy_passes_the_callers_traceparent_on_as_it_came(
         .find(|s| s.name == "lookup" && s.attribute("ruc") == Some(other))
         .unwrap();
     assert!(second.parent_span_id.is_empty() && second.trace_id != TRACE_ID);
+
+    assert!(proxy.stop().await.success());
+    scraper.stop().await;
+}
+
+/// The `trace_id` an access-log line of `ruc` names.
+async fn logged_trace_id(proxy: &Proxy, ruc: &str) -> String {
+    let line = proxy.wait_for_log_line(&["answered", ruc, "trace_id="]).await;
+    let id = line.split("trace_id=").nth(1).expect("a trace_id field");
+    id.chars().take_while(char::is_ascii_hexdigit).collect()
+}
+
+/// The proxy decides at a request's start whether its trace is sampled:
+/// one that is not makes no span in the proxy, and the scraper, told so
+/// by the `traceparent` it gets, exports none either; a caller's sampled
+/// flag is still followed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trace_the_sampler_drops_is_exported_by_neither_service() {
+    let receiver = OtlpReceiver::start().await;
+    let replica = replica().await;
+    let (dropped, followed) = (TAXPAYERS[3], TAXPAYERS[4]);
+    let otel = exporting(&receiver);
+    let scraper = Scraper::start_without_browser(&replica, &env(&otel)).await;
+    let redis = RedisServer::start();
+    let mut proxy_env = otel.clone();
+    proxy_env.push(("OTEL_TRACES_SAMPLER", "parentbased_always_off".to_string()));
+    let proxy = Proxy::start(&redis.url(), &scraper.base, &env(&proxy_env)).await;
+
+    assert_eq!(get(&proxy, &format!("/obtener-ruc/{dropped}"), None).await, 200);
+    let dropped_trace = logged_trace_id(&proxy, dropped).await;
+    assert_eq!(dropped_trace.len(), 32, "a trace id is logged all the same");
+    assert_eq!(
+        get(&proxy, &format!("/obtener-ruc/{followed}"), Some(&traceparent())).await,
+        200
+    );
+    // Exported after the first lookup's spans would have been.
+    let spans = receiver
+        .wait_for("the caller's sampled trace from both services", |spans| {
+            let (proxy, scraper) = (
+                names(spans, "ruc-proxy", TRACE_ID),
+                names(spans, "ruc-scraper", TRACE_ID),
+            );
+            proxy.contains("scraper.fetch") && scraper.contains("lookup")
+        })
+        .await;
+    let unsampled: Vec<_> = spans
+        .iter()
+        .filter(|s| s.trace_id == dropped_trace || s.attribute("ruc") == Some(dropped))
+        .collect();
+    assert!(unsampled.is_empty(), "spans of a dropped trace: {unsampled:#?}");
+
+    assert!(proxy.stop().await.success());
+    scraper.stop().await;
+}
+
+/// With a ratio sampler in both services, a trace the proxy starts is
+/// exported whole or not at all: the scraper decides on the same trace id.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ratio_sampler_keeps_or_drops_each_trace_in_both_services() {
+    let receiver = OtlpReceiver::start().await;
+    let replica = replica().await;
+    let mut otel = exporting(&receiver);
+    otel.push(("OTEL_TRACES_SAMPLER", "traceidratio".to_string()));
+    otel.push(("OTEL_TRACES_SAMPLER_ARG", "0.5".to_string()));
+    let scraper = Scraper::start_without_browser(&replica, &env(&otel)).await;
+    let redis = RedisServer::start();
+    let proxy = Proxy::start(&redis.url(), &scraper.base, &env(&otel)).await;
+
+    let mut traces = Vec::new();
+    for ruc in TAXPAYERS {
+        assert_eq!(get(&proxy, &format!("/obtener-ruc/{ruc}"), None).await, 200);
+        traces.push((ruc, logged_trace_id(&proxy, ruc).await));
+    }
+    // A trace id in the sampled half, sent last: once both services'
+    // spans of it are in, so are the ones before it.
+    let last = "00-00000000000000000000000000000001-b7ad6b7169203331-01";
+    let page = format!("/obtener-ruc/{}/representantes", TAXPAYERS[0]);
+    assert_eq!(get(&proxy, &page, Some(last)).await, 200);
+    let last_id = "00000000000000000000000000000001";
+    let spans = receiver
+        .wait_for("the last trace from both services", |spans| {
+            names(spans, "ruc-proxy", last_id).contains("request")
+                && names(spans, "ruc-scraper", last_id).contains("lookup")
+        })
+        .await;
+    for (ruc, trace) in &traces {
+        let exported_by = |service: &str, name: &str| {
+            spans.iter().any(|s| {
+                s.service == service && s.name == name && &s.trace_id == trace && s.attribute("ruc") == Some(*ruc)
+            })
+        };
+        assert_eq!(
+            exported_by("ruc-proxy", "request"),
+            exported_by("ruc-scraper", "lookup"),
+            "{ruc}: trace {trace} kept by one service only"
+        );
+    }
 
     assert!(proxy.stop().await.success());
     scraper.stop().await;

@@ -69,9 +69,11 @@ struct Request {
     body: Framing,
     /// The head's length.
     len: usize,
-    /// The caller's `traceparent`, passed on to the scrapers.
+    /// The request's trace context, passed on to the scrapers and logged:
+    /// the caller's `traceparent` as it came when traces are off
+    /// ([`telemetry::root`]).
     trace: Option<TraceParent>,
-    /// The request's span when traces are exported (else none): a child
+    /// The request's span when its trace is exported (else none): a child
     /// of the caller's, or the root of a new trace.
     span: Span,
 }
@@ -94,12 +96,12 @@ impl Request {
         };
         let body_read = matches!(route, Route::Batch(Ok(_)));
         // Lookups only: health checks would flood the traces.
-        let span = match route {
-            Route::Record(_) | Route::Batch(_) => telemetry::span(|| request_span(head, &route)),
-            _ => Span::none(),
+        let (span, trace) = match route {
+            Route::Record(_) | Route::Batch(_) => telemetry::root(head.traceparent, || request_span(head, &route)),
+            _ => (Span::none(), head.traceparent),
         };
         Request {
-            trace: head.traceparent,
+            trace,
             span,
             route,
             head_only: head.method == "HEAD",
@@ -158,13 +160,7 @@ impl Front {
                     let persistent = request.persistent && !self.drain.is_stopping();
                     connection.write(&answered.reply, request.head_only, persistent);
                     let status = answered.reply.status;
-                    self.log(
-                        subject.as_ref(),
-                        status,
-                        answered.cache,
-                        started,
-                        logged_trace(&span, trace),
-                    );
+                    self.log(subject.as_ref(), status, answered.cache, started, trace);
                     persistent
                 }
                 Answer::Batch(ask) => {
@@ -176,7 +172,7 @@ impl Front {
                     let serving = streamed::serve(&mut connection, ask, body, framed, batches, closing.clone(), trace);
                     match serving.instrument(span.clone()).await {
                         Served::Answered { status, persists } => {
-                            self.log(None, status, CacheResult::Batch, started, logged_trace(&span, trace));
+                            self.log(None, status, CacheResult::Batch, started, trace);
                             persists
                         }
                         Served::Gone => return,
@@ -240,26 +236,16 @@ impl Front {
     }
 }
 
-/// The span of a lookup or batch request (only made when traces are
+/// The span of a lookup or batch request (only made when its trace is
 /// exported): the route's RUC and page are attributes, never its name.
 fn request_span(head: &Head<'_>, route: &Route) -> Span {
     let subject = route.subject();
-    let span = info_span!(
+    info_span!(
         "request",
         http.method = head.method,
         ruc = subject.as_ref().map(|subject| tracing::field::display(subject.ruc)),
         page = subject.as_ref().map(Subject::label),
-    );
-    if let Some(parent) = &head.traceparent {
-        parent.adopt(&span);
-    }
-    span
-}
-
-/// The trace a request's log line names: its span's when traces are
-/// exported, else the caller's.
-fn logged_trace(span: &Span, caller: Option<TraceParent>) -> Option<TraceParent> {
-    TraceParent::of_span(span).or(caller)
+    )
 }
 
 #[async_trait]

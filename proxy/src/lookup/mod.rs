@@ -36,7 +36,7 @@ use std::time::Duration;
 use crate::subject::Subject;
 use startup::{telemetry, TraceParent};
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{debug, info, info_span, warn, Instrument, Span};
 
 use crate::cache::cached::Cached;
 use crate::cache::store::Store;
@@ -215,11 +215,14 @@ impl Lookups {
 
     /// Refreshes `subject` in the background unless a lookup of it is already
     /// in flight (then `false`); the current record is served meanwhile.
-    /// `trace`: the `traceparent` of the request that asked for it, if any.
+    /// `trace`: the trace context of the request that asked for it, if any;
+    /// the refresh's span is a child of the current one, or of `trace`.
     pub(crate) async fn refresh_in_background(self: &Arc<Self>, subject: Subject, trace: Option<TraceParent>) -> bool {
         let Joined::Lead(flight) = self.flights.join(&subject).await else {
             return false;
         };
+        let parent = TraceParent::of_span(&Span::current()).or(trace);
+        let (span, trace) = telemetry::root(parent, || info_span!("refresh"));
         let lead = Lead {
             subject,
             flight,
@@ -236,8 +239,7 @@ impl Lookups {
             let status = finished.answered.reply.status;
             info!(%subject, outcome, status, "background refresh");
         };
-        self.background
-            .spawn(refresh.instrument(telemetry::span(|| info_span!("refresh"))));
+        self.background.spawn(refresh.instrument(span));
         true
     }
 
