@@ -81,6 +81,14 @@ impl TraceParent {
         }
     }
 
+    /// Links `span` to this context (when traces are exported): a
+    /// follower's wait to the trace of the lookup it waited for.
+    pub fn link(&self, span: &Span) {
+        if crate::telemetry::on() {
+            span.add_link(self.context().span().span_context().clone());
+        }
+    }
+
     /// The OpenTelemetry context of this remote parent.
     pub(crate) fn context(&self) -> opentelemetry::Context {
         let text = self.as_str();

@@ -3,15 +3,18 @@
 //! id, with a span for each stage; with traces off in the proxy, the
 //! client's `traceparent` still reaches the scraper; the access log names
 //! the trace either way; a trace is sampled once, at its start, and kept
-//! or dropped by both services alike. Span names never carry a RUC.
+//! or dropped by both services alike; a request that waits for another's
+//! lookup links to it. Span names never carry a RUC.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use crate::support::otlp::{OtlpReceiver, ReceivedSpan};
 use crate::support::proxy::Proxy;
 use crate::support::redis::RedisServer;
 use crate::support::scraper::Scraper;
-use crate::support::{replica, TAXPAYERS};
+use crate::support::stub::StubScraper;
+use crate::support::{replica, wait_until, TAXPAYERS};
 
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const CALLER_SPAN: &str = "b7ad6b7169203331";
@@ -285,6 +288,57 @@ async fn a_ratio_sampler_keeps_or_drops_each_trace_in_both_services() {
 
     assert!(proxy.stop().await.success());
     scraper.stop().await;
+}
+
+/// A request that waits for another's lookup, in the same proxy or in
+/// another replica, links its `lease.follow` span to the request that led
+/// the lookup: the trace that shows where the wait went.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_links_to_the_request_that_led_the_lookup_here_or_on_another_replica() {
+    let receiver = OtlpReceiver::start().await;
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    stub.delay(Duration::from_secs(3));
+    let otel = exporting(&receiver);
+    let first = Proxy::start(&redis.url(), &stub.url(), &env(&otel)).await;
+    let second = Proxy::start(&redis.url(), &stub.url(), &env(&otel)).await;
+    let path = format!("/obtener-ruc/{}", TAXPAYERS[5]);
+    let caller = |n: u128| format!("00-{:032x}-{CALLER_SPAN}-01", 0xabc0 + n);
+    let (leader, here, elsewhere) = (caller(1), caller(2), caller(3));
+
+    let lead = get(&first, &path, Some(&leader));
+    let follow = async {
+        wait_until("the lookup reached the scraper", || stub.active() == 1).await;
+        tokio::join!(get(&first, &path, Some(&here)), get(&second, &path, Some(&elsewhere)))
+    };
+    let (led, followed) = tokio::join!(lead, follow);
+    assert_eq!((led, followed), (200, (200, 200)));
+    assert_eq!(stub.lookups(), 1, "one lookup for the three requests");
+
+    let id = |traceparent: &str| traceparent[3..35].to_string();
+    let follows = |spans: &[ReceivedSpan]| {
+        [&here, &elsewhere].map(|trace| {
+            spans
+                .iter()
+                .find(|s| s.name == "lease.follow" && s.trace_id == id(trace))
+                .cloned()
+        })
+    };
+    let spans = receiver
+        .wait_for("the leader's request and both waits", |spans| {
+            names(spans, "ruc-proxy", &id(&leader)).contains("request") && follows(spans).iter().all(Option::is_some)
+        })
+        .await;
+    let request = spans
+        .iter()
+        .find(|s| s.name == "request" && s.trace_id == id(&leader))
+        .unwrap();
+    let link = (request.trace_id.clone(), request.span_id.clone());
+    for wait in follows(&spans).into_iter().flatten() {
+        assert_eq!(wait.links, vec![link.clone()], "{wait:#?}");
+    }
+
+    assert!(first.stop().await.success());
+    assert!(second.stop().await.success());
 }
 
 /// In a browser, a page behind the record: the form, the search, the page

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::subject::Subject;
+use startup::TraceParent;
 use tokio::time::Instant;
 
 use super::lease::{self, Found};
@@ -24,6 +25,8 @@ const POLL: Duration = Duration::from_millis(250);
 pub(crate) struct RemoteFollower {
     pub(crate) local: LocalFlight,
     pub(crate) subject: Subject,
+    /// The trace of the other replica's request, if it is exported.
+    pub(crate) leader: Option<TraceParent>,
     pub(crate) fleet: Arc<Fleet>,
 }
 
@@ -34,6 +37,7 @@ impl RemoteFollower {
             mut local,
             subject,
             fleet,
+            ..
         } = self;
         let deadline = Instant::now() + wait;
         let watch = fleet.wakeups.watch(&landed_channel(&subject)).await;

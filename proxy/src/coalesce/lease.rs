@@ -1,5 +1,7 @@
 //! The lease of the replica that leads the lookup of a RUC:
-//! `sunat:lease:{sunat:ruc:<ruc>}` holds the leader's owner token, expires
+//! `sunat:lease:{sunat:ruc:<ruc>}` holds the leader's owner token (and,
+//! after a space, the `traceparent` of its request when its trace is
+//! exported, which the followers' spans link to), expires
 //! `FLEET_LEASE_SECS` after its last renewal, and is released only by its
 //! owner. When the lookup ends, the leader leaves its outcome (what its
 //! followers get, errors included) in `sunat:outcome:{…}` for a little
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use crate::subject::Subject;
 use redis::Script;
+use startup::TraceParent;
 
 use crate::fleet::keys::{landed_channel, lease_key, outcome_key};
 use crate::fleet::{owner_token, Fleet, Renewal};
@@ -22,14 +25,15 @@ const OUTCOME_KEPT: Duration = Duration::from_secs(10);
 
 /// Takes the lease unless someone holds it; a new lease clears the previous
 /// lookup's outcome, so that nobody mistakes it for this one's.
-/// KEYS: lease, outcome. ARGV: token, lease ms. Returns 1 when taken.
+/// KEYS: lease, outcome. ARGV: token, lease ms. Returns 1 when taken, else
+/// the holder's token (nil if the lease lapsed meanwhile).
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
             redis.call('DEL', KEYS[2])
             return 1
         end
-        return 0",
+        return redis.call('GET', KEYS[1])",
     )
 });
 
@@ -63,8 +67,9 @@ static RELEASE: LazyLock<Script> = LazyLock::new(|| {
 pub(crate) enum Taken {
     /// By this replica: the lease is ours until released or dropped.
     Here(Lease),
-    /// By another replica, which holds the lease.
-    Elsewhere,
+    /// By another replica, which holds the lease; `leader` is the trace of
+    /// its request, if it is exported.
+    Elsewhere { leader: Option<TraceParent> },
 }
 
 /// What a replica waiting for another's lookup finds.
@@ -89,10 +94,13 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    /// Takes the lease of `subject`'s lookup; `None` when Redis could not be
-    /// reached.
-    pub(crate) async fn take(fleet: &Arc<Fleet>, subject: &Subject) -> Option<Taken> {
-        let token = owner_token();
+    /// Takes the lease of `subject`'s lookup for the request traced as
+    /// `trace`; `None` when Redis could not be reached.
+    pub(crate) async fn take(fleet: &Arc<Fleet>, subject: &Subject, trace: Option<TraceParent>) -> Option<Taken> {
+        let token = match trace {
+            Some(trace) => format!("{} {}", owner_token(), trace.as_str()),
+            None => owner_token(),
+        };
         let (lease, outcome, lease_ms) = (lease_key(subject), outcome_key(subject), fleet.lease_ms());
         let taken = fleet
             .redis
@@ -101,13 +109,18 @@ impl Lease {
                     .key(&outcome)
                     .arg(&token)
                     .arg(lease_ms)
-                    .invoke_async::<bool>(&mut connection)
+                    .invoke_async::<redis::Value>(&mut connection)
                     .await
-                    .map(|taken| taken.then_some(token))
+                    .map(|taken| (taken, token))
             })
             .await?;
-        let Some(token) = taken else {
-            return Some(Taken::Elsewhere);
+        let token = match taken {
+            (redis::Value::Int(1), token) => token,
+            (holder, _) => {
+                return Some(Taken::Elsewhere {
+                    leader: leader_of(&holder),
+                })
+            }
         };
         let renewal = {
             let (fleet, subject, token) = (fleet.clone(), *subject, token.clone());
@@ -131,6 +144,15 @@ impl Lease {
         self.released = true;
         release(&self.fleet, &self.subject, &self.token, Some(answer)).await;
     }
+}
+
+/// The trace in a lease holder's token, if it has one.
+fn leader_of(holder: &redis::Value) -> Option<TraceParent> {
+    let redis::Value::BulkString(token) = holder else {
+        return None;
+    };
+    let (_owner, trace) = std::str::from_utf8(token).ok()?.split_once(' ')?;
+    TraceParent::parse(trace.as_bytes())
 }
 
 /// Extends `token`'s lease of `subject`, if it still holds it.
@@ -206,5 +228,28 @@ impl Drop for Lease {
         }
         let (fleet, subject, token) = (self.fleet.clone(), self.subject, std::mem::take(&mut self.token));
         tokio::spawn(async move { release(&fleet, &subject, &token, None).await });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::Value;
+
+    #[test]
+    fn a_holders_token_names_its_trace_when_it_has_one() {
+        let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let traced = Value::BulkString(format!("host:1:2:3 {trace}").into_bytes());
+        assert_eq!(
+            leader_of(&traced).map(|leader| leader.as_str().to_string()),
+            Some(trace.to_string())
+        );
+        for untraced in [
+            Value::BulkString(b"host:1:2:3".to_vec()),
+            Value::BulkString(b"host:1:2:3 not-a-traceparent".to_vec()),
+            Value::Nil,
+        ] {
+            assert_eq!(leader_of(&untraced), None, "{untraced:?}");
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::subject::Subject;
+use startup::TraceParent;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -16,8 +17,15 @@ use crate::scrapers::answer::Answer;
 
 /// The flights of this process, by RUC.
 pub(crate) struct LocalFlights {
-    table: Mutex<HashMap<Subject, watch::Receiver<State>>>,
+    table: Mutex<HashMap<Subject, InFlight>>,
     metrics: &'static Metrics,
+}
+
+/// A flight as the misses that join it find it.
+struct InFlight {
+    receiver: watch::Receiver<State>,
+    /// The leader's trace, which its followers' spans link to.
+    leader: Option<TraceParent>,
 }
 
 /// This process's part in the lookup of a RUC.
@@ -37,7 +45,11 @@ pub(crate) struct LocalFlight {
 }
 
 /// A follower of a flight of this process.
-pub(crate) struct LocalFollower(watch::Receiver<State>);
+pub(crate) struct LocalFollower {
+    receiver: watch::Receiver<State>,
+    /// The leader's trace, if it is exported.
+    pub(crate) leader: Option<TraceParent>,
+}
 
 /// What a follower got.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,15 +79,24 @@ impl LocalFlights {
         }
     }
 
-    /// Leads the lookup of `subject` in this process, or follows the one in
-    /// flight.
-    pub(crate) fn join(self: &Arc<Self>, subject: &Subject) -> LocalRole {
+    /// Leads the lookup of `subject` in this process, under the trace
+    /// `trace`, or follows the one in flight.
+    pub(crate) fn join(self: &Arc<Self>, subject: &Subject, trace: Option<TraceParent>) -> LocalRole {
         let mut table = self.table.lock().expect("flights lock");
-        if let Some(receiver) = table.get(subject) {
-            return LocalRole::Follower(LocalFollower(receiver.clone()));
+        if let Some(in_flight) = table.get(subject) {
+            return LocalRole::Follower(LocalFollower {
+                receiver: in_flight.receiver.clone(),
+                leader: in_flight.leader,
+            });
         }
         let (sender, receiver) = watch::channel(State::Running);
-        table.insert(*subject, receiver);
+        table.insert(
+            *subject,
+            InFlight {
+                receiver,
+                leader: trace,
+            },
+        );
         self.metrics.in_flight.set(table.len() as i64);
         drop(table);
         LocalRole::Leader(LocalFlight {
@@ -101,7 +122,7 @@ impl Drop for LocalFlight {
         let mut table = self.flights.table.lock().expect("flights lock");
         let ours = table
             .get(&self.subject)
-            .is_some_and(|r| r.same_channel(&self.sender.subscribe()));
+            .is_some_and(|in_flight| in_flight.receiver.same_channel(&self.sender.subscribe()));
         if ours {
             table.remove(&self.subject);
         }
@@ -116,7 +137,7 @@ impl Drop for LocalFlight {
 impl LocalFollower {
     /// Waits up to `wait` for the leader's outcome.
     pub(crate) async fn follow(self, wait: Duration) -> Followed {
-        let LocalFollower(mut receiver) = self;
+        let mut receiver = self.receiver;
         let settled = async {
             match receiver.wait_for(|state| !matches!(state, State::Running)).await {
                 Ok(state) => match &*state {
@@ -171,22 +192,30 @@ mod tests {
     #[tokio::test]
     async fn followers_get_the_leaders_outcome() {
         let flights = flights();
-        let mut flight = leader(flights.join(&subject(RUC)));
-        let waiting = tokio::spawn(follower(flights.join(&subject(RUC))).follow(Duration::from_secs(5)));
+        let mut flight = leader(flights.join(&subject(RUC), None));
+        let waiting = tokio::spawn(follower(flights.join(&subject(RUC), None)).follow(Duration::from_secs(5)));
         flight.land(answer(200));
         assert_eq!(waiting.await.unwrap(), Followed::Answer(answer(200)));
     }
 
     #[tokio::test]
+    async fn followers_know_the_leaders_trace() {
+        let flights = flights();
+        let trace = TraceParent::parse(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let _flight = leader(flights.join(&subject(RUC), trace));
+        assert_eq!(follower(flights.join(&subject(RUC), None)).leader, trace);
+    }
+
+    #[tokio::test]
     async fn latecomers_get_the_outcome_until_the_flight_is_dropped() {
         let flights = flights();
-        let mut flight = leader(flights.join(&subject(RUC)));
+        let mut flight = leader(flights.join(&subject(RUC), None));
         flight.land(answer(502));
-        let late = follower(flights.join(&subject(RUC)));
+        let late = follower(flights.join(&subject(RUC), None));
         assert_eq!(late.follow(Duration::from_secs(1)).await, Followed::Answer(answer(502)));
         drop(flight);
         assert!(
-            matches!(flights.join(&subject(RUC)), LocalRole::Leader(_)),
+            matches!(flights.join(&subject(RUC), None), LocalRole::Leader(_)),
             "the next miss leads again"
         );
     }
@@ -194,8 +223,8 @@ mod tests {
     #[tokio::test]
     async fn a_vanished_leader_abandons_its_followers() {
         let flights = flights();
-        let flight = leader(flights.join(&subject(RUC)));
-        let waiting = tokio::spawn(follower(flights.join(&subject(RUC))).follow(Duration::from_secs(5)));
+        let flight = leader(flights.join(&subject(RUC), None));
+        let waiting = tokio::spawn(follower(flights.join(&subject(RUC), None)).follow(Duration::from_secs(5)));
         drop(flight);
         assert_eq!(waiting.await.unwrap(), Followed::Abandoned);
     }
@@ -203,15 +232,15 @@ mod tests {
     #[tokio::test]
     async fn different_rucs_fly_separately() {
         let flights = flights();
-        let _a = leader(flights.join(&subject(RUC)));
-        let _b = leader(flights.join(&subject("20100070970")));
+        let _a = leader(flights.join(&subject(RUC), None));
+        let _b = leader(flights.join(&subject("20100070970"), None));
     }
 
     #[tokio::test]
     async fn a_wait_that_runs_out_times_out() {
         let flights = flights();
-        let _flight = leader(flights.join(&subject(RUC)));
-        let waiting = follower(flights.join(&subject(RUC)));
+        let _flight = leader(flights.join(&subject(RUC), None));
+        let waiting = follower(flights.join(&subject(RUC), None));
         assert_eq!(waiting.follow(Duration::from_millis(10)).await, Followed::TimedOut);
     }
 }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::subject::Subject;
+use startup::TraceParent;
 
 use crate::fleet::Fleet;
 use crate::scrapers::answer::Answer;
@@ -66,24 +67,26 @@ impl Flights {
         }
     }
 
-    /// Joins the lookup of `subject`: leads it, or follows the one in flight.
-    pub(crate) async fn join(&self, subject: &Subject) -> Joined {
-        let local = match self.local.join(subject) {
+    /// Joins the lookup of `subject`: leads it, under the trace `trace`
+    /// (the leading request's, if exported), or follows the one in flight.
+    pub(crate) async fn join(&self, subject: &Subject, trace: Option<TraceParent>) -> Joined {
+        let local = match self.local.join(subject, trace) {
             LocalRole::Follower(follower) => return Joined::Follow(Follower::Local(follower)),
             LocalRole::Leader(flight) => flight,
         };
-        let lease = match Lease::take(&self.fleet, subject).await {
+        let lease = match Lease::take(&self.fleet, subject, trace).await {
             Some(Taken::Here(lease)) => {
                 self.fleet.coordinated();
                 Some(lease)
             }
-            Some(Taken::Elsewhere) => {
+            Some(Taken::Elsewhere { leader }) => {
                 self.fleet.coordinated();
                 self.fleet.metrics.fleet_followed.inc();
                 let fleet = self.fleet.clone();
                 return Joined::Follow(Follower::Remote(RemoteFollower {
                     local,
                     subject: *subject,
+                    leader,
                     fleet,
                 }));
             }
@@ -122,6 +125,15 @@ impl Flight {
 }
 
 impl Follower {
+    /// The trace of the request that leads the lookup, here or on another
+    /// replica, if it is exported.
+    pub(crate) fn leader(&self) -> Option<TraceParent> {
+        match self {
+            Follower::Local(follower) => follower.leader,
+            Follower::Remote(follower) => follower.leader,
+        }
+    }
+
     /// Waits up to `wait` for the leader's outcome.
     pub(crate) async fn follow(self, wait: Duration) -> Followed {
         match self {

@@ -168,14 +168,16 @@ impl Lookups {
         pass: Option<Pass>,
         trace: Option<TraceParent>,
     ) -> Option<Answered> {
-        let joining = self.flights.join(&subject);
+        let joining = self.flights.join(&subject, TraceParent::of_span(&Span::current()));
         match joining.instrument(telemetry::span(|| info_span!("lease.join"))).await {
             Joined::Follow(follower) => {
                 drop(pass);
+                let span = telemetry::span(|| info_span!("lease.follow"));
+                if let Some(leader) = follower.leader() {
+                    leader.link(&span);
+                }
                 let following = follower.follow(self.settings.follow_wait);
-                let followed = following
-                    .instrument(telemetry::span(|| info_span!("lease.follow")))
-                    .await;
+                let followed = following.instrument(span).await;
                 let answered = outcome::for_follower(followed, stale.as_ref(), &subject)?;
                 self.count(answered.cache);
                 Some(answered)
@@ -218,10 +220,11 @@ impl Lookups {
     /// `trace`: the trace context of the request that asked for it, if any;
     /// the refresh's span is a child of the current one, or of `trace`.
     pub(crate) async fn refresh_in_background(self: &Arc<Self>, subject: Subject, trace: Option<TraceParent>) -> bool {
-        let Joined::Lead(flight) = self.flights.join(&subject).await else {
+        let current = TraceParent::of_span(&Span::current());
+        let Joined::Lead(flight) = self.flights.join(&subject, current).await else {
             return false;
         };
-        let parent = TraceParent::of_span(&Span::current()).or(trace);
+        let parent = current.or(trace);
         let (span, trace) = telemetry::root(parent, || info_span!("refresh"));
         let lead = Lead {
             subject,

@@ -29,6 +29,8 @@ pub struct ReceivedSpan {
     pub parent_span_id: String,
     /// Its string attributes.
     pub attributes: Vec<(String, String)>,
+    /// The spans it links to: (trace id, span id).
+    pub links: Vec<(String, String)>,
 }
 
 impl ReceivedSpan {
@@ -133,6 +135,11 @@ fn spans_of(export: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
                     .attributes
                     .iter()
                     .filter_map(|a| Some((a.key.clone(), text(a.value.as_ref()?.value.as_ref()?)?)))
+                    .collect(),
+                links: span
+                    .links
+                    .iter()
+                    .map(|link| (hex(&link.trace_id), hex(&link.span_id)))
                     .collect(),
             });
         }
