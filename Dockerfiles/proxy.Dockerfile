@@ -42,7 +42,7 @@ FROM debian:bookworm-slim
 # uid/gid 10001 and the name `ruc` are free in Debian's base-passwd (a test
 # checks it): `proxy` (uid 13) already exists there.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends curl ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 ruc \
  && useradd --system --uid 10001 --gid ruc --no-create-home --shell /usr/sbin/nologin ruc
@@ -57,8 +57,9 @@ ENV PROXY_LISTEN=0.0.0.0:8000 \
     METRICS_LISTEN=0.0.0.0:9091 \
     RUST_LOG=info
 EXPOSE 8000 9091
+# The proxy checks itself: GET /health on PROXY_LISTEN, 0 on a 200.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["curl", "-fsS", "http://127.0.0.1:8000/health"]
+  CMD ["/usr/local/bin/proxy", "--healthcheck"]
 # SIGTERM: /health 503, new connections served PROXY_DRAIN_DELAY_SECS, then
 # the work in flight finishes (README, "Stopping"); exit 0.
 STOPSIGNAL SIGTERM

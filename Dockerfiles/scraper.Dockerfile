@@ -72,7 +72,7 @@ FROM debian:bookworm-slim
 # uid/gid 10001 and the name `ruc` are free in Debian's base-passwd (a test
 # checks it). Chromium needs a writable home.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends chromium chromium-driver tini curl ca-certificates fonts-liberation \
+ && apt-get install -y --no-install-recommends chromium chromium-driver tini ca-certificates fonts-liberation \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 ruc \
  && useradd --system --uid 10001 --gid ruc --create-home --home-dir /home/ruc --shell /usr/sbin/nologin ruc \
@@ -87,7 +87,7 @@ ENV SCRAPER_LISTEN=0.0.0.0:8001 \
     RUST_LOG=info
 EXPOSE 8001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["curl", "-fsS", "http://127.0.0.1:8001/health"]
+  CMD ["/usr/local/bin/scraper", "--healthcheck"]
 # SIGTERM: finish lookups in flight, close the browsers, stop chromedriver.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/scraper"]

@@ -221,7 +221,7 @@ def check_metadata(engine, report, service):
     config = inspected["Config"]
     # Docker keeps the healthcheck in Config, podman next to it.
     health = config.get("Healthcheck") or inspected.get("Healthcheck") or {}
-    report.check(f"{image} has its HEALTHCHECK", f"http://127.0.0.1:" in " ".join(health.get("Test") or []),
+    report.check(f"{image} checks itself (HEALTHCHECK --healthcheck)", "--healthcheck" in (health.get("Test") or []),
                  str(health.get("Test")))
     report.check(f"{image} stops with SIGTERM", config.get("StopSignal") == "SIGTERM", str(config.get("StopSignal")))
     report.check(f"{image} runs as {USER}", config.get("User") == USER, str(config.get("User")))

@@ -13,6 +13,7 @@ use pingora::server::configuration::Opt;
 use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
+use startup::healthcheck;
 use tracing::{error, info};
 
 use crate::admin::Admin;
@@ -23,7 +24,7 @@ use crate::cache::store::{Lifetimes, Store};
 use crate::cache::tracking::Tracking;
 use crate::coalesce::local::LocalFlights;
 use crate::coalesce::Flights;
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_LISTEN};
 use crate::drain::{Drain, Signals};
 use crate::fleet::Fleet;
 use crate::front::Front;
@@ -37,8 +38,13 @@ use crate::scrapers::client::ScraperClient;
 use crate::scrapers::discovery::Upstream;
 use crate::scrapers::Scrapers;
 
-/// The binary's entry point; arguments are Pingora's (`-c conf/proxy.yaml`).
+/// The binary's entry point; arguments are Pingora's (`-c conf/proxy.yaml`),
+/// or [`healthcheck::ARG`] alone: then a health check of the proxy of this
+/// container.
 pub fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|arg| arg == healthcheck::ARG) {
+        return healthcheck::run("PROXY_LISTEN", DEFAULT_LISTEN);
+    }
     let config = match startup::begin("ruc-proxy", Config::from_env) {
         Ok(config) => config,
         Err(code) => return code,

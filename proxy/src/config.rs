@@ -18,6 +18,9 @@ use crate::scrapers::Intervals;
 /// follower waits.
 const FOLLOW_MARGIN: Duration = Duration::from_secs(5);
 
+/// `PROXY_LISTEN` when unset: also where `proxy --healthcheck` asks.
+pub(crate) const DEFAULT_LISTEN: &str = "0.0.0.0:8000";
+
 /// Every setting of the proxy, checked at start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -140,7 +143,7 @@ impl Config {
         let global_max_in_flight = env.number("UPSTREAM_GLOBAL_MAX_INFLIGHT", 2, 1..=1000)?;
         let batch_max_in_flight = global_max_in_flight.saturating_sub(1).max(1);
         Ok(Config {
-            listen: env.parse("PROXY_LISTEN", "0.0.0.0:8000", "an address such as 0.0.0.0:8000")?,
+            listen: env.parse("PROXY_LISTEN", DEFAULT_LISTEN, "an address such as 0.0.0.0:8000")?,
             metrics_listen: env.parse("METRICS_LISTEN", "0.0.0.0:9091", "an address such as 0.0.0.0:9091")?,
             redis,
             scrapers: env

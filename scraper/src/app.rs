@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use startup::healthcheck;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -17,9 +18,8 @@ use crate::api::App;
 use crate::browser::guard;
 use crate::browser::session::SessionConfig;
 use crate::browser::{Browser, Driver};
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_LISTEN};
 use crate::direct::{Direct, DirectConfig};
-use crate::healthcheck;
 use crate::lookup::mode::{Mode, Suspension};
 use crate::lookup::slots::Slots;
 use crate::lookup::{LookupConfig, Lookups, Readers};
@@ -38,7 +38,7 @@ const COMMAND_MARGIN: Duration = Duration::from_secs(5);
 pub fn main() -> ExitCode {
     match std::env::args_os().nth(1) {
         Some(arg) if arg == guard::ARG => return guard::run(),
-        Some(arg) if arg == healthcheck::ARG => return healthcheck::run(),
+        Some(arg) if arg == healthcheck::ARG => return healthcheck::run("SCRAPER_LISTEN", DEFAULT_LISTEN),
         _ => {}
     }
     let config = match startup::begin("ruc-scraper", Config::from_env) {

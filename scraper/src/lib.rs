@@ -9,8 +9,8 @@
 //! same on the wire, [`sunat::post`]) → [`sunat::page`] and
 //! [`sunat::record`] (parsing) → [`sunat::answer`] (record or [`failure`])
 //! → [`browser`] (chromedriver, sessions, pool); [`unknown_pages`]: what
-//! could not be read, kept for diagnosis. [`healthcheck`]: the
-//! images' `HEALTHCHECK` (`scraper --healthcheck`).
+//! could not be read, kept for diagnosis. The images' `HEALTHCHECK` is
+//! `scraper --healthcheck` (`startup::healthcheck`).
 
 pub(crate) mod api;
 pub mod app;
@@ -18,7 +18,6 @@ pub(crate) mod browser;
 pub mod config;
 pub(crate) mod direct;
 pub(crate) mod failure;
-pub(crate) mod healthcheck;
 pub(crate) mod lookup;
 pub mod metrics;
 pub(crate) mod server;

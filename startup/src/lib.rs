@@ -2,10 +2,11 @@
 //! variables, where every bad value is reported with the variable's name,
 //! and set up `tracing` logs and OpenTelemetry traces ([`telemetry`], with
 //! the W3C [`traceparent`] they pass on); the rules of an operator's
-//! bearer token.
+//! bearer token; the images' health check ([`healthcheck`]).
 
 mod admin_token;
 mod env;
+pub mod healthcheck;
 pub mod telemetry;
 pub mod traceparent;
 

@@ -187,7 +187,8 @@ fn each_image_runs_as_the_unprivileged_user_it_creates_and_compose_agrees() {
     }
 }
 
-/// `HEALTHCHECK --interval=10s … CMD ["curl", …]`: its options and command.
+/// `HEALTHCHECK --interval=10s … CMD ["/usr/local/bin/proxy", …]`: its
+/// options and command.
 fn healthcheck(stage: &Stage) -> (Vec<(String, String)>, Vec<String>) {
     let (options, command) = dockerfile::one(stage, "HEALTHCHECK")
         .split_once("CMD ")
@@ -264,9 +265,12 @@ fn compose_and_dockerfiles_agree_on_ports_and_healthchecks() {
         let compose_test: Vec<String> = serde_yaml::from_value(compose_check["test"].clone()).unwrap();
         assert_eq!(compose_test[0], "CMD");
         assert_eq!(compose_test[1..], command[..], "{name}: the same healthcheck command");
+        // The binary checks itself, on the address of its `*_LISTEN`.
+        assert_eq!(command, [format!("/usr/local/bin/{name}"), "--healthcheck".to_string()]);
+        let listen = format!("{}_LISTEN=", name.to_uppercase());
         assert!(
-            listening.contains(&port_of(command.last().unwrap())),
-            "{name} checks its own port"
+            image_env.iter().any(|variable| variable.starts_with(&listen)),
+            "{name} checks itself where {listen} says, and the image sets it"
         );
         for (option, value) in options {
             let in_compose = match &compose_check[option.as_str()] {

@@ -176,6 +176,25 @@ fn a_bad_setting_stops_the_start_and_names_the_variable() {
     }
 }
 
+/// `proxy --healthcheck`, the images' HEALTHCHECK: 0 while the proxy
+/// answers `/health` with 200 on `PROXY_LISTEN`, 1 once it is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_checks_its_own_health_for_the_images_healthcheck() {
+    let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    let address = proxy.base.trim_start_matches("http://").to_string();
+    let check = |listen: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_proxy-under-test"))
+            .arg("--healthcheck")
+            .env("PROXY_LISTEN", listen)
+            .status()
+            .expect("the binary runs")
+    };
+    assert_eq!(check(&address).code(), Some(0));
+    assert!(proxy.stop().await.success());
+    assert_eq!(check(&address).code(), Some(1));
+}
+
 /// The whole chain: proxy, Redis, the real scraper, Chromium and the SUNAT
 /// replica. The first lookup is a MISS that visits "SUNAT", the second a HIT.
 #[tokio::test(flavor = "multi_thread")]

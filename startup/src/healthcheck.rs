@@ -1,24 +1,24 @@
-//! `scraper --healthcheck`: the images' `HEALTHCHECK` without curl (the
-//! small http-mode image holds nothing but the binary and the libraries
-//! it links). Asks the scraper of this container for `/health`, on the
-//! address of `SCRAPER_LISTEN`, and exits 0 on a 200, 1 otherwise, within
-//! [`WITHIN`] for each step.
+//! `proxy --healthcheck` and `scraper --healthcheck`: the images'
+//! `HEALTHCHECK` without curl (the small http-mode image holds nothing but
+//! the binary and the libraries it links, and no image needs a client it
+//! would only use for this). Asks the service of this container for
+//! `/health`, on the address its listen variable says, and exits 0 on a
+//! 200, 1 otherwise, within [`WITHIN`] for each step.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::config::DEFAULT_LISTEN;
-
-/// The argument that makes the scraper's binary a health check.
-pub(crate) const ARG: &str = "--healthcheck";
+/// The argument that makes a service's binary a health check.
+pub const ARG: &str = "--healthcheck";
 
 /// Bound on connecting, and on each write and read.
 const WITHIN: Duration = Duration::from_secs(3);
 
-pub(crate) fn run() -> ExitCode {
-    let listen = std::env::var("SCRAPER_LISTEN").unwrap_or_else(|_| DEFAULT_LISTEN.to_string());
+/// Checks the service listening where `variable` (default `default`) says.
+pub fn run(variable: &str, default: &str) -> ExitCode {
+    let listen = std::env::var(variable).unwrap_or_else(|_| default.to_string());
     match listen
         .parse()
         .map(reachable)
