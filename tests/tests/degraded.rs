@@ -94,6 +94,46 @@ async fn lookups_are_answered_while_redis_is_down_and_caching_resumes_after() {
     assert!(proxy.stop().await.success());
 }
 
+/// Redis comes back from its outage with an old, stale record of a RUC:
+/// the answer fetched meanwhile replaces it, and the next request is a hit
+/// rather than another lookup. A record there with more time left than the
+/// held answer is newer, and stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_answer_replaces_an_older_record_redis_comes_back_with_not_a_newer_one() {
+    let (mut redis, stub) = (RedisServer::start_persistent(), StubScraper::start().await);
+    let newer_ruc = support::valid_ruc(99_000_002);
+    let named = |ruc: &str, name: &str| {
+        let mut named = record(ruc);
+        named["razonSocial"] = name.into();
+        named.to_string()
+    };
+    // One day left of fourteen (seven fresh, seven stale-if-error): stale.
+    redis.set(&key(RUC), &named(RUC, "AN OLD NAME"), Some(86_400));
+    // More left than an answer fetched now can have.
+    redis.set(&key(&newer_ruc), &named(&newer_ruc, "A NEWER NAME"), Some(15 * 86_400));
+    redis.kill();
+    let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
+    assert_eq!(proxy.lookup(RUC).await.json(), record(RUC));
+    assert_eq!(proxy.lookup(&newer_ruc).await.json(), record(&newer_ruc));
+    assert_eq!(proxy.metric("ruc_proxy_cache_unstored").await, 2.0);
+
+    redis.restart();
+    wait_for_redis(&proxy).await;
+    support::wait_until("the held record is written", || {
+        redis.get(&key(RUC)).is_some_and(|body| !body.contains("AN OLD NAME"))
+    })
+    .await;
+    support::wait_until_async("the held answers are let go", || async {
+        proxy.metric("ruc_proxy_cache_unstored").await == 0.0
+    })
+    .await;
+    assert!(redis.ttl(&key(RUC)) > 7 * 86_400, "stored as just fetched");
+    assert!(redis.get(&key(&newer_ruc)).unwrap().contains("A NEWER NAME"));
+    assert_eq!(proxy.lookup(RUC).await.header("x-cache"), "HIT");
+    assert_eq!(stub.lookups(), 2, "nothing looked up again");
+    assert!(proxy.stop().await.success());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_proxy_starts_without_redis_and_uses_it_once_it_appears() {
     let stub = StubScraper::start().await;

@@ -15,10 +15,11 @@
 //! SUNAT's "no such RUC" answers are kept apart, for `NEGATIVE_TTL_SECONDS`,
 //! and read only when there is no record, so they never shadow one.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use redis::Script;
 use ruc_contract::{Kind, Ruc};
 
 use super::admission::Admitted;
@@ -29,6 +30,21 @@ use super::unstored::{self, Unstored};
 use crate::metrics::Metrics;
 use crate::redis_conn::RedisConn;
 use crate::subject::Subject;
+
+/// Writes an answer held for want of Redis unless the key holds a newer
+/// one: it is written when the key is absent or has less time left (an
+/// older answer, a stale record); a key without expiry (set by hand) is
+/// kept. KEYS: key. ARGV: body, ms left. Returns 1 when written.
+static WRITE_BACK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local left = redis.call('PTTL', KEYS[1])
+        if left == -2 or (left >= 0 and left < tonumber(ARGV[2])) then
+            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+            return 1
+        end
+        return 0",
+    )
+});
 
 /// What the cache holds for a RUC, as a read found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +209,7 @@ impl Store {
             Admitted::NotFound if self.lifetimes.not_found.is_zero() => return false,
             Admitted::NotFound => (not_found_key(&subject.ruc), self.lifetimes.not_found),
         };
-        let stored = self.set(key, body.clone(), ttl, false).await.is_some();
+        let stored = self.set(key, body.clone(), ttl).await.is_some();
         if !stored {
             self.unstored.hold(*subject, admitted, body);
         }
@@ -209,9 +225,9 @@ impl Store {
         }
     }
 
-    /// Writes an answer held for want of Redis, unless Redis has one by now
-    /// (`SET … NX`), and lets go of it; what the cache holds for `subject`
-    /// then, `None` when Redis failed again.
+    /// Writes an answer held for want of Redis, unless Redis has a newer
+    /// one by now ([`WRITE_BACK`]), and lets go of it; what the cache holds
+    /// for `subject` then, `None` when Redis failed again.
     async fn write_back(&self, subject: &Subject, answer: unstored::Answer) -> Option<Held> {
         let held = match self.held_as_cached(subject, &answer) {
             Some((cached, left)) => {
@@ -219,7 +235,7 @@ impl Store {
                     Admitted::Record => redis_key(subject),
                     Admitted::NotFound => not_found_key(&subject.ruc),
                 };
-                self.set(key, answer.body.clone(), left, true).await?;
+                self.write_back_if_newer(key, answer.body.clone(), left).await?;
                 match answer.admitted {
                     Admitted::Record if cached.ttl_ms > 0 => Held::Fresh(cached),
                     Admitted::Record => Held::Stale(cached),
@@ -282,18 +298,30 @@ impl Store {
             .await
     }
 
-    /// `SET key body EX ttl` (`NX`: only if the key is absent); `None`
-    /// when Redis is down or did not answer.
-    async fn set(&self, key: String, body: Bytes, ttl: Duration, only_if_absent: bool) -> Option<()> {
+    /// `SET key body EX ttl`; `None` when Redis is down or did not answer.
+    async fn set(&self, key: String, body: Bytes, ttl: Duration) -> Option<()> {
         let ttl = ttl.as_secs();
         self.redis
             .call(|mut connection| async move {
                 let mut set = redis::cmd("SET");
                 set.arg(&key).arg(body.as_ref()).arg("EX").arg(ttl);
-                if only_if_absent {
-                    set.arg("NX");
-                }
                 set.query_async::<()>(&mut connection).await
+            })
+            .await
+    }
+
+    /// [`WRITE_BACK`] of `body` with `left` to live; whether it was
+    /// written, `None` when Redis is down or did not answer.
+    async fn write_back_if_newer(&self, key: String, body: Bytes, left: Duration) -> Option<bool> {
+        let left_ms = left.as_millis() as u64;
+        self.redis
+            .call(|mut connection| async move {
+                WRITE_BACK
+                    .key(&key)
+                    .arg(body.as_ref())
+                    .arg(left_ms)
+                    .invoke_async::<bool>(&mut connection)
+                    .await
             })
             .await
     }
