@@ -2,8 +2,8 @@
 //! layout says what each covers), sharing the harness in `support/`.
 //!
 //! One binary rather than one per file: each binary links the services and
-//! all their dependencies again (about 150 MiB apiece in a debug build),
-//! and thirty of them filled CI's disk.
+//! all their dependencies again (about 150 MiB apiece with full debuginfo),
+//! and thirty-four of them filled CI's disk.
 
 mod support;
 
