@@ -49,7 +49,7 @@ impl Api {
     }
 
     /// The answer to a request for `route`, or the batch to stream;
-    /// `trace` is the caller's `traceparent`, passed on to the scrapers.
+    /// `trace` is the request's trace context, passed on to the scrapers.
     pub(crate) async fn answer(&self, route: Route, trace: Option<TraceParent>) -> Answer {
         let reply = match route {
             Route::Record(subject) => {

@@ -93,7 +93,7 @@ impl Batches {
 
     /// Starts the batch a whole `body` asks for, or the whole request's
     /// error (400, 413). `closing` turns true when the process stops;
-    /// `trace` is the caller's `traceparent`, passed on by every lookup.
+    /// `trace` is the request's trace context, passed on by every lookup.
     pub(crate) fn start(
         &self,
         body: &[u8],

@@ -32,7 +32,7 @@ pub(crate) struct Framed {
 }
 
 /// Serves the batch `ask` announced: reads its body, starts it (its
-/// lookups pass the caller's `trace` on), writes its answer.
+/// lookups pass the request's `trace` on), writes its answer.
 pub(crate) async fn serve(
     connection: &mut Connection,
     ask: Ask,

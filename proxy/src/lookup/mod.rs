@@ -81,7 +81,7 @@ struct Lead {
     stale: Option<Cached>,
     /// Redis could not be read for this request.
     store_down: bool,
-    /// The caller's `traceparent`, passed on to the scraper.
+    /// The request's trace context, passed on to the scraper.
     trace: Option<TraceParent>,
     lookups: Arc<Lookups>,
 }
@@ -95,8 +95,8 @@ struct Finished {
 
 impl Lookups {
     /// The answer to a request for `subject` (a record or a page behind it): from the cache, from
-    /// the lookup in flight, or from a new lookup this request leads. `trace` is the caller's
-    /// `traceparent`, which the scraper gets.
+    /// the lookup in flight, or from a new lookup this request leads. `trace` is the request's
+    /// trace context (`startup::telemetry::root`), which the scraper gets.
     pub(crate) async fn answer(
         self: &Arc<Self>,
         subject: Subject,

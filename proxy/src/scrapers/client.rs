@@ -95,8 +95,8 @@ impl ScraperClient {
     /// `GET /obtener-ruc/<ruc>[/<kind>]` on the healthy scraper with the fewest
     /// lookups in flight (another one, once, if it refuses the connection),
     /// within the upstream timeout.
-    /// The scraper gets a `traceparent`: this lookup's span when traces
-    /// are exported, else the caller's `trace` as it came.
+    /// The scraper gets a `traceparent`: this lookup's span when its trace
+    /// is exported, else `trace`, the request's context.
     pub(crate) async fn fetch(&self, subject: &Subject, trace: Option<TraceParent>) -> Fetch {
         let mut scraper = None;
         let trace = TraceParent::of_span(&Span::current()).or(trace);
