@@ -22,8 +22,12 @@ pub(crate) const FORM_PATH: &str = "/cl-ti-itmrconsruc/FrameCriterioBusquedaWeb.
 /// How often the tab is read while waiting for the answer.
 const POLL_EVERY: Duration = Duration::from_millis(100);
 
-/// Returns what the browser shows in one round trip.
-const SNAPSHOT_SCRIPT: &str = "return [location.href, document.readyState, document.documentElement.outerHTML];";
+/// Returns what the browser shows in one round trip. A document without a
+/// root element (seen while Chrome replaces a page that arrived cut short)
+/// reads as an empty page, still pending, not as a script error that would
+/// condemn a healthy browser session.
+const SNAPSHOT_SCRIPT: &str = "return [location.href, document.readyState, \
+    document.documentElement ? document.documentElement.outerHTML : ''];";
 
 /// Where the site is and how long its pages may take.
 #[derive(Debug, Clone)]
