@@ -79,6 +79,11 @@ impl Proxy {
             .env("RUST_LOG", "info")
             // Stopped at once after SIGTERM unless a test asks for the delay.
             .env("PROXY_DRAIN_DELAY_SECS", "0")
+            // The tests share two cores: a Redis reply slowed past the
+            // 100 ms default by the tests beside would read as an outage
+            // (and, say, a second lookup of a RUC the fleet coalesces).
+            // Redis killed fails at once whatever the bound.
+            .env("REDIS_TIMEOUT_MS", "1000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
