@@ -242,15 +242,16 @@ where
         .with_timeout(EXPORT_TIMEOUT)
         .build()
         .map_err(|e| format!("cannot set up the OTLP exporter: {e}"))?;
+    let sampler = settings.sampler.sampler();
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_sampler(settings.sampler.sampler())
+        .with_sampler(sampler.clone())
         .with_id_generator(Ids::default())
         .with_resource(Resource::builder().with_service_name(settings.service.clone()).build())
         .build();
     let tracer = provider.tracer("ruc");
     let _ = PROVIDER.set(provider);
-    let _ = SAMPLER.set(settings.sampler.sampler());
+    let _ = SAMPLER.set(sampler);
     let ours = Targets::new()
         .with_target("proxy", LevelFilter::INFO)
         .with_target("scraper", LevelFilter::INFO);

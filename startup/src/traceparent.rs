@@ -85,22 +85,25 @@ impl TraceParent {
     /// follower's wait to the trace of the lookup it waited for.
     pub fn link(&self, span: &Span) {
         if crate::telemetry::on() {
-            span.add_link(self.context().span().span_context().clone());
+            span.add_link(self.span_context());
         }
     }
 
     /// The OpenTelemetry context of this remote parent.
     pub(crate) fn context(&self) -> opentelemetry::Context {
-        let text = self.as_str();
-        let hex = |range: std::ops::Range<usize>| u128::from_str_radix(&text[range], 16).expect("checked hex");
-        let remote = SpanContext::new(
-            TraceId::from(hex(3..35)),
-            SpanId::from(hex(36..52) as u64),
+        opentelemetry::Context::new().with_remote_span_context(self.span_context())
+    }
+
+    /// This remote span, as OpenTelemetry holds it.
+    fn span_context(&self) -> SpanContext {
+        let hex = |range: std::ops::Range<usize>| u64::from_str_radix(&self.as_str()[range], 16).expect("checked hex");
+        SpanContext::new(
+            self.otel_trace_id(),
+            SpanId::from(hex(36..52)),
             TraceFlags::new(hex(53..55) as u8),
             true,
             TraceState::default(),
-        );
-        opentelemetry::Context::new().with_remote_span_context(remote)
+        )
     }
 
     /// The trace id, as OpenTelemetry holds it.

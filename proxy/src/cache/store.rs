@@ -310,9 +310,9 @@ impl Store {
             .await
     }
 
-    /// [`WRITE_BACK`] of `body` with `left` to live; whether it was
-    /// written, `None` when Redis is down or did not answer.
-    async fn write_back_if_newer(&self, key: String, body: Bytes, left: Duration) -> Option<bool> {
+    /// [`WRITE_BACK`] of `body` with `left` to live; `None` when Redis is
+    /// down or did not answer.
+    async fn write_back_if_newer(&self, key: String, body: Bytes, left: Duration) -> Option<()> {
         let left_ms = left.as_millis() as u64;
         self.redis
             .call(|mut connection| async move {
@@ -320,7 +320,7 @@ impl Store {
                     .key(&key)
                     .arg(body.as_ref())
                     .arg(left_ms)
-                    .invoke_async::<bool>(&mut connection)
+                    .invoke_async::<()>(&mut connection)
                     .await
             })
             .await
