@@ -8,7 +8,7 @@ use crate::support::procfs::Proc;
 use crate::support::proxy::Proxy;
 use crate::support::redis::RedisServer;
 use crate::support::scraper::Scraper;
-use crate::support::{assert_record, expected_record, replica, wait_until_async, TAXPAYERS};
+use crate::support::{assert_record, expected_record, healthcheck, replica, wait_until_async, TAXPAYERS};
 use ruc_tests::replica::{Behaviour, BrowserCheck, Charset, ContentEncoding};
 
 /// Quick failures: one attempt, short timeouts.
@@ -441,14 +441,8 @@ async fn the_binary_checks_its_own_health_for_the_images_healthcheck() {
     let replica = replica().await;
     let scraper = Scraper::start_without_browser(&replica, &[]).await;
     let address = scraper.base.trim_start_matches("http://").to_string();
-    let check = |listen: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_scraper-under-test"))
-            .arg("--healthcheck")
-            .env("SCRAPER_LISTEN", listen)
-            .status()
-            .expect("the binary runs")
-    };
-    assert_eq!(check(&address).code(), Some(0));
+    let check = || healthcheck(env!("CARGO_BIN_EXE_scraper-under-test"), "SCRAPER_LISTEN", &address);
+    assert_eq!(check(), Some(0));
     scraper.stop().await;
-    assert_eq!(check(&address).code(), Some(1));
+    assert_eq!(check(), Some(1));
 }

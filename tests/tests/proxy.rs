@@ -183,16 +183,10 @@ async fn the_binary_checks_its_own_health_for_the_images_healthcheck() {
     let (redis, stub) = (RedisServer::start(), StubScraper::start().await);
     let proxy = Proxy::start(&redis.url(), &stub.url(), &[]).await;
     let address = proxy.base.trim_start_matches("http://").to_string();
-    let check = |listen: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_proxy-under-test"))
-            .arg("--healthcheck")
-            .env("PROXY_LISTEN", listen)
-            .status()
-            .expect("the binary runs")
-    };
-    assert_eq!(check(&address).code(), Some(0));
+    let check = || support::healthcheck(env!("CARGO_BIN_EXE_proxy-under-test"), "PROXY_LISTEN", &address);
+    assert_eq!(check(), Some(0));
     assert!(proxy.stop().await.success());
-    assert_eq!(check(&address).code(), Some(1));
+    assert_eq!(check(), Some(1));
 }
 
 /// The whole chain: proxy, Redis, the real scraper, Chromium and the SUNAT

@@ -51,6 +51,14 @@ fn names(spans: &[ReceivedSpan], service: &str, trace_id: &str) -> BTreeSet<Stri
         .collect()
 }
 
+/// The span names of trace `trace_id` from the proxy, and from the scraper.
+fn names_in_both(spans: &[ReceivedSpan], trace_id: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    (
+        names(spans, "ruc-proxy", trace_id),
+        names(spans, "ruc-scraper", trace_id),
+    )
+}
+
 fn one<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> &'a ReceivedSpan {
     let found: Vec<_> = spans
         .iter()
@@ -89,10 +97,7 @@ async fn one_lookup_is_one_trace_from_the_caller_through_the_proxy_to_the_scrape
     );
     let spans = receiver
         .wait_for("the lookup's spans from both services", |spans| {
-            let (proxy, scraper) = (
-                names(spans, "ruc-proxy", TRACE_ID),
-                names(spans, "ruc-scraper", TRACE_ID),
-            );
+            let (proxy, scraper) = names_in_both(spans, TRACE_ID);
             PROXY_STAGES.iter().all(|n| proxy.contains(*n)) && SCRAPER_STAGES.iter().all(|n| scraper.contains(*n))
         })
         .await;
@@ -226,10 +231,7 @@ async fn a_trace_the_sampler_drops_is_exported_by_neither_service() {
     // Exported after the first lookup's spans would have been.
     let spans = receiver
         .wait_for("the caller's sampled trace from both services", |spans| {
-            let (proxy, scraper) = (
-                names(spans, "ruc-proxy", TRACE_ID),
-                names(spans, "ruc-scraper", TRACE_ID),
-            );
+            let (proxy, scraper) = names_in_both(spans, TRACE_ID);
             proxy.contains("scraper.fetch") && scraper.contains("lookup")
         })
         .await;
@@ -269,8 +271,8 @@ async fn a_ratio_sampler_keeps_or_drops_each_trace_in_both_services() {
     let last_id = "00000000000000000000000000000001";
     let spans = receiver
         .wait_for("the last trace from both services", |spans| {
-            names(spans, "ruc-proxy", last_id).contains("request")
-                && names(spans, "ruc-scraper", last_id).contains("lookup")
+            let (proxy, scraper) = names_in_both(spans, last_id);
+            proxy.contains("request") && scraper.contains("lookup")
         })
         .await;
     for (ruc, trace) in &traces {

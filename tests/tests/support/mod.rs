@@ -106,6 +106,17 @@ pub fn unique_tmpdir() -> PathBuf {
     dir
 }
 
+/// The exit code of `binary --healthcheck` (the images' HEALTHCHECK) told
+/// by `variable` that its service listens on `listen`.
+pub fn healthcheck(binary: &str, variable: &str, listen: &str) -> Option<i32> {
+    std::process::Command::new(binary)
+        .arg("--healthcheck")
+        .env(variable, listen)
+        .status()
+        .expect("the binary runs")
+        .code()
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
